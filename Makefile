@@ -1,0 +1,39 @@
+# flexspace set-up: everything the project needs installs from here (idempotent).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+PYOMO_CONFIG_DIR ?= $(HOME)/.pyomo
+export PYOMO_CONFIG_DIR
+STAMP := $(VENV)/.flexspace-setup-stamp
+
+.PHONY: setup demo test bench solvers clean-venv
+
+setup: $(STAMP) asl
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip setuptools wheel
+	@# CPU torch first (local wheel): a plain 'torch' would pull CUDA packages.
+	$(PIP) install -q "torch==2.13.0" || echo "flexspace setup: torch==2.13.0 unavailable; GAN/VAE generators will be skipped"
+	$(PIP) install -q -e ".[solvers,dask,onnx,test]"
+	@touch $(STAMP)
+
+# Ipopt's ASL bridge (PyNumero). Needs apt (root) and a C++ compiler; says why when it cannot.
+asl: $(STAMP)
+	@bash scripts/build_pynumero_asl.sh $(PY)
+
+demo: setup
+	$(VENV)/bin/flexspace demo --out demo_out
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(VENV)/bin/flexspace bench
+
+solvers: setup
+	$(VENV)/bin/flexspace solvers
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,709 @@
+"""Flexibility test and flexibility index as Pyomo blocks (seed Eq. 1–36).
+
+One formulation code path serves the box (Eq. 21/33), ellipsoid (Eq. 24/34) and LDL
+ellipsoid (Eq. 25–27): only the uncertainty-set block differs
+(:meth:`UncertaintySet.build`).  Two solution routes:
+
+* **active-set enumeration** (what the seed solves): one NLP per constraint g_k,
+  each NLP's status kept (:class:`SubproblemResult`);
+* **single MINLP** with the big-M active-set selection of Eq. 3–5.
+
+Each seed equation block is written by one function:
+
+=====================================  =========================================
+:func:`add_uncertainty_set`            Eq. 6 / 21 / 24 / 25–27 / 33 / 34
+:func:`add_active_set_selection`       Eq. 3–5 (big-M MINLP selection)
+:func:`add_flexibility_test`           Eq. 1–7 (and 28–36 with θp free)
+:func:`add_flexibility_index`          Eq. 8–15 / 16–23 (min δ)
+=====================================  =========================================
+
+:class:`FlexibilityAnalysis` builds each problem once per process model and re-solves
+it for new θp, δ, or constraint k by changing fixed values and (de)activating
+components — no Pyomo model is rebuilt per point.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import pyomo.environ as pyo
+
+from ..solvers import SolveResult, Solver, SolverStatus, get_solver
+from .results import FlexibilityIndexResult, FlexibilityTestResult, ResultStatus, SubproblemResult
+from .sets import BoxSet, EllipsoidalSet, UncertaintySet
+
+__all__ = [
+    "make_set",
+    "add_uncertainty_set",
+    "add_active_set_selection",
+    "add_flexibility_test",
+    "add_flexibility_index",
+    "FlexibilityAnalysis",
+    "flexibility_index",
+    "flexibility_test",
+    "extended_flexibility_test",
+]
+
+SetLike = Union[str, UncertaintySet]
+METHODS = ("enumeration", "minlp")
+
+
+def make_set(spec: SetLike, model) -> UncertaintySet:
+    """``"box"``, ``"ellipsoid"`` (explicit Σ⁻¹, Eq. 24), ``"ldl"`` (Eq. 25–27) or a set object."""
+    if isinstance(spec, UncertaintySet):
+        if spec.dim != model.n_m:
+            raise ValueError(f"uncertainty set has dimension {spec.dim}, model has {model.n_m} uncertain parameters")
+        return spec
+    key = str(spec).lower()
+    if key == "box":
+        return BoxSet(model.theta_m_nominal, model.covariance)
+    if key == "ellipsoid":
+        return EllipsoidalSet(model.theta_m_nominal, model.covariance, ldl=False)
+    if key == "ldl":
+        return EllipsoidalSet(model.theta_m_nominal, model.covariance, ldl=True)
+    raise ValueError(f"unknown uncertainty set {spec!r}; use 'box', 'ellipsoid', 'ldl' or an UncertaintySet")
+
+
+def set_label(uset: UncertaintySet) -> str:
+    return "box" if isinstance(uset, BoxSet) else ("ldl" if uset.ldl else "ellipsoid")
+
+
+# --------------------------------------------------------------------------- blocks
+def add_uncertainty_set(block: pyo.Block, name: str, uset: UncertaintySet, theta: Sequence, delta,
+                        squared: bool = False) -> pyo.Block:
+    """θ ∈ set(δ) as a sub-block (Eq. 6, 21, 24, 25–27; Eq. 33/34 with δ fixed);
+    ``squared``: ``delta`` stands for δ² (ellipsoids, see :attr:`convex_in_delta_squared`)."""
+    b = pyo.Block()
+    block.add_component(name, b)
+    uset.build(b, list(theta), delta, squared=squared)
+    return b
+
+
+def add_active_set_selection(block: pyo.Block, g: Sequence, u, big_m: float) -> None:
+    """Eq. 3–5: ``g_k + s_k = u``, ``0 ≤ s_k ≤ U (1 − y_k)``, ``Σ_k y_k = 1``, y binary.
+
+    With ``u`` a variable this is the flexibility-test MINLP (max u); with ``u = 0``
+    the flexibility-index MINLP (every g_k ≤ 0, one active)."""
+    K = range(len(g))
+    block.s = pyo.Var(K, bounds=(0.0, big_m), initialize=0.0)
+    block.y = pyo.Var(K, domain=pyo.Binary, initialize=0)
+    block.slack_def = pyo.Constraint(K, rule=lambda b, k: g[k] + b.s[k] == u)
+    block.big_m = pyo.Constraint(K, rule=lambda b, k: b.s[k] <= big_m * (1 - b.y[k]))
+    block.one_active = pyo.Constraint(expr=sum(block.y[k] for k in K) == 1)
+
+
+def add_flexibility_test(block: pyo.Block, g: Sequence, big_m: float) -> None:
+    """Flexibility test objective, Eq. 1 with Eq. 3–5 or enumerated.
+
+    Adds ``obj_k: max g_k`` (one per k, for enumeration; deactivated) and a ``minlp``
+    sub-block ``max u`` with the active-set selection (deactivated)."""
+    K = range(len(g))
+    block.obj_k = pyo.Objective(K, rule=lambda b, k: g[k], sense=pyo.maximize)
+    block.obj_k.deactivate()
+    mb = pyo.Block()
+    block.add_component("minlp", mb)
+    mb.u = pyo.Var(bounds=(-big_m, big_m), initialize=0.0)
+    add_active_set_selection(mb, g, mb.u, big_m)
+    mb.obj = pyo.Objective(expr=mb.u, sense=pyo.maximize)
+    mb.deactivate()
+
+
+def add_flexibility_index(block: pyo.Block, g: Sequence, delta: pyo.Var, big_m: float) -> None:
+    """Flexibility index, Eq. 8–15 in θm at fixed θp (Eq. 16–23).
+
+    Enumeration: ``min δ  s.t.  g_k ≥ 0`` for one k (constraint ``violate[k]``;
+    choice: ``≥`` rather than ``=``, equivalent at the optimum).  MINLP: ``min δ`` with
+    Eq. 3–5 and u = 0 (sub-block ``minlp``).  ``delta`` may be the variable δ² for
+    ellipsoids (minimising δ² is minimising δ, and keeps Eq. 24/27 convex)."""
+    K = range(len(g))
+    block.obj = pyo.Objective(expr=delta, sense=pyo.minimize)
+    # capping check (Eq. 1 at δ = δ_max): is g_k violated anywhere in set(δ_max)?
+    block.max_g = pyo.Objective(K, rule=lambda b, k: g[k], sense=pyo.maximize)
+    block.max_g.deactivate()
+    block.violate = pyo.Constraint(K, rule=lambda b, k: g[k] >= 0)
+    block.violate.deactivate()
+    mb = pyo.Block()
+    block.add_component("minlp", mb)
+    add_active_set_selection(mb, g, 0.0, big_m)
+    mb.deactivate()
+
+
+# --------------------------------------------------------------------------- analysis
+def _bound_theta(vars_, center, half) -> None:
+    for v, c, h in zip(vars_, center, half):
+        pad = 1e-6 * (abs(h) + abs(c)) + 1e-12
+        v.setlb(float(c - h - pad))
+        v.setub(float(c + h + pad))
+
+
+def _check_global_bounds(inst, solver: Solver) -> None:
+    if not solver.is_global:
+        return
+    missing = [v.name for v in inst.state_vars() if v.lb is None or v.ub is None]
+    if missing:
+        raise ValueError(
+            f"the global solver {solver.name!r} needs finite bounds on every variable; these state variables "
+            f"have none: {missing[:10]}{' ...' if len(missing) > 10 else ''}. Give them physical bounds "
+            "(e.g. concentrations in [0, c_in]) in your Pyomo model, or use solver='ipopt' (local)."
+        )
+
+
+class _Problem:
+    """One built Pyomo problem plus its instance."""
+
+    def __init__(self, inst, kind: str):
+        self.inst = inst
+        self.m = inst.model
+        self.kind = kind
+        m = self.m
+        m.square_obj = pyo.Objective(expr=0.0)
+        m.square_obj.deactivate()
+
+    def only(self, objective, constraints=(), blocks=()):
+        """Deactivate every formulation objective/constraint, then activate the given ones."""
+        m = self.m
+        for o in m.component_data_objects(pyo.Objective, active=True, descend_into=True):
+            o.deactivate()
+        for name in ("fx", "ft"):
+            b = getattr(m, name, None)
+            if b is not None:
+                if hasattr(b, "violate"):
+                    b.violate.deactivate()
+                b.minlp.deactivate()
+        objective.activate()
+        for c in constraints:
+            c.activate()
+        for b in blocks:
+            b.activate()
+
+
+class FlexibilityAnalysis:
+    """Flexibility index / test for one process model, one uncertainty set and one solver.
+
+    Problems are built once (lazily) and re-solved for each θp, δ and constraint.
+
+    Parameters
+    ----------
+    model : :class:`~flexspace.models.base.ProcessModel`
+    uncertainty_set : ``"box"``, ``"ellipsoid"``, ``"ldl"`` or an :class:`UncertaintySet`.
+    solver : a solver name or :class:`~flexspace.solvers.Solver`.
+    delta_max : cap on δ (σ units); ``δ_k = δ_max`` is reported as *capped*.
+    big_m : U of Eq. 4 for the MINLP route; default ``10 (1 + max|g|)`` over the
+        nominal point and, when the model has a simulator, samples of set(δ_max)
+        (a heuristic: give your own when you know bounds on g).
+    time_limit, gap : passed to the solver.  The relative gap defaults to 1e-5: MAiNGO
+        takes ~100x longer at 1e-6 on case 1 (measured).  δ is the solver's incumbent;
+        for global solvers the proven bound is kept as ``delta_lower_bound`` (the
+        guaranteed, conservative value, within ``gap`` of δ).
+    square_solver : solver for the square solves that initialise states at θ̄m
+        (default Ipopt when available, else ``solver``).
+    local_presolve : for global solvers, solve each index NLP locally with Ipopt first
+        and use its δ as an upper bound that tightens the global problem (valid: a
+        local optimum is a feasible point).  Default False: it helps SCIP on the LDL form
+        of case 2 but made SCIP hang on the box form (measured); try it per problem.
+    """
+
+    def __init__(self, model, uncertainty_set: SetLike = "ellipsoid", solver="maingo", delta_max: float = 6.0,
+                 big_m: Optional[float] = None, time_limit: float = 60.0, gap: float = 1e-5,
+                 square_solver=None, diagnose_failures: bool = True, local_presolve: bool = False):
+        self.model = model
+        self.uset = make_set(uncertainty_set, model)
+        self.set_kind = set_label(self.uset)
+        self.solver = get_solver(solver, time_limit=time_limit, gap=gap)
+        if not (delta_max > 0 and math.isfinite(delta_max)):
+            raise ValueError(f"delta_max must be a positive finite number, got {delta_max!r}")
+        self.delta_max = float(delta_max)
+        self._big_m = big_m
+        self.diagnose_failures = diagnose_failures
+        self.local_presolve = bool(local_presolve)
+        if square_solver is None:
+            from ..solvers import available_solvers
+
+            square_solver = "ipopt" if "ipopt" in available_solvers() else self.solver
+        self.square_solver = get_solver(square_solver, time_limit=time_limit)
+        self._index: Optional[_Problem] = None
+        self._test: Optional[_Problem] = None
+        self._ext: Optional[_Problem] = None
+        self._eval = None
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def _sq(self) -> bool:
+        return bool(self.uset.convex_in_delta_squared)
+
+    def _size(self, delta: float) -> float:
+        """δ -> the index problem's size variable (δ² for ellipsoids)."""
+        return delta * delta if self._sq else delta
+
+    def _delta(self, size: Optional[float]) -> Optional[float]:
+        if size is None:
+            return None
+        return math.sqrt(max(size, 0.0)) if self._sq else size
+
+    @property
+    def big_m(self) -> float:
+        if self._big_m is None:
+            g = [np.abs(self.nominal_g(self.model.theta_p_nominal))]
+            if self.model.simulator is not None:
+                pts = self.uset.sample(self.delta_max, 256, np.random.default_rng(0))
+                vals = self.model.simulate(self.model.theta_p_nominal, pts)
+                g.append(np.abs(vals[np.all(np.isfinite(vals), axis=1)]).ravel())
+            self._big_m = float(10.0 * (1.0 + max(np.max(x) if x.size else 0.0 for x in g)))
+        return self._big_m
+
+    def nominal_g(self, theta_p) -> np.ndarray:
+        """g(θp, θ̄m): from the simulator when there is one, else a square Pyomo solve."""
+        if self.model.simulator is not None:
+            return self.model.simulate(theta_p, self.model.theta_m_nominal[None, :])[0]
+        if self._eval is None:
+            self._eval = self.model.instance()  # built once, re-solved per θp
+        return self.model.evaluate_pyomo(theta_p, self.model.theta_m_nominal[None, :], self.square_solver,
+                                         instance=self._eval)[0]
+
+    def _theta_dict(self, names, values) -> Dict[str, float]:
+        return {n: float(v) for n, v in zip(names, values)}
+
+    def _initialise(self, prob: _Problem, theta_p) -> SolveResult:
+        """Square solve at (θp, θ̄m) to initialise the states (local solvers need it)."""
+        inst = prob.inst
+        inst.set_theta(theta_p, self.model.theta_m_nominal)
+        prob.only(prob.m.square_obj)
+        for b in prob.m.component_objects(pyo.Block, descend_into=False):
+            if b.local_name.startswith("set_"):
+                b.deactivate()
+        res = inst.solve_square(self.square_solver)
+        for b in prob.m.component_objects(pyo.Block, descend_into=False):
+            if b.local_name.startswith("set_"):
+                b.activate()
+        return res
+
+    def _new_instance(self):
+        inst = self.model.instance()
+        _check_global_bounds(inst, self.solver)
+        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self.delta_max))
+        return inst
+
+    # ------------------------------------------------------------------ problems
+    def _index_problem(self) -> _Problem:
+        if self._index is None:
+            inst = self._new_instance()
+            prob = _Problem(inst, "index")
+            m = prob.m
+            # the set's size variable: δ, or δ² for ellipsoids (convex formulation)
+            m.delta = pyo.Var(bounds=(0.0, self._size(self.delta_max)), initialize=0.0)
+            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta, squared=self._sq)
+            m.fx = pyo.Block()
+            add_flexibility_index(m.fx, inst.g, m.delta, self.big_m)
+            self._index = prob
+        return self._index
+
+    def _test_problem(self) -> _Problem:
+        if self._test is None:
+            inst = self._new_instance()
+            prob = _Problem(inst, "test")
+            m = prob.m
+            m.delta_m = pyo.Param(mutable=True, initialize=1.0)
+            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
+            m.ft = pyo.Block()
+            add_flexibility_test(m.ft, inst.g, self.big_m)
+            self._test = prob
+        return self._test
+
+    # ------------------------------------------------------------------ index
+    def index(self, theta_p=None, method: str = "enumeration", certify: Optional[bool] = None,
+              n_certify: int = 2000, random_state=0) -> FlexibilityIndexResult:
+        """Flexibility index δm at fixed θp (Eq. 16–23 by enumeration, Eq. 8–15 as MINLP).
+
+        ``certify`` (default: True for local solvers) samples set(δ) through the model
+        (boundary and interior, seeded) and reports ``certified`` with the worst g."""
+        t0 = time.perf_counter()
+        method = _check_method(method, self.solver)
+        theta_p = self._theta_p(theta_p)
+        res = FlexibilityIndexResult(
+            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
+            is_global=self.solver.is_global, method=method,
+            theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_max=self.delta_max,
+            _theta_m_names=list(self.model.theta_m_names))
+        g_nom = self.nominal_g(theta_p)
+        res.nominal_g = self._theta_dict(self.model.g_names, g_nom)
+        if not np.all(np.isfinite(g_nom)):
+            res.status = ResultStatus.FAILED
+            res.diagnostics = "the model could not be evaluated at the nominal theta_m"
+            return self._finish(res, t0, theta_p)
+        if np.any(g_nom > 0):
+            k = int(np.argmax(g_nom))
+            res.status = ResultStatus.NOMINAL_INFEASIBLE
+            res.delta, res.probability = 0.0, 0.0
+            res.worst_constraint = self.model.g_names[k]
+            res.worst_theta_m = self._theta_dict(self.model.theta_m_names, self.model.theta_m_nominal)
+            res.certified = True
+            res.certification = {"note": "nominal point infeasible: g_k(theta_p, nominal theta_m) > 0"}
+            return self._finish(res, t0, theta_p)
+
+        prob = self._index_problem()
+        m, inst = prob.m, prob.inst
+        presolve = self.solver.is_global and self.local_presolve and self.square_solver.name == "ipopt"
+        need_init = not self.solver.is_global or self.model.simulator is None or presolve
+        init = self._initialise(prob, theta_p) if need_init else None
+        if init is not None and not init.status.ok:
+            res.status = ResultStatus.FAILED
+            res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
+                                                    time=init.time, message=init.message))
+            return self._finish(res, t0, theta_p)
+        inst.set_theta(theta_p, None)
+        for v in inst.theta_m:
+            v.unfix()
+        start = _snapshot(m)
+        targets = [(k, [m.fx.violate[k]], []) for k in range(self.model.n_g)] if method == "enumeration" \
+            else [(None, [], [m.fx.minlp])]
+        for k, cons, blocks in targets:
+            _restore(m, start)
+            m.delta.set_value(0.0)
+            prob.only(m.fx.obj, cons, blocks)
+            if presolve and k is not None:
+                r = self._tightened_global_solve(prob)
+            else:
+                r = self.solver.solve(m)
+            name = self.model.g_names[k] if k is not None else "minlp"
+            if r.status.ok:
+                val = self._delta(float(pyo.value(m.delta)))
+                sp = SubproblemResult(name, val, r.status, capped=val >= self.delta_max - 1e-9, time=r.time,
+                                      bound=self._delta(r.bound), theta_m=[float(v.value) for v in inst.theta_m],
+                                      message=r.message)
+                if k is None:
+                    ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
+                    sp.constraint = "minlp:" + self.model.g_names[int(np.argmax(ys))]
+            elif r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
+                sp = SubproblemResult(name, self.delta_max, r.status, capped=True, time=r.time,
+                                      message="proven infeasible: no violation up to delta_max")
+            elif k is not None and not self.solver.is_global and r.status in (SolverStatus.INFEASIBLE,
+                                                                               SolverStatus.ERROR):
+                sp = self._local_capping_check(prob, k, start, r)
+            else:
+                sp = SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message)
+            res.subproblems.append(sp)
+        for v in inst.theta_m:
+            v.fix()
+        if any(not (s.status.ok or s.status == SolverStatus.INFEASIBLE) for s in res.subproblems):
+            res.status = ResultStatus.FAILED
+        else:
+            best = min(res.subproblems, key=lambda s: s.value)
+            res.delta = float(best.value)
+            if self.solver.is_global:
+                lbs = [s.bound if s.bound is not None and not s.capped else s.value for s in res.subproblems]
+                res.delta_lower_bound = float(max(0.0, min(lbs)))
+            res.probability = self.uset.probability(res.delta)
+            res.worst_constraint = best.constraint.replace("minlp:", "")
+            if best.theta_m is not None:
+                res.worst_theta_m = self._theta_dict(self.model.theta_m_names, best.theta_m)
+        if res.ok:
+            if certify is None:
+                certify = not self.solver.is_global
+            if certify:
+                self._certify(res, theta_p, n_certify, random_state)
+            elif self.solver.is_global:
+                res.certified = True
+        return self._finish(res, t0, theta_p)
+
+    def _tightened_global_solve(self, prob) -> SolveResult:
+        """Global solve of one index subproblem after a local (Ipopt) solve of the same NLP.
+
+        The local optimum is a feasible point, so its δ_loc bounds the global δ_k from
+        above: the global solver gets ``δ ≤ δ_loc (1 + 1e-3)`` and θm bounds from
+        set(δ_loc) instead of set(δ_max) — far tighter relaxations (case 2: time-outs
+        become seconds).  The local point is also the global solver's starting point."""
+        m, inst = prob.m, prob.inst
+        rl = self.square_solver.solve(m)
+        if not rl.status.ok:
+            return self.solver.solve(m)
+        size_ub = float(pyo.value(m.delta)) * (1.0 + 1e-3) + 1e-9
+        if size_ub >= m.delta.ub:
+            return self.solver.solve(m)
+        old = [(v, v.lb, v.ub) for v in [m.delta] + inst.theta_m]
+        m.delta.setub(size_ub)
+        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self._delta(size_ub)))
+        w = getattr(m.set_m, "w", None)
+        w_old = [(v, v.lb, v.ub) for v in (w.values() if w is not None else [])]
+        if w is not None:
+            sd_w = 1.0 / np.sqrt(self.uset.D)
+            d = self._delta(size_ub) * 1.0001
+            for i, v in w.items():
+                v.setlb(-d * sd_w[i] - 1e-9)
+                v.setub(d * sd_w[i] + 1e-9)
+        try:
+            r = self.solver.solve(m)
+        finally:
+            for v, lb, ub in old + w_old:
+                v.setlb(lb)
+                v.setub(ub)
+        r.time += rl.time
+        return r
+
+    def _local_capping_check(self, prob, k, start, first) -> SubproblemResult:
+        """A local NLP solver often fails (rather than reports infeasible) when g_k cannot
+        be violated at any δ ≤ δ_max.  Check by maximising g_k over set(δ_max): a negative
+        (local) maximum means δ_k is capped; certification then samples the region."""
+        m = prob.m
+        name = self.model.g_names[k]
+        _restore(m, start)
+        m.delta.fix(self._size(self.delta_max))
+        prob.only(m.fx.max_g[k])
+        r = self.solver.solve(m)
+        m.delta.unfix()
+        t = first.time + r.time
+        if r.status.ok and pyo.value(m.fx.max_g[k]) < 0:
+            return SubproblemResult(name, self.delta_max, SolverStatus.INFEASIBLE, capped=True, time=t,
+                                    message=f"index NLP: {first.status.value}; local max of g_k at delta_max = "
+                                            f"{pyo.value(m.fx.max_g[k]):.4g} < 0, so capped")
+        return SubproblemResult(name, float("nan"), first.status, time=t,
+                                message=f"index NLP: {first.status.value} ({first.message}); capping check: "
+                                        f"{r.status.value}")
+
+    def _finish(self, res, t0, theta_p):
+        if res.status == ResultStatus.FAILED and self.diagnose_failures:
+            try:
+                res.diagnostics = (res.diagnostics + "\n" if res.diagnostics else "") + self.model.diagnose(
+                    theta_p, self.model.theta_m_nominal, solver=self.square_solver)
+            except Exception as exc:  # noqa: BLE001
+                res.diagnostics += f"\n(diagnostics failed: {exc})"
+        if res.status == ResultStatus.FAILED:
+            res.certified = False
+        res.time = time.perf_counter() - t0
+        return res
+
+    def _certify(self, res: FlexibilityIndexResult, theta_p, n_samples: int, random_state) -> None:
+        """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g."""
+        delta = res.delta
+        pts = self.uset.sample(delta, n_samples if self.model.simulator is not None else min(n_samples, 40),
+                               np.random.default_rng(random_state))
+        if self.model.simulator is not None:
+            g = self.model.simulate(theta_p, pts)
+            how = "vectorised simulator"
+        else:
+            if self._eval is None:
+                self._eval = self.model.instance()
+            g = self.model.evaluate_pyomo(theta_p, pts, self.square_solver, instance=self._eval)
+            how = "square Pyomo solves"
+        failed = int(np.sum(~np.all(np.isfinite(g), axis=1)))
+        worst = float(np.nanmax(g)) if np.any(np.isfinite(g)) else float("nan")
+        tol = 1e-6
+        res.certified = bool(failed == 0 and worst <= tol)
+        res.certification = {"n_samples": int(pts.shape[0]), "max_g": worst, "failed_samples": failed,
+                             "tolerance": tol, "evaluated_by": how}
+
+    # ------------------------------------------------------------------ test
+    def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
+             method: str = "enumeration") -> FlexibilityTestResult:
+        """Flexibility test χ at fixed θp over θm ∈ set(δ) (Eq. 1–7); ``delta`` or ``confidence``."""
+        t0 = time.perf_counter()
+        method = _check_method(method, self.solver)
+        theta_p = self._theta_p(theta_p)
+        delta = self._delta_m(delta, confidence)
+        prob = self._test_problem()
+        m, inst = prob.m, prob.inst
+        m.delta_m.set_value(delta)
+        res = FlexibilityTestResult(
+            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
+            is_global=self.solver.is_global, method=method,
+            theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_m=delta,
+            _theta_m_names=list(self.model.theta_m_names))
+        init = self._initialise(prob, theta_p) if not self.solver.is_global else None
+        if init is not None and not init.status.ok:
+            res.status = ResultStatus.FAILED
+            res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
+                                                    time=init.time, message=init.message))
+            return self._finish(res, t0, theta_p)
+        inst.set_theta(theta_p, self.model.theta_m_nominal)
+        for v in inst.theta_m:
+            v.unfix()
+        self._run_test(prob, m.ft, method, res, free=inst.theta_m, p_free=None)
+        for v in inst.theta_m:
+            v.fix()
+        if res.ok and not self.solver.is_global:
+            res.certified = None  # a local max of g can under-state chi; no a-posteriori certificate here
+        elif res.ok:
+            res.certified = True
+        return self._finish(res, t0, theta_p)
+
+    def _run_test(self, prob, fblock, method, res, free, p_free):
+        m, inst = prob.m, prob.inst
+        start = _snapshot(m)
+        targets = [(k, fblock.obj_k[k], []) for k in range(self.model.n_g)] if method == "enumeration" \
+            else [(None, fblock.minlp.obj, [fblock.minlp])]
+        for k, obj, blocks in targets:
+            _restore(m, start)
+            prob.only(obj, [], blocks)
+            r = self.solver.solve(m)
+            name = self.model.g_names[k] if k is not None else "minlp"
+            if r.status.ok:
+                val = float(pyo.value(obj))
+                sp = SubproblemResult(name, val, r.status, time=r.time, bound=r.bound,
+                                      theta_m=[float(v.value) for v in inst.theta_m],
+                                      theta_p=[float(v.value) for v in inst.theta_p], message=r.message)
+            else:
+                sp = SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message)
+            res.subproblems.append(sp)
+        if any(not s.status.ok for s in res.subproblems):
+            res.status = ResultStatus.FAILED
+            return
+        worst = max(res.subproblems, key=lambda s: s.value)
+        res.chi = float(worst.value)
+        if self.solver.is_global:
+            bounds = [s.bound for s in res.subproblems]
+            res.chi_upper_bound = None if any(b is None for b in bounds) else float(max(bounds))
+        res.worst_constraint = worst.constraint
+        res.worst_theta_m = self._theta_dict(self.model.theta_m_names, worst.theta_m)
+        if p_free is not None:
+            res.worst_theta_p = self._theta_dict(self.model.theta_p_names, worst.theta_p)
+
+    # ------------------------------------------------------------------ extended test
+    def extended_test(self, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
+                      delta_m: Optional[float] = None, confidence: Optional[float] = None,
+                      method: str = "enumeration") -> FlexibilityTestResult:
+        """Extended flexibility test over (θp, θm) (Eq. 28–36): max g over the θp box
+        ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` and θm ∈ set(δm) (δm fixed, from p_c)."""
+        t0 = time.perf_counter()
+        method = _check_method(method, self.solver)
+        center = self._theta_p(theta_p_nominal)
+        dmin, dplus = self._p_halfwidths(delta_p_minus, delta_p_plus)
+        dm = self._delta_m(delta_m, confidence)
+        prob = self._ext_problem(center, dmin, dplus)
+        m, inst = prob.m, prob.inst
+        dp = float(delta_p)
+        if not math.isfinite(dp) or dp < 0:
+            raise ValueError(f"delta_p must be a finite number >= 0, got {delta_p!r}")
+        m.delta_p.set_value(dp)
+        m.delta_m.set_value(dm)
+        res = FlexibilityTestResult(
+            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
+            is_global=self.solver.is_global, method=method,
+            theta_p=self._theta_dict(self.model.theta_p_names, center), delta_m=dm, delta_p=dp,
+            _theta_m_names=list(self.model.theta_m_names))
+        if not self.solver.is_global:
+            init = self._initialise(prob, center)
+            if not init.status.ok:
+                res.status = ResultStatus.FAILED
+                res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
+                                                        time=init.time, message=init.message))
+                return self._finish(res, t0, center)
+        inst.set_theta(center, self.model.theta_m_nominal)
+        for v in inst.theta_m + inst.theta_p:
+            v.unfix()
+        self._run_test(prob, m.ft, method, res, free=inst.theta_m, p_free=inst.theta_p)
+        for v in inst.theta_m + inst.theta_p:
+            v.fix()
+        res.certified = True if (res.ok and self.solver.is_global) else None
+        return self._finish(res, t0, center)
+
+    def _ext_problem(self, center, dmin, dplus) -> _Problem:
+        key = (tuple(center), tuple(dmin), tuple(dplus))
+        if self._ext is None or self._ext.key != key:
+            inst = self._new_instance()
+            prob = _Problem(inst, "extended")
+            prob.key = key
+            m = prob.m
+            m.delta_p = pyo.Param(mutable=True, initialize=0.0)
+            m.delta_m = pyo.Param(mutable=True, initialize=1.0)
+            pset = BoxSet(center, delta_minus=dmin, delta_plus=dplus)
+            if self.model.theta_p_bounds is not None:
+                lo, hi = self.model.theta_p_bounds[:, 0], self.model.theta_p_bounds[:, 1]
+            else:
+                lo, hi = center - 10 * dmin, center + 10 * dplus
+            for v, a, b in zip(inst.theta_p, lo, hi):
+                v.setlb(float(min(a, b)))
+                v.setub(float(max(a, b)))
+            add_uncertainty_set(m, "set_p", pset, inst.theta_p, m.delta_p)
+            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
+            m.ft = pyo.Block()
+            add_flexibility_test(m.ft, inst.g, self.big_m)
+            self._ext = prob
+        return self._ext
+
+    # ------------------------------------------------------------------ input checks
+    def _theta_p(self, theta_p) -> np.ndarray:
+        from .sets import _as_vector
+
+        if theta_p is None:
+            return self.model.theta_p_nominal.copy()
+        if isinstance(theta_p, dict):
+            missing = [n for n in self.model.theta_p_names if n not in theta_p]
+            if missing:
+                raise ValueError(f"theta_p is missing {missing}; expected keys {self.model.theta_p_names}")
+            theta_p = [theta_p[n] for n in self.model.theta_p_names]
+        return _as_vector("theta_p", theta_p, self.model.n_p)
+
+    def _p_halfwidths(self, dmin, dplus):
+        from .sets import _as_vector
+
+        if dmin is None or dplus is None:
+            if self.model.theta_p_bounds is None:
+                raise ValueError("give delta_p_minus and delta_p_plus (or theta_p_bounds on the model)")
+        c = self.model.theta_p_nominal
+        b = self.model.theta_p_bounds
+        dmin = (c - b[:, 0]) if dmin is None else _as_vector("delta_p_minus", dmin, self.model.n_p)
+        dplus = (b[:, 1] - c) if dplus is None else _as_vector("delta_p_plus", dplus, self.model.n_p)
+        if np.any(dmin < 0) or np.any(dplus < 0):
+            raise ValueError("delta_p_minus/delta_p_plus must be >= 0")
+        return np.asarray(dmin, float), np.asarray(dplus, float)
+
+    def _delta_m(self, delta, confidence) -> float:
+        if (delta is None) == (confidence is None):
+            raise ValueError("give exactly one of delta (set size) or confidence (probability p_c)")
+        if confidence is not None:
+            return self.uset.delta_for_confidence(confidence)
+        d = float(delta)
+        if not math.isfinite(d) or d < 0:
+            raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
+        if d > self.delta_max:
+            raise ValueError(f"delta={d} exceeds delta_max={self.delta_max}; raise delta_max")
+        return d
+
+
+def _check_method(method: str, solver: Solver) -> str:
+    m = str(method).lower()
+    if m not in METHODS:
+        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    if m == "minlp" and not solver.supports_integers:
+        raise ValueError(f"the MINLP route needs a solver that handles binaries; {solver.name!r} does not "
+                         "(use 'maingo' or 'scip', or method='enumeration')")
+    return m
+
+
+def _snapshot(m) -> List:
+    return [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True) if not v.fixed]
+
+
+def _restore(m, snap) -> None:
+    for v, x in snap:
+        v.set_value(x, skip_validation=True)
+
+
+# --------------------------------------------------------------------------- functions
+def flexibility_index(model, theta_p=None, uncertainty_set: SetLike = "ellipsoid", solver="maingo",
+                      method: str = "enumeration", delta_max: float = 6.0, certify: Optional[bool] = None,
+                      random_state=0, **kwargs) -> FlexibilityIndexResult:
+    """Flexibility index δm of ``model`` at θp (seed Eq. 16–23; MINLP Eq. 8–15).
+
+    See :class:`FlexibilityAnalysis` for the options; to solve many θp, build one
+    :class:`FlexibilityAnalysis` and call :meth:`FlexibilityAnalysis.index` repeatedly."""
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, delta_max=delta_max, **kwargs)
+    return fa.index(theta_p, method=method, certify=certify, random_state=random_state)
+
+
+def flexibility_test(model, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
+                     uncertainty_set: SetLike = "ellipsoid", solver="maingo", method: str = "enumeration",
+                     **kwargs) -> FlexibilityTestResult:
+    """Flexibility test χ of ``model`` at θp over θm ∈ set(δ) (seed Eq. 1–7)."""
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, **kwargs)
+    return fa.test(theta_p, delta=delta, confidence=confidence, method=method)
+
+
+def extended_flexibility_test(model, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
+                              delta_m: Optional[float] = None, confidence: Optional[float] = None,
+                              uncertainty_set: SetLike = "ellipsoid", solver="maingo", method: str = "enumeration",
+                              **kwargs) -> FlexibilityTestResult:
+    """Extended flexibility test over (θp, θm) (seed Eq. 28–36)."""
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, **kwargs)
+    return fa.extended_test(delta_p, theta_p_nominal, delta_p_minus, delta_p_plus, delta_m, confidence, method)

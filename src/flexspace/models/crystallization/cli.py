@@ -1,0 +1,59 @@
+"""``flexspace crystallization`` command (registered by :func:`register`).
+
+Usage::
+
+    flexspace crystallization run --out DIR [--quick] [--seed N] [--doe FILE.csv] [--no-torch]
+
+runs seed Steps 2–9 (:func:`.workflow.run_workflow`) and writes ``DIR/report.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``crystallization`` command with its ``run`` sub-command to ``subparsers``."""
+    p = subparsers.add_parser("crystallization", help="crystallization digital twin (in-silico lab, ML, NSGA-II)",
+                              description="Data-driven digital design of a crystallization process "
+                                          "(Barhate et al., PSE 2025) on the in-silico lab or your own DoE.")
+    sub = p.add_subparsers(dest="crystallization_command")
+    run = sub.add_parser("run", help="run the workflow (DoE → models → UQ → synthetic data → NSGA-II → report)")
+    run.add_argument("--out", required=True, help="output directory (report.md, figures/, data/, models/)")
+    run.add_argument("--quick", action="store_true", help="reduced grids/ensembles/generations (about a minute)")
+    run.add_argument("--seed", type=int, default=0, help="random_state for everything (default 0)")
+    run.add_argument("--doe", default=None, help="your own DoE CSV (13 feature columns + CQA columns)")
+    run.add_argument("--no-torch", action="store_true", help="copula generator only (skip GAN/VAE)")
+    run.set_defaults(func=_run)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+    return p
+
+
+def _run(args) -> int:
+    from .doe import DoEValidationError
+    from .workflow import run_workflow
+
+    try:
+        res = run_workflow(args.out, quick=args.quick, random_state=args.seed, doe_csv=args.doe,
+                           use_torch=False if args.no_torch else None)
+    except DoEValidationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    val = res.get("validation")
+    if val is not None:
+        print(val[["CQA", "measured_mean", "measured_sd", "predicted_mean", "predicted_sigma", "within_2sigma"]]
+              .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"report: {res['report']}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Stand-alone entry (``python -m flexspace.models.crystallization.cli run --out DIR``)."""
+    parser = argparse.ArgumentParser(prog="flexspace")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["crystallization", *(sys.argv[1:] if argv is None else argv)])
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

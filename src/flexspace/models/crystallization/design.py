@@ -1,0 +1,86 @@
+"""Thermocycle design space for NSGA-II (seed Step 9, Eq. 2–4, Table 2, Figs. 7–8).
+
+For a fixed number of thermocycles ``n`` (1–4) the profile has ``2n + 1`` stages
+(cool, then ``n`` × heat/cool) and the decision vector is
+``[c0, seed_loading, T2, …, T_{2n+2}, C, H]`` within the Table-2 bounds; later
+set-points are zero-padded (Eq. 4 holds by construction).  Eq. 2, Eq. 3 and Eq. 5
+(no set-point above the seeding temperature ``T1(c0)``) are inequality constraints.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ...surrogates.design import SurrogateDesignProblem
+from .profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, IDX_C, IDX_C0, IDX_H, IDX_SEED, IDX_T, IS_HEATING,
+                      N_FEATURES, seeding_temperature)
+
+
+class CycleProfileSpace:
+    """Decision variables ↔ 13 features for profiles with ``n_cycles`` thermocycles."""
+
+    def __init__(self, n_cycles: int):
+        if not 1 <= n_cycles <= 4:
+            raise ValueError(f"n_cycles must be 1..4, got {n_cycles}")
+        self.n_cycles = int(n_cycles)
+        self.n_stages = 2 * self.n_cycles + 1
+        names = ["c0", "seed_loading", *[f"T{i}" for i in range(2, self.n_stages + 2)], "C", "H"]
+        self.var_names = names
+        # active set-points: Table 2 allows 0–70 °C; 0 encodes "no stage" (Eq. 4), so ≥ ACTIVE_T_MIN
+        self.xl = np.array([FEATURE_BOUNDS[n][0] if not n.startswith("T") else ACTIVE_T_MIN for n in names])
+        self.xu = np.array([FEATURE_BOUNDS[n][1] for n in names])
+
+    @property
+    def n_var(self) -> int:
+        return len(self.var_names)
+
+    @property
+    def n_constraints(self) -> int:
+        # stage 1: T2 ≤ T1; each heating stage: 2 (Eq. 2 and Eq. 5); each later cooling: 1 (Eq. 3)
+        return 1 + 2 * self.n_cycles + self.n_cycles
+
+    def to_features(self, x) -> np.ndarray:
+        x = np.atleast_2d(np.asarray(x, float))
+        F = np.zeros((len(x), N_FEATURES))
+        F[:, IDX_C0] = x[:, 0]
+        F[:, IDX_SEED] = x[:, 1]
+        F[:, IDX_T[: self.n_stages]] = x[:, 2: 2 + self.n_stages]
+        F[:, IDX_C] = x[:, -2]
+        F[:, IDX_H] = x[:, -1]
+        return F
+
+    def constraints(self, x) -> np.ndarray:
+        """``G ≤ 0`` form of Eq. 2, Eq. 3 and Eq. 5."""
+        x = np.atleast_2d(np.asarray(x, float))
+        t1 = seeding_temperature(x[:, 0])
+        T = x[:, 2: 2 + self.n_stages]
+        G = [T[:, 0] - t1]  # Eq. 3, i = 2
+        for s in range(1, self.n_stages):
+            if IS_HEATING[s]:
+                G.append(T[:, s - 1] - T[:, s])  # Eq. 2
+                G.append(T[:, s] - t1)           # Eq. 5
+            else:
+                G.append(T[:, s] - T[:, s - 1])  # Eq. 3
+        return np.column_stack(G)
+
+    def sample_feasible(self, n: int, rng=None) -> np.ndarray:
+        """``n`` random decision vectors satisfying Table 2 and Eq. 2–5 (decoded from
+        uniform stage fractions; used as NSGA-II's initial population)."""
+        rng = np.random.default_rng(rng)
+        x = rng.uniform(self.xl, self.xu, size=(n, self.n_var))
+        t1 = seeding_temperature(x[:, 0])
+        prev = t1.copy()
+        for s in range(self.n_stages):
+            f = rng.uniform(0.05, 0.95, n)
+            if IS_HEATING[s]:
+                T = prev + f * (t1 - prev)
+            else:
+                T = ACTIVE_T_MIN + f * (prev - ACTIVE_T_MIN)
+            x[:, 2 + s] = T
+            prev = T
+        return x
+
+    def problem(self, objectives) -> SurrogateDesignProblem:
+        """pymoo problem minimising ``objectives(features) → (n, n_obj)``."""
+        probe = np.asarray(objectives(self.to_features(0.5 * (self.xl + self.xu))))
+        return SurrogateDesignProblem(self.to_features, objectives, self.constraints, self.xl, self.xu,
+                                      n_obj=probe.shape[-1], n_ieq_constr=self.n_constraints)

@@ -1,0 +1,491 @@
+"""One small solver layer: a name -> a configured Pyomo solver -> a status in our own enum.
+
+Names: ``"ipopt"`` (local NLP, Ipopt through PyNumero's ``cyipopt``), ``"maingo"``
+(global MINLP, ``appsi_maingo``), ``"scip"`` (global MINLP, ``scip_direct``),
+``"highs"`` (LP/MILP, ``appsi_highs``) and the optional ``"baron"`` (global, through
+GAMS; demo licence only for small models).
+
+Two measured traps (``shared/spec/solvers.md``) shape this module:
+
+* MAiNGO with its default relative gap can take 100x longer than with
+  ``epsilonR = 1e-4``; the gap is therefore always set explicitly.
+* Neither MAiNGO nor SCIP reliably honours its own time limit.  Every solve of a
+  global solver therefore runs under a *hard wall-clock guard*: the solve runs in a
+  forked child process which is killed when the limit is reached, and the result is
+  recorded as :attr:`SolverStatus.TIME_LIMIT`.  The child sends back the values of
+  all variables, which the parent loads into its own model.
+
+A failed solve is never feasible: every result carries a :class:`SolverStatus`, and
+only ``OPTIMAL`` / ``LOCALLY_OPTIMAL`` have usable solutions (``INFEASIBLE`` is a
+statement about the problem, certified only by a global solver).
+"""
+from __future__ import annotations
+
+import enum
+import math
+import multiprocessing as mp
+import os
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import pyomo.environ as pyo
+
+__all__ = [
+    "SolverStatus",
+    "SolveResult",
+    "Solver",
+    "get_solver",
+    "available_solvers",
+    "solver_names",
+    "UnknownSolverError",
+    "solver_table",
+]
+
+
+class SolverStatus(str, enum.Enum):
+    """Outcome of one solve, independent of the Pyomo interface that produced it."""
+
+    OPTIMAL = "optimal"  #: global optimum within the gap (global solver) or LP/MILP optimum
+    LOCALLY_OPTIMAL = "locally optimal"  #: KKT point of a local NLP solver
+    INFEASIBLE = "infeasible"  #: proven (global) or locally detected (local solver) infeasible
+    TIME_LIMIT = "time limit"  #: solver's own limit or our hard wall-clock guard
+    ERROR = "error"  #: anything else: crash, numerical trouble, iteration limit, unavailable
+
+    @property
+    def ok(self) -> bool:
+        """True when the solve returned a usable (optimal or locally optimal) point."""
+        return self in (SolverStatus.OPTIMAL, SolverStatus.LOCALLY_OPTIMAL)
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.value
+
+
+@dataclass
+class SolveResult:
+    """Status, objective value, bound and wall time of one solve."""
+
+    status: SolverStatus
+    objective: Optional[float] = None
+    bound: Optional[float] = None
+    time: float = 0.0
+    message: str = ""
+    solver: str = ""
+
+
+class UnknownSolverError(ValueError):
+    """Raised for a solver name flexspace does not know."""
+
+
+@dataclass
+class _Spec:
+    name: str
+    pyomo_name: str
+    is_global: bool
+    kind: str  # "nlp" (continuous nonlinear), "minlp", "milp"
+    description: str
+    guard: bool  # run under the hard wall-clock guard by default
+    supports_integers: bool = True
+
+
+_SPECS: Dict[str, _Spec] = {
+    "ipopt": _Spec("ipopt", "cyipopt", False, "nlp", "Ipopt 3.14 (cyipopt-wheels + PyNumero ASL), local NLP", False, False),
+    "maingo": _Spec("maingo", "appsi_maingo", True, "minlp", "MAiNGO (maingopy), deterministic global MINLP", True),
+    "scip": _Spec("scip", "scip_direct", True, "minlp", "SCIP (pyscipopt), global MINLP", True),
+    "highs": _Spec("highs", "appsi_highs", True, "milp", "HiGHS (highspy), LP/MILP only", False),
+    "baron": _Spec("baron", "gams", True, "minlp", "BARON through GAMS (optional; demo licence is size-limited)", True),
+}
+
+
+def solver_names() -> List[str]:
+    """All solver names flexspace knows (available or not)."""
+    return list(_SPECS)
+
+
+def _spec(name: str) -> _Spec:
+    key = str(name).lower()
+    if key not in _SPECS:
+        avail = [n for n in _SPECS if _is_available(n)]
+        raise UnknownSolverError(
+            f"unknown solver {name!r}; flexspace knows {sorted(_SPECS)}, of which available here: "
+            f"{avail}. Run `flexspace solvers` for details."
+        )
+    return _SPECS[key]
+
+
+_AVAIL_CACHE: Dict[str, bool] = {}
+
+
+def _is_available(name: str) -> bool:
+    if name not in _AVAIL_CACHE:
+        try:
+            _AVAIL_CACHE[name] = bool(_raw_version(name) is not None)
+        except Exception:  # noqa: BLE001 - availability probe must never raise
+            _AVAIL_CACHE[name] = False
+    return _AVAIL_CACHE[name]
+
+
+def _raw_version(name: str):
+    """Version tuple/string of a solver, or None when it cannot be used here."""
+    if name == "ipopt":
+        from pyomo.contrib.pynumero.asl import AmplInterface
+
+        if not AmplInterface.available():
+            return None
+        import cyipopt  # noqa: F401
+
+        s = pyo.SolverFactory("cyipopt")
+        if not s.available(exception_flag=False):
+            return None
+        try:
+            import importlib.metadata as md
+
+            return "Ipopt (cyipopt-wheels " + md.version("cyipopt-wheels") + ")"
+        except Exception:  # noqa: BLE001
+            return "Ipopt"
+    if name == "maingo":
+        from pyomo.contrib.appsi.solvers import MAiNGO
+
+        opt = MAiNGO()
+        return opt.version() if opt.available() else None
+    if name == "highs":
+        from pyomo.contrib.appsi.solvers import Highs
+
+        opt = Highs()
+        return opt.version() if opt.available() else None
+    if name == "scip":
+        from pyomo.contrib.solver.common.factory import SolverFactory as SF2
+
+        opt = SF2("scip_direct")
+        return opt.version() if opt.available() else None
+    if name == "baron":
+        s = pyo.SolverFactory("gams")
+        if not s.available(exception_flag=False):
+            return None
+        return "BARON via GAMS"
+    return None
+
+
+def available_solvers() -> List[str]:
+    """Names of the solvers usable on this machine."""
+    return [n for n in _SPECS if _is_available(n)]
+
+
+def _fmt_version(v) -> str:
+    if isinstance(v, tuple):
+        return ".".join(str(x) for x in v)
+    return str(v)
+
+
+# --------------------------------------------------------------------------- solving
+class Solver:
+    """A configured solver.  ``solve(model)`` returns a :class:`SolveResult`.
+
+    Parameters
+    ----------
+    name : one of :func:`solver_names`.
+    time_limit : seconds; passed to the solver *and* enforced by the hard guard.
+    gap : relative optimality gap for global solvers (MAiNGO ``epsilonR``, SCIP
+        ``rel_gap``).  Set explicitly because MAiNGO's default is slow (solvers.md).
+    abs_gap : absolute gap (MAiNGO ``epsilonA``, SCIP ``abs_gap``).
+    feas_tol : constraint feasibility tolerance (Ipopt ``constr_viol_tol``, MAiNGO
+        ``deltaIneq``/``deltaEq``, SCIP ``numerics/feastol``).
+    hard_guard : run the solve in a forked child killed at ``time_limit + grace``.
+        Defaults to True for MAiNGO, SCIP and BARON (they do not honour limits).
+    options : extra solver options, passed through.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        time_limit: float = 60.0,
+        gap: float = 1e-6,
+        abs_gap: float = 1e-9,
+        feas_tol: float = 1e-8,
+        hard_guard: Optional[bool] = None,
+        options: Optional[dict] = None,
+    ):
+        self.spec = _spec(name)
+        if not _is_available(self.spec.name):
+            raise RuntimeError(
+                f"solver {self.spec.name!r} is not available on this machine "
+                f"(available: {available_solvers()}); run `make setup` and `flexspace solvers`."
+            )
+        if not (time_limit > 0 and math.isfinite(time_limit)):
+            raise ValueError(f"time_limit must be a positive finite number of seconds, got {time_limit!r}")
+        self.name = self.spec.name
+        self.time_limit = float(time_limit)
+        self.gap = float(gap)
+        self.abs_gap = float(abs_gap)
+        self.feas_tol = float(feas_tol)
+        self.hard_guard = self.spec.guard if hard_guard is None else bool(hard_guard)
+        self.options = dict(options or {})
+        self.n_solves = 0
+
+    # -- properties
+    @property
+    def is_global(self) -> bool:
+        """True for deterministic global solvers (their optimum is a certificate)."""
+        return self.spec.is_global
+
+    @property
+    def supports_integers(self) -> bool:
+        return self.spec.supports_integers
+
+    def __repr__(self) -> str:
+        return (f"Solver({self.name!r}, global={self.is_global}, time_limit={self.time_limit}, "
+                f"gap={self.gap}, hard_guard={self.hard_guard})")
+
+    # -- public
+    def solve(self, model: pyo.Block) -> SolveResult:
+        """Solve ``model`` (its active objective and constraints); load the solution if usable."""
+        self.n_solves += 1
+        t0 = time.perf_counter()
+        if self.hard_guard and hasattr(os, "fork"):
+            res = self._guarded_solve(model)
+        else:
+            try:
+                res = self._solve_inproc(model)
+            except Exception as exc:  # noqa: BLE001 - a crash is a status, not an exception
+                res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
+        res.time = time.perf_counter() - t0
+        res.solver = self.name
+        return res
+
+    # -- guard
+    def _guarded_solve(self, model: pyo.Block) -> SolveResult:
+        variables = list(model.component_data_objects(pyo.Var, descend_into=True))
+        ctx = mp.get_context("fork")
+        recv, send = ctx.Pipe(duplex=False)
+
+        def child():
+            try:
+                r = self._solve_inproc(model)
+                vals = [v.value for v in variables] if r.status.ok else None
+                send.send((r, vals))
+            except BaseException as exc:  # noqa: BLE001
+                send.send((SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}\n"
+                                       + traceback.format_exc(limit=3)), None))
+            finally:
+                send.close()
+                os._exit(0)
+
+        proc = ctx.Process(target=child, daemon=True)
+        proc.start()
+        send.close()
+        deadline = self.time_limit + max(2.0, 0.1 * self.time_limit)
+        try:
+            if recv.poll(deadline):
+                try:
+                    res, vals = recv.recv()
+                except EOFError:
+                    res, vals = SolveResult(SolverStatus.ERROR, message="solver process died without a result"), None
+            else:
+                res, vals = SolveResult(
+                    SolverStatus.TIME_LIMIT,
+                    message=f"hard wall-clock guard: no answer after {deadline:.1f} s; solver process killed",
+                ), None
+        finally:
+            if proc.is_alive():
+                proc.kill()
+            proc.join(5)
+            recv.close()
+        if vals is not None:
+            for v, x in zip(variables, vals):
+                if not v.fixed:
+                    v.set_value(x, skip_validation=True)
+        return res
+
+    # -- per interface
+    def _solve_inproc(self, model: pyo.Block) -> SolveResult:
+        if self.name == "ipopt":
+            return self._solve_ipopt(model)
+        if self.name == "maingo":
+            return self._solve_appsi(model, "maingo")
+        if self.name == "highs":
+            return self._solve_appsi(model, "highs")
+        if self.name == "scip":
+            return self._solve_scip(model)
+        if self.name == "baron":
+            return self._solve_baron(model)
+        raise UnknownSolverError(self.name)  # pragma: no cover
+
+    def _solve_ipopt(self, model) -> SolveResult:
+        from pyomo.opt import TerminationCondition as TC
+
+        opts = {
+            "print_level": 0,
+            "tol": 1e-10,
+            "constr_viol_tol": self.feas_tol,
+            "max_wall_time": self.time_limit,
+            "max_iter": 3000,
+        }
+        opts.update(self.options)
+        s = pyo.SolverFactory("cyipopt")
+        r = s.solve(model, tee=False, options=opts, load_solutions=True)
+        tc = r.solver.termination_condition
+        if tc in (TC.optimal, TC.locallyOptimal):
+            status = SolverStatus.LOCALLY_OPTIMAL
+        elif tc in (TC.infeasible, TC.locallyInfeasible, TC.globallyInfeasible):
+            status = SolverStatus.INFEASIBLE
+        elif tc in (TC.maxTimeLimit,):
+            status = SolverStatus.TIME_LIMIT
+        else:
+            status = SolverStatus.ERROR
+        obj = _active_objective_value(model) if status.ok else None
+        return SolveResult(status, objective=obj, message=str(r.solver.message))
+
+    def _solve_appsi(self, model, which) -> SolveResult:
+        from pyomo.contrib.appsi.base import TerminationCondition as ATC
+
+        if which == "maingo":
+            from pyomo.contrib.appsi.solvers import MAiNGO
+
+            opt = MAiNGO()
+            opt.config.mip_gap = self.gap
+            opt.config.tolerances.epsilonR = self.gap
+            opt.config.tolerances.epsilonA = self.abs_gap
+            opt.config.tolerances.deltaIneq = self.feas_tol
+            opt.config.tolerances.deltaEq = self.feas_tol
+            opt.maingo_options["writeResultFile"] = 0  # else MAiNGO writes MAiNGOresult.txt into the cwd
+            for k, v in self.options.items():
+                opt.maingo_options[k] = v
+        else:
+            from pyomo.contrib.appsi.solvers import Highs
+
+            opt = Highs()
+            opt.config.mip_gap = self.gap
+            for k, v in self.options.items():
+                opt.highs_options[k] = v
+        opt.config.time_limit = self.time_limit
+        opt.config.load_solution = False
+        r = opt.solve(model)
+        tc = r.termination_condition
+        msg = str(tc)
+        if tc == ATC.optimal and getattr(r, "globally_optimal", True) is False:
+            # Pyomo maps MAiNGO's FEASIBLE_POINT (limit reached, optimality unproven) to "optimal"
+            status = SolverStatus.TIME_LIMIT
+            msg = "MAiNGO returned a feasible point without proving global optimality (time or node limit)"
+        elif tc == ATC.optimal:
+            status = SolverStatus.OPTIMAL
+        elif tc in (ATC.infeasible, ATC.infeasibleOrUnbounded):
+            status = SolverStatus.INFEASIBLE
+        elif tc == ATC.maxTimeLimit:
+            status = SolverStatus.TIME_LIMIT
+        else:
+            status = SolverStatus.ERROR
+        if status.ok:
+            r.solution_loader.load_vars()
+        return SolveResult(status, objective=_finite(r.best_feasible_objective),
+                           bound=_finite(r.best_objective_bound), message=msg)
+
+    def _solve_scip(self, model) -> SolveResult:
+        from pyomo.contrib.solver.common.factory import SolverFactory as SF2
+        from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
+
+        opt = SF2("scip_direct")
+        sopts = {"numerics/feastol": max(self.feas_tol, 1e-9)}
+        sopts.update(self.options)
+        r = opt.solve(model, time_limit=self.time_limit, rel_gap=self.gap, abs_gap=self.abs_gap,
+                      load_solutions=False, raise_exception_on_nonoptimal_result=False,
+                      solver_options=sopts)
+        tc = r.termination_condition
+        if tc == TC.convergenceCriteriaSatisfied and r.solution_status == SolutionStatus.optimal:
+            status = SolverStatus.OPTIMAL
+        elif tc in (TC.provenInfeasible, TC.locallyInfeasible, TC.infeasibleOrUnbounded):
+            status = SolverStatus.INFEASIBLE
+        elif tc == TC.maxTimeLimit:
+            status = SolverStatus.TIME_LIMIT
+        else:
+            status = SolverStatus.ERROR
+        if status.ok:
+            r.solution_loader.load_vars()
+        return SolveResult(status, objective=_finite(r.incumbent_objective),
+                           bound=_finite(r.objective_bound), message=str(tc))
+
+    def _solve_baron(self, model) -> SolveResult:
+        from pyomo.opt import TerminationCondition as TC
+
+        s = pyo.SolverFactory("gams")
+        r = s.solve(model, solver="baron", load_solutions=False,
+                    add_options=[f"option reslim={self.time_limit};", f"option optcr={self.gap};"])
+        tc = r.solver.termination_condition
+        if tc == TC.optimal:
+            status = SolverStatus.OPTIMAL
+            model.solutions.load_from(r)
+        elif tc in (TC.infeasible, TC.globallyInfeasible):
+            status = SolverStatus.INFEASIBLE
+        elif tc == TC.maxTimeLimit:
+            status = SolverStatus.TIME_LIMIT
+        else:
+            status = SolverStatus.ERROR
+        obj = _active_objective_value(model) if status.ok else None
+        return SolveResult(status, objective=obj, message=str(tc))
+
+
+def _finite(x) -> Optional[float]:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _active_objective_value(model) -> Optional[float]:
+    for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        return _finite(pyo.value(o, exception=False))
+    return None
+
+
+def get_solver(name, **kwargs) -> Solver:
+    """Return a configured :class:`Solver`; ``name`` may already be a :class:`Solver`."""
+    if isinstance(name, Solver):
+        return name
+    return Solver(name, **kwargs)
+
+
+# --------------------------------------------------------------------------- the table
+def _check_problem(kind: str):
+    """A 1-line check problem with a known optimum: min (x-1)^2 + (y-2)^2 on a disc (NLP)
+    or a small knapsack (MILP)."""
+    m = pyo.ConcreteModel()
+    if kind == "milp":
+        m.x = pyo.Var([0, 1, 2], domain=pyo.Binary)
+        m.c = pyo.Constraint(expr=3 * m.x[0] + 4 * m.x[1] + 5 * m.x[2] <= 8)
+        m.o = pyo.Objective(expr=-(4 * m.x[0] + 5 * m.x[1] + 6 * m.x[2]))
+        return m, -10.0
+    m.x = pyo.Var(bounds=(-3, 3), initialize=0.1)
+    m.y = pyo.Var(bounds=(-3, 3), initialize=0.1)
+    m.c = pyo.Constraint(expr=m.x ** 2 + m.y ** 2 <= 1)
+    m.o = pyo.Objective(expr=(m.x - 1) ** 2 + (m.y - 2) ** 2)
+    return m, (math.sqrt(5) - 1) ** 2
+
+
+def solver_table(time_limit: float = 20.0) -> List[dict]:
+    """One row per known solver: name, version, available, global/local, a check solve."""
+    rows = []
+    for name, spec in _SPECS.items():
+        row = {"name": name, "pyomo": spec.pyomo_name, "version": "", "available": False,
+               "type": "global" if spec.is_global else "local", "problem": spec.kind, "check": ""}
+        try:
+            v = _raw_version(name)
+        except Exception as exc:  # noqa: BLE001
+            v = None
+            row["check"] = f"unavailable: {type(exc).__name__}: {exc}"[:80]
+        if v is None:
+            row["check"] = row["check"] or "unavailable"
+            rows.append(row)
+            continue
+        row["version"] = _fmt_version(v)
+        m, expected = _check_problem("milp" if spec.kind == "milp" else "nlp")
+        try:
+            res = Solver(name, time_limit=time_limit).solve(m)
+            ok = res.status.ok and res.objective is not None and abs(res.objective - expected) < 1e-4
+            row["available"] = bool(ok)
+            row["check"] = (f"{'ok' if ok else 'FAILED'}: {res.status.value}, obj={res.objective!r} "
+                            f"(expected {expected:.6f}), {res.time:.2f} s")
+        except Exception as exc:  # noqa: BLE001
+            row["check"] = f"FAILED: {type(exc).__name__}: {exc}"[:100]
+        rows.append(row)
+    return rows

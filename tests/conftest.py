@@ -1,0 +1,20 @@
+import logging
+
+import numpy as np
+import pytest
+
+logging.getLogger("pyomo").setLevel(logging.ERROR)
+
+
+@pytest.fixture(scope="session")
+def case1_model():
+    from flexspace.models import case1
+
+    return case1.model()
+
+
+@pytest.fixture(scope="session")
+def case2_model():
+    from flexspace.models import case2
+
+    return case2.model()

@@ -1,0 +1,85 @@
+"""Case 1 and case 2: simulators vs Pyomo, and the flexibility region is conservative vs Monte Carlo."""
+import numpy as np
+import pytest
+
+import flexspace
+from flexspace import FlexibilityAnalysis, ResultStatus
+from flexspace.models import case1, case2
+from flexspace.montecarlo import monte_carlo_probability, sample_theta_m
+
+
+@pytest.mark.parametrize("case", [case1, case2])
+def test_simulator_matches_pyomo(case):
+    model = case.model()
+    tm = sample_theta_m(model, 5, random_state=3)
+    lo, hi = case.THETA_P_BOUNDS[:, 0], case.THETA_P_BOUNDS[:, 1]
+    for tp in (lo + 0.3 * (hi - lo), lo + 0.8 * (hi - lo)):
+        g_sim = model.simulate(tp, tm)
+        g_pyo = model.evaluate_pyomo(tp, tm, solver="ipopt")
+        assert np.allclose(g_sim, g_pyo, rtol=1e-6, atol=1e-9)
+
+
+def test_case1_closed_form_satisfies_balances():
+    cA, cB, cC, cD = case1.steady_state(4.6, 450.0, 0.31, 0.027)
+    k1, k2, tau = 0.31, 0.027, 450.0
+    assert case1.CA_IN - cA - tau * k1 * cA * cB == pytest.approx(0, abs=1e-12)
+    assert -cC + tau * (k1 * cA * cB - k2 * cC) == pytest.approx(0, abs=1e-12)
+
+
+def test_case2_batched_newton_residual_and_failures():
+    model = case2.model()
+    tm = sample_theta_m(model, 2000, random_state=0)
+    c = case2.steady_state(20.0, 1100.0, tm)
+    r, _ = case2.rates(c, tm)
+    res = case2.feed(np.array(20.0)) - c + 1100.0 * r @ case2.NU.T
+    assert np.max(np.abs(res)) < 1e-10
+    bad = tm.copy()
+    bad[0, 2] = -1.0  # a negative rate constant: the sample is marked failed, not feasible
+    assert np.isnan(model.simulate([20.0, 1100.0], bad)[0]).all()
+
+
+def test_case2_covariance_as_transcribed_is_refused():
+    with pytest.raises(ValueError, match=r"not symmetric: \(0,3\)=0\.001523 vs \(3,0\)=-0\.001523"):
+        case2.model(covariance=case2.COVARIANCE_AS_TRANSCRIBED)
+
+
+CASE1_POINTS = [(4.2, 380.0), (4.6, 420.0), (5.0, 500.0), (5.4, 450.0)]
+
+
+@pytest.mark.parametrize("tp", CASE1_POINTS)
+def test_case1_region_is_conservative_vs_monte_carlo(case1_model, tp):
+    """P(θm ∈ E(δ)) from the global flexibility index ≤ Monte Carlo probability + its SE."""
+    r = flexspace.flexibility_index(case1_model, tp, "ellipsoid", "maingo")
+    assert r.status == ResultStatus.OK and r.is_global and r.certified
+    mc = monte_carlo_probability(case1_model, tp, n_samples=20000, random_state=1)
+    assert mc.n_failed == 0
+    assert r.probability <= mc.probability + mc.std_error, (r.probability, mc)
+
+
+@pytest.mark.parametrize("tp", CASE1_POINTS[:3])
+@pytest.mark.parametrize("set_kind", ["box", "ldl"])
+def test_case1_enumeration_and_minlp_agree(case1_model, tp, set_kind):
+    fa = FlexibilityAnalysis(case1_model, set_kind, "maingo")
+    e, m = fa.index(tp), fa.index(tp, method="minlp")
+    assert e.ok and m.ok
+    assert e.delta == pytest.approx(m.delta, abs=1e-5)
+
+
+CASE2_POINTS = [(20.0, 1100.0), (25.0, 1300.0), (16.0, 1000.0)]
+
+
+@pytest.mark.parametrize("tp", CASE2_POINTS)
+def test_case2_local_region_is_conservative_vs_monte_carlo(case2_model, tp):
+    """Ipopt (certified by sampling) ellipsoid index on case 2 vs Monte Carlo."""
+    r = flexspace.flexibility_index(case2_model, tp, "ldl", "ipopt")
+    assert r.ok and r.certified, str(r)
+    mc = monte_carlo_probability(case2_model, tp, n_samples=20000, random_state=1)
+    assert mc.n_failed == 0
+    assert r.probability <= mc.probability + mc.std_error, (r.probability, mc)
+
+
+def test_nominal_infeasible_gives_zero_not_crash(case1_model):
+    r = flexspace.flexibility_index(case1_model, (6.0, 450.0), "ellipsoid", "maingo")
+    assert r.status == ResultStatus.NOMINAL_INFEASIBLE
+    assert r.delta == 0.0 and r.probability == 0.0 and r.worst_constraint == "purity"
+    assert "nominal infeasible" in str(r)
