@@ -54,7 +54,7 @@ def test_bare_expression_and_immutable_param_refused():
     m.kk = pyo.Param(mutable=True, initialize=1.0)
     with pytest.raises(TypeError, match="not mutable"):
         flexspace.ProcessModel(m, theta_p=m.p, theta_m=m.k, constraints=lambda b: b.kk - 2, covariance=[[1.0]])
-    with pytest.raises(TypeError, match="not a Pyomo component"):
+    with pytest.raises(TypeError, match="bare expression"):
         flexspace.ProcessModel(m, theta_p=m.p, theta_m=m.kk, constraints=[m.kk - 2], covariance=[[1.0]])
 
 
@@ -84,7 +84,7 @@ def test_failed_or_timed_out_solve_is_never_feasible(case1_model, monkeypatch, s
     assert r.status == ResultStatus.FAILED and not r.ok
     assert np.isnan(r.delta) and np.isnan(r.probability) and r.certified is False
     assert all(s.status == status for s in r.subproblems)
-    assert "Structural" in r.diagnostics or "structural" in r.diagnostics.lower()  # IDAES DiagnosticsToolbox ran
+    assert "Model Statistics" in r.diagnostics  # IDAES DiagnosticsToolbox's report is attached
     t = fa.test((4.6, 450.0), confidence=0.85)
     assert t.status == ResultStatus.FAILED and not t.feasible
 

@@ -57,6 +57,11 @@ def _expand(components, what: str) -> Dict[str, object]:
         items = [(None, c) for c in components]
     out: Dict[str, object] = {}
     for name, c in items:
+        is_expr = getattr(c, "is_expression_type", None)
+        if not isinstance(c, (ComponentData, pyo.Component)) and is_expr is not None and is_expr():
+            raise TypeError(
+                f"{what}: a bare expression ({c}) cannot be located in the copies flexspace makes; "
+                "wrap it in a named pyo.Expression on the model, or pass a callable f(m) returning it.")
         if callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
             out[name or f"{what}{len(out)}"] = c
             continue
