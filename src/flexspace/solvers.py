@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import enum
 import math
-import multiprocessing as mp
 import os
 import time
 import traceback
@@ -255,42 +254,65 @@ class Solver:
 
     # -- guard
     def _guarded_solve(self, model: pyo.Block) -> SolveResult:
+        """Solve in a forked child; kill it at the deadline.  Plain ``os.fork`` (not
+        ``multiprocessing``) so that it also works inside daemonic workers (Dask)."""
+        import pickle
+        import select
+        import signal
+
         variables = list(model.component_data_objects(pyo.Var, descend_into=True))
-        ctx = mp.get_context("fork")
-        recv, send = ctx.Pipe(duplex=False)
-
-        def child():
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 0
             try:
-                r = self._solve_inproc(model)
-                vals = [v.value for v in variables] if r.status.ok else None
-                send.send((r, vals))
-            except BaseException as exc:  # noqa: BLE001
-                send.send((SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}\n"
-                                       + traceback.format_exc(limit=3)), None))
-            finally:
-                send.close()
-                os._exit(0)
-
-        proc = ctx.Process(target=child, daemon=True)
-        proc.start()
-        send.close()
-        deadline = self.time_limit + max(2.0, 0.1 * self.time_limit)
-        try:
-            if recv.poll(deadline):
+                os.close(rfd)
                 try:
-                    res, vals = recv.recv()
-                except EOFError:
-                    res, vals = SolveResult(SolverStatus.ERROR, message="solver process died without a result"), None
-            else:
-                res, vals = SolveResult(
-                    SolverStatus.TIME_LIMIT,
-                    message=f"hard wall-clock guard: no answer after {deadline:.1f} s; solver process killed",
-                ), None
+                    r = self._solve_inproc(model)
+                    vals = [v.value for v in variables] if r.status.ok else None
+                    payload = (r, vals)
+                except BaseException as exc:  # noqa: BLE001
+                    payload = (SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}\n"
+                                           + traceback.format_exc(limit=3)), None)
+                data = pickle.dumps(payload)
+                with os.fdopen(wfd, "wb") as f:
+                    f.write(data)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        deadline = time.monotonic() + self.time_limit + max(2.0, 0.1 * self.time_limit)
+        chunks, timed_out = [], False
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                ready, _, _ = select.select([rfd], [], [], left)
+                if not ready:
+                    continue
+                chunk = os.read(rfd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
         finally:
-            if proc.is_alive():
-                proc.kill()
-            proc.join(5)
-            recv.close()
+            os.close(rfd)
+            if timed_out:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            os.waitpid(pid, 0)
+        if timed_out:
+            return SolveResult(SolverStatus.TIME_LIMIT, message=(
+                f"hard wall-clock guard: no answer after {self.time_limit + max(2.0, 0.1 * self.time_limit):.1f} s;"
+                " solver process killed"))
+        try:
+            res, vals = pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001
+            return SolveResult(SolverStatus.ERROR, message="solver process died without a result")
         if vals is not None:
             for v, x in zip(variables, vals):
                 if not v.fixed:
