@@ -22,12 +22,7 @@ def test_index_matches_closed_form(solver, n):
     A, b, mean, cov = random_linear(n, seed=100 + n)
     model = linear_model(A, b, mean, cov)
     box, ell = closed_forms(A, b, mean, cov)
-    cases = [("box", box), ("ellipsoid", ell), ("ldl", ell)]
-    if solver == "maingo" and n > 3:
-        # measured: MAiNGO 0.10.3 does not close the gap on ellipsoids with n >= 4 within 30 s
-        # (box fine); known limitation, reported in the issue note
-        cases = cases[:1]
-    for set_kind, expected in cases:
+    for set_kind, expected in (("box", box), ("ellipsoid", ell), ("ldl", ell)):
         r = flexspace.flexibility_index(model, [1.0], set_kind, solver)
         assert r.status == ResultStatus.OK, str(r)
         assert r.delta == pytest.approx(expected, abs=1e-6), (set_kind, str(r))

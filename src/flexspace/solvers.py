@@ -371,6 +371,10 @@ class Solver:
             opt.config.tolerances.deltaIneq = self.feas_tol
             opt.config.tolerances.deltaEq = self.feas_tol
             opt.maingo_options["writeResultFile"] = 0  # else MAiNGO writes MAiNGOresult.txt into the cwd
+            # Kelley + simplex linearisation points for the lower-bounding LP: with the default
+            # (mid-point only) MAiNGO did not close the gap on convex ellipsoid constraints with
+            # n >= 4 in 30 s; with this it takes 0.25 s (measured, linear g, n = 5).
+            opt.maingo_options["LBP_linPoints"] = 5
             for k, v in self.options.items():
                 opt.maingo_options[k] = v
         else:
