@@ -43,7 +43,7 @@ class EpsilonFront:
     X: np.ndarray
     features: np.ndarray
     objectives: np.ndarray           # columns D50 (maximised), DoA (minimised), from predict()
-    block_objectives: np.ndarray     # the same read from the Pyomo blocks
+    block_objectives: np.ndarray     # the same as the solver's block outputs at the optimum
     statuses: list = field(default_factory=list)
     time: float = 0.0
     solver: str = ""
@@ -77,8 +77,8 @@ def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles:
     d50b = d50.fix_inputs(fixed) if fixed else d50
     doab = doa.fix_inputs(fixed) if fixed else doa
     # strict splits: the optimiser must not sit on a threshold and pick the better branch
-    d50b.add_to(m, "d50", inputs=feat, strict_splits=1e-6)
-    doab.add_to(m, "doa", inputs=feat, strict_splits=1e-6)
+    d50b.add_to(m, "d50", inputs=feat, strict_splits=1e-5)
+    doab.add_to(m, "doa", inputs=feat, strict_splits=1e-5)
     a2, a1, a0 = SOLUBILITY_COEFFS
 
     def sol(T):
@@ -138,12 +138,13 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
         substitute_named_expressions(m, objectives=False)
     slv = get_solver(solver, time_limit=time_limit, gap=gap)
     space = m.space
-    pts, stats = [], []
+    pts, stats, blk_vals = [], [], []
 
     def record(res):
         stats.append(res.status.value)
         if res.status.ok:
             pts.append(np.array([pyo.value(m.v[i]) for i in range(space.n_var)]))
+            blk_vals.append([pyo.value(m.d50.outputs[0]), pyo.value(m.doa.outputs[0])])
         return res.status.ok
 
     def lexi(first):
@@ -187,7 +188,7 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
     Fe = space.to_features(X) if len(X) else np.zeros((0, 13))
     obj = np.column_stack([np.asarray(d50e.estimator.predict(Fe)), np.asarray(doae.estimator.predict(Fe))]) \
         if len(X) else np.zeros((0, 2))
-    blk = np.column_stack([d50e.emulate(Fe), doae.emulate(Fe)]) if len(X) else np.zeros((0, 2))
+    blk = np.array(blk_vals) if len(X) else np.zeros((0, 2))
     keep = _nondominated(np.column_stack([-obj[:, 0], obj[:, 1]])) if len(X) else np.zeros(0, int)
     return EpsilonFront(X[keep], Fe[keep], obj[keep], blk[keep], stats, time.perf_counter() - t0, solver,
                         sum(1 for s in stats if s not in ("optimal", "locally optimal")))

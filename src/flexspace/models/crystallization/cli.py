@@ -25,6 +25,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     run.add_argument("--doe", default=None, help="your own DoE CSV (13 feature columns + CQA columns)")
     run.add_argument("--no-torch", action="store_true", help="copula generator only (skip GAN/VAE)")
     run.set_defaults(func=_run)
+    __import__(f"{__package__}.cli_design_space", fromlist=["x"]).register_design_space(sub)  # issue 6
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
 

@@ -1,0 +1,20 @@
+"""Design spaces on a θp grid and in θp rectangles: the seed's three algorithms.
+
+* :func:`monte_carlo_map` — Algorithm 1 (Monte Carlo probability map);
+* :func:`flexibility_index_map` — Algorithm 2 (flexibility index in θm per grid point);
+* :func:`flexibility_test_region` — Algorithm 3 (bisection on the θp rectangle with the
+  extended flexibility test), plus moving the nominal point and covering the region
+  with several rectangles;
+* :class:`DesignSpaceMap` — the maps' result object (table, CSV, region, plot).
+
+Grid drivers run serially, on any ``concurrent.futures.Executor`` (process pool, Dask
+``Client.get_executor()``), and checkpoint/resume with ``out=path``.
+"""
+from .checkpoint import CheckpointMismatchError
+from .maps import flexibility_index_map, make_grid, monte_carlo_map
+from .region import BracketError, FlexTestRegion, NominalInfeasibleError, Rectangle, flexibility_test_region
+from .results import DesignSpaceMap, plot_design_space
+
+__all__ = ["monte_carlo_map", "flexibility_index_map", "flexibility_test_region", "DesignSpaceMap",
+           "FlexTestRegion", "Rectangle", "BracketError", "NominalInfeasibleError", "CheckpointMismatchError",
+           "make_grid", "plot_design_space"]
