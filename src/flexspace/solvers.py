@@ -132,17 +132,13 @@ def _raw_version(name: str):
 
         if not AmplInterface.available():
             return None
-        import cyipopt  # noqa: F401
+        import cyipopt
 
         s = pyo.SolverFactory("cyipopt")
         if not s.available(exception_flag=False):
             return None
-        try:
-            import importlib.metadata as md
-
-            return "Ipopt (cyipopt-wheels " + md.version("cyipopt-wheels") + ")"
-        except Exception:  # noqa: BLE001
-            return "Ipopt"
+        v = getattr(cyipopt, "IPOPT_VERSION", None)
+        return ".".join(map(str, v)) if isinstance(v, tuple) else "unknown"
     if name == "maingo":
         from pyomo.contrib.appsi.solvers import MAiNGO
 
@@ -157,7 +153,11 @@ def _raw_version(name: str):
         from pyomo.contrib.solver.common.factory import SolverFactory as SF2
 
         opt = SF2("scip_direct")
-        return opt.version() if opt.available() else None
+        if not opt.available():
+            return None
+        import pyscipopt
+
+        return f"{pyscipopt.Model().version()} (PySCIPOpt {pyscipopt.__version__})"
     if name == "baron":
         s = pyo.SolverFactory("gams")
         if not s.available(exception_flag=False):
