@@ -412,8 +412,9 @@ class FlexibilityAnalysis:
 
         The local optimum is a feasible point, so its δ_loc bounds the global δ_k from
         above: the global solver gets ``δ ≤ δ_loc (1 + 1e-3)`` and θm bounds from
-        set(δ_loc) instead of set(δ_max) — far tighter relaxations (case 2: time-outs
-        become seconds).  The local point is also the global solver's starting point."""
+        set(δ_loc) instead of set(δ_max) — tighter relaxations.  Measured on case 2 at
+        (20, 1100): SCIP on the LDL form with gap 1e-3 went from a time-out to 1.5 s; MAiNGO
+        still timed out.  The local point is also the global solver's starting point."""
         m, inst = prob.m, prob.inst
         rl = self.square_solver.solve(m)
         if not rl.status.ok:
