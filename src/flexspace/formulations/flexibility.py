@@ -359,6 +359,13 @@ class FlexibilityAnalysis:
         targets = [(k, [m.fx.violate[k]], []) for k in range(self.model.n_g)] if method == "enumeration" \
             else [(None, [], [m.fx.minlp])]
         for k, cons, blocks in targets:
+            if k is not None and not self.solver.is_global:
+                # local solvers: the cheap capping check first (an index NLP with no violation up to
+                # δ_max makes Ipopt grind for seconds before it fails; measured 1.5 s vs 0.03 s)
+                capped = self._local_capping_check(prob, k, start)
+                if capped is not None:
+                    res.subproblems.append(capped)
+                    continue
             _restore(m, start)
             m.delta.set_value(0.0)
             prob.only(m.fx.obj, cons, blocks)
@@ -378,9 +385,6 @@ class FlexibilityAnalysis:
             elif r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
                 sp = SubproblemResult(name, self.delta_max, r.status, capped=True, time=r.time,
                                       message="proven infeasible: no violation up to delta_max")
-            elif k is not None and not self.solver.is_global and r.status in (SolverStatus.INFEASIBLE,
-                                                                               SolverStatus.ERROR):
-                sp = self._local_capping_check(prob, k, start, r)
             else:
                 sp = SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message)
             res.subproblems.append(sp)
@@ -442,25 +446,22 @@ class FlexibilityAnalysis:
         r.time += rl.time
         return r
 
-    def _local_capping_check(self, prob, k, start, first) -> SubproblemResult:
-        """A local NLP solver often fails (rather than reports infeasible) when g_k cannot
-        be violated at any δ ≤ δ_max.  Check by maximising g_k over set(δ_max): a negative
-        (local) maximum means δ_k is capped; certification then samples the region."""
+    def _local_capping_check(self, prob, k, start) -> Optional[SubproblemResult]:
+        """Maximise g_k over set(δ_max) with the local solver: a negative maximum means no
+        violation was found up to δ_max, so δ_k is capped (result returned); otherwise None.
+        Local, hence not a proof: certification then samples the region."""
         m = prob.m
-        name = self.model.g_names[k]
         _restore(m, start)
         m.delta.fix(self._size(self.delta_max))
         prob.only(m.fx.max_g[k])
         r = self.solver.solve(m)
         m.delta.unfix()
-        t = first.time + r.time
         if r.status.ok and pyo.value(m.fx.max_g[k]) < 0:
-            return SubproblemResult(name, self.delta_max, SolverStatus.INFEASIBLE, capped=True, time=t,
-                                    message=f"index NLP: {first.status.value}; local max of g_k at delta_max = "
-                                            f"{pyo.value(m.fx.max_g[k]):.4g} < 0, so capped")
-        return SubproblemResult(name, float("nan"), first.status, time=t,
-                                message=f"index NLP: {first.status.value} ({first.message}); capping check: "
-                                        f"{r.status.value}")
+            return SubproblemResult(self.model.g_names[k], self.delta_max, SolverStatus.INFEASIBLE, capped=True,
+                                    time=r.time, theta_m=[float(v.value) for v in prob.inst.theta_m],
+                                    message=f"local max of g_k over set(delta_max) = {pyo.value(m.fx.max_g[k]):.4g}"
+                                            " < 0: capped")
+        return None
 
     def _finish(self, res, t0, theta_p):
         if res.status == ResultStatus.FAILED and self.diagnose_failures:

@@ -60,8 +60,10 @@ AH_IN = 0.3955
 C_IN = 0.25
 THETA_P_BOUNDS = np.array([[10.0, 30.0], [400.0, 1400.0]])
 GRID_SHAPE = (21, 11)
-#: Nominal θp for Algorithm 3 (assumed: the centre of the seed's feasible region, high τ).
-THETA_P_NOMINAL = np.array([20.0, 1100.0])
+#: Nominal θp for Algorithm 3 (ASSUMED, the seed's value was lost): a point deep inside the
+#: p_c = 0.85 region — an Ipopt LDL-ellipsoid index scan of the seed's 21 x 11 grid gives δ ≥ 6
+#: (capped) there; (20, 1100) is outside the region (δ = 2.67 < 2.90 needed for p_c = 0.85, n = 5).
+THETA_P_NOMINAL = np.array([17.0, 1300.0])
 
 
 def feed(R):
