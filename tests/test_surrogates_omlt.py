@@ -267,3 +267,16 @@ def test_crystallization_design_space_ordering_and_cli(cryst_doe, tmp_path):
     assert not (df["in_alg3"] & ~df["in_alg2"]).any()   # Alg 3 ⊆ Alg 2
     assert not (df["in_alg2"] & ~df["in_mc"]).any()     # Alg 2 ⊆ MC
     assert df["in_alg2"].any()
+
+
+@needs("highs")
+def test_design_space_loop_driver_and_profile_validity(cryst_doe):
+    from flexspace.models.crystallization.design_space import run_design_space
+
+    res = run_design_space("rf", ("c0", "T2"), None, n_grid=3, n_mc=300, doe=cryst_doe, driver="loops",
+                           n_members=3, verbose=False)
+    df = res["table"]
+    assert res["driver"].startswith("flexspace loops") and len(df) == 9
+    assert res["ordering"]["holds"] and res["ordering"]["n_failed_alg2"] == 0
+    # T2 up to 70 °C is above the seeding temperature for low c0: flagged, not hidden
+    assert not df["profile_feasible"].all() and df["profile_feasible"].any()

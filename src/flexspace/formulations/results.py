@@ -72,11 +72,12 @@ class _Common:
 
     @property
     def solve_quality(self) -> str:
-        """'global', 'certified local', 'uncertified local' or 'failed'."""
+        """'global', 'global, contradicted by sampling', 'certified local', 'uncertified local'
+        or 'failed'."""
         if self.status == ResultStatus.FAILED:
             return "failed"
         if self.is_global:
-            return "global"
+            return "global" if self.certified is not False else "global, contradicted by sampling"
         return "certified local" if self.certified else "uncertified local"
 
     def _base_dict(self) -> dict:

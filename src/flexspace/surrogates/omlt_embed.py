@@ -44,7 +44,13 @@ tests and the benchmark.
 Float32 thresholds: scikit-learn and XGBoost cast features to float32 before comparing;
 the block compares the float64 (scaled) input with the float32 threshold.  The two
 differ only for inputs within one float32 ulp of a threshold (measure zero; the check
-points never hit one).
+points never hit one).  A MILP solver adds its own tolerance: with an input fixed
+*exactly on* a threshold (XGBoost splits sit on data values, so a data point can be),
+the left/right choice is decided within the solver's feasibility tolerance (~1e-7),
+wider than the one-ulp nudge — measured: 3 of 100 on-threshold data points took the
+other leaf in HiGHS, while the emulated semantics were exact.  Random inputs and the
+design-space grids are not affected; an optimiser that *chooses* inputs is kept off the
+thresholds with ``strict_splits`` (:meth:`EmbeddedSurrogate.add_to`).
 
 MAiNGO rejects named ``Expression`` components (``solvers.md``): the reduced-space
 network formulation uses them.  :class:`flexspace.ProcessModel` substitutes them when it
@@ -63,6 +69,7 @@ import pyomo.environ as pyo
 __all__ = [
     "SurrogateEmbeddingError", "EmbeddedSurrogate", "embed_surrogate", "unwrap_estimator",
     "substitute_named_expressions", "predict_with_block", "recommended_solvers", "xgboost_to_onnx",
+    "make_picklable",
 ]
 
 MLP_RTOL = 1e-6
@@ -542,8 +549,11 @@ class EmbeddedSurrogate:
             inputs = list(inputs)
             if len(inputs) != self.n_inputs:
                 raise ValueError(f"{len(inputs)} inputs given, the surrogate has {self.n_inputs}")
-            parent.add_component(f"{name}_link", pyo.Constraint(
-                range(self.n_inputs), rule=lambda m, i: blk.inputs[i] == inputs[i]))
+            link = pyo.Constraint(range(self.n_inputs))
+            parent.add_component(f"{name}_link", link)
+            for i in range(self.n_inputs):
+                link[i] = blk.inputs[i] == inputs[i]
+        make_picklable(blk)
         return blk
 
     def _add_strict_splits(self, blk, eps: float) -> None:
@@ -701,6 +711,22 @@ def substitute_named_expressions(model: pyo.Block, objectives: bool = True) -> p
         m.add_component(_unique(m, "_flexspace_subst_obj"), new)
         o.deactivate()
     return m
+
+
+def make_picklable(block: pyo.Block) -> pyo.Block:
+    """Drop the construction rules (OMLT's local functions) and OMLT's formulation object
+    (it holds a weakref) from a *constructed* block, so the model can be pickled (process
+    pools, checkpoint fingerprints) and cloned cheaply.  The constraints themselves are
+    unchanged."""
+    comps = [block] + list(block.component_objects(descend_into=True))
+    for c in comps:
+        if getattr(c, "_rule", None) is not None:
+            c._rule = None
+        datas = c.values() if c.is_indexed() and isinstance(c, pyo.Block) else ([c] if isinstance(c, pyo.Block) else [])
+        for d in datas:
+            if hasattr(d, "_OmltBlockData__formulation"):
+                d._OmltBlockData__formulation = None
+    return block
 
 
 def _unique(m, base: str) -> str:

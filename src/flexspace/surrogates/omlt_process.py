@@ -30,7 +30,7 @@ import pyomo.environ as pyo
 
 from .omlt_embed import EmbeddedSurrogate, embed_surrogate
 
-__all__ = ["surrogate_process_model", "parse_limit"]
+__all__ = ["surrogate_process_model", "parse_limit", "SurrogateSimulator"]
 
 
 def parse_limit(spec) -> tuple[str, float]:
@@ -45,6 +45,27 @@ def parse_limit(spec) -> tuple[str, float]:
     if op not in (">=", "<="):
         raise ValueError(f"limit sense must be '>=' or '<=', got {op!r}")
     return op, float(val)
+
+
+class SurrogateSimulator:
+    """Vectorised simulator of a surrogate process model (picklable):
+    ``g(θp, θm) = sign_k (predict_k(x(θp)) + θm_k − limit_k)``, ``sign = +1`` for ``≤``."""
+
+    def __init__(self, estimators, x0, p_idx, signs, limits):
+        self.estimators = list(estimators)
+        self.x0 = np.asarray(x0, float)
+        self.p_idx = list(p_idx)
+        self.signs = np.asarray(signs, float)
+        self.limits = np.asarray(limits, float)
+
+    def predict(self, theta_p) -> np.ndarray:
+        x = self.x0.copy()
+        x[self.p_idx] = np.asarray(theta_p, float)
+        return np.array([float(np.asarray(e.predict(x[None, :])).ravel()[0]) for e in self.estimators])
+
+    def __call__(self, theta_p, theta_m) -> np.ndarray:
+        y = self.predict(theta_p)[None, :] + np.atleast_2d(np.asarray(theta_m, float))
+        return self.signs * (y - self.limits)
 
 
 def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[str, object],
@@ -107,8 +128,8 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
             embs[k] = embs[k].fix_inputs({i: x0[i] for i in range(n) if i not in p_idx}, check_points=check_points)
 
     m = pyo.ConcreteModel(name=name)
-    m.x = pyo.Var(range(n), bounds=lambda mm, i: (float(bounds[i, 0]), float(bounds[i, 1])),
-                  initialize=lambda mm, i: float(x0[i]))
+    m.x = pyo.Var(range(n), bounds={i: (float(bounds[i, 0]), float(bounds[i, 1])) for i in range(n)},
+                  initialize={i: float(x0[i]) for i in range(n)})
     for i in range(n):
         if i not in p_idx:
             m.x[i].fix(float(x0[i]))
@@ -116,24 +137,15 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
     for k in cqas:
         embs[k].add_to(m, f"s_{k}", inputs=[m.x[i] for i in range(n)], reduced_space=reduced_space)
 
-    def g_rule(mm, k):
+    m.g = pyo.Expression(cqas)
+    for k in cqas:
         op, val = lims[k]
-        y = getattr(mm, f"s_{k}").outputs[0] + mm.e[k]
-        return val - y if op == ">=" else y - val
-
-    m.g = pyo.Expression(cqas, rule=g_rule)
+        y = getattr(m, f"s_{k}").outputs[0] + m.e[k]
+        m.g[k] = val - y if op == ">=" else y - val
     m.obj = pyo.Objective(expr=0.0)  # constant objective for square solves
 
-    signs = np.array([1.0 if lims[k][0] == "<=" else -1.0 for k in cqas])
-    vals = np.array([lims[k][1] for k in cqas])
-    ests = [embs[k].estimator for k in cqas]
-
-    def simulator(tp, tm):
-        x = x0.copy()
-        x[p_idx] = np.asarray(tp, float)
-        pred = np.array([float(np.asarray(e.predict(x[None, :])).ravel()[0]) for e in ests])
-        y = pred[None, :] + np.atleast_2d(tm)
-        return signs * (y - vals)
+    simulator = SurrogateSimulator([embs[k].estimator for k in cqas], x0, p_idx,
+                                   [1.0 if lims[k][0] == "<=" else -1.0 for k in cqas], [lims[k][1] for k in cqas])
 
     smooth = all(e.problem_class == "nlp" for e in embs.values()) and not reduced_space
     tpb = bounds[p_idx] if theta_p_bounds is None else np.asarray(theta_p_bounds, float)

@@ -15,7 +15,10 @@ Eq. 5 (``T ≤ T1(c0)``, the seeding temperature) is written without the square 
 :func:`seeding_temperature`: ``T + 2 ≤ T_sat(c0)`` ⇔ ``c*(T + 2) ≤ c0/1000`` because the
 solubility polynomial is increasing above 2.9 °C (every active set-point is ≥ 1 °C); a
 convex quadratic constraint.  So tree ensembles / ReLU nets give convex MIQCPs (SCIP;
-HiGHS reads no quadratic constraints), smooth nets NLPs (MAiNGO, or Ipopt locally).
+HiGHS reads no quadratic constraints), smooth nets NLPs (Ipopt by default, MAiNGO on
+request).  Tree blocks are built with ``strict_splits`` (see
+:meth:`EmbeddedSurrogate.add_to`) so the optimiser cannot sit on a split threshold and
+take the better leaf.
 
 :func:`compare_with_nsga2` runs NSGA-II (:func:`flexspace.surrogates.design.run_nsga2`) on
 the **same** fitted surrogates and bounds and reports both hypervolumes with one
@@ -120,8 +123,10 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
     """ε-constraint front of (max D50, min DoA) on the embedded surrogates (module docstring).
 
     ``d50``, ``doa``: fitted estimators or :class:`EmbeddedSurrogate` objects on the 13
-    crystallization features.  ``solver``: default SCIP for MILP surrogates, MAiNGO for
-    smooth networks.  Failed solves are logged and dropped (never put on the front)."""
+    crystallization features.  ``solver``: default SCIP for MILP surrogates (global),
+    Ipopt for smooth networks (local; ``"maingo"`` on request — see
+    :func:`flexspace.models.crystallization.design_space.default_solver` for a measured
+    MAiNGO failure on such networks).  Failed solves are logged and dropped (never put on the front)."""
     from ..models.crystallization.design_space import design_input_bounds
     from ..solvers import get_solver
 
@@ -129,7 +134,7 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)
     milp = d50e.problem_class == "milp" and doae.problem_class == "milp"
-    solver = solver or ("scip" if milp else "maingo")
+    solver = solver or ("scip" if milp else "ipopt")
     t0 = time.perf_counter()
     m = build_design_model(d50e, doae, n_cycles)
     if solver == "maingo":

@@ -55,7 +55,7 @@ def register_design_space(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--pc", type=float, default=0.85, help="confidence level p_c (default 0.85)")
     p.add_argument("--n-mc", type=int, default=2000, help="Monte Carlo samples per grid point (default 2000)")
     p.add_argument("--set", default="box", choices=("box", "ellipsoid", "ldl"), help="uncertainty set (default box)")
-    p.add_argument("--solver", default=None, help="default: highs (trees, ReLU MLP), maingo (smooth MLP)")
+    p.add_argument("--solver", default=None, help="default: highs (trees, ReLU MLP), ipopt (smooth MLP; see design_space.default_solver)")
     p.add_argument("--seed", type=int, default=0, help="random_state (DoE, fits, MC samples)")
     p.add_argument("--doe", default=None, help="your own DoE CSV (13 features + CQA columns)")
     p.add_argument("--limit", action="append", default=None, metavar="CQA<=V|CQA>=V",

@@ -21,8 +21,9 @@ are used when that package is importable; otherwise the same algorithms run as p
 over :meth:`flexspace.FlexibilityAnalysis.index` /
 :func:`flexspace.montecarlo.monte_carlo_probability` (``result["driver"]`` says which).
 
-Solver routing: tree ensembles and ReLU networks give MILPs (HiGHS with the box set),
-smooth networks NLPs (MAiNGO global; Ipopt local).
+Solver routing: tree ensembles and ReLU networks give MILPs (HiGHS with the box set, SCIP
+with ellipsoids), smooth networks NLPs (default Ipopt with a-posteriori certification — see
+:func:`default_solver` for why not MAiNGO here).
 """
 from __future__ import annotations
 
@@ -265,20 +266,78 @@ def _designspace_drivers():
         return None
 
 
+def _run_with_drivers(ds, model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, p_c, timings,
+                      maps, log):
+    """MC map, Alg 2 map and Alg 3 rectangle through :mod:`flexspace.designspace`."""
+    n1, n2 = len(grids[0]), len(grids[1])
+    t0 = time.perf_counter()
+    mc = ds.monte_carlo_map(model, grid=grids, n_samples=n_mc, random_state=random_state, progress=False)
+    timings["mc_s"] = time.perf_counter() - t0
+    log(f"Monte Carlo map ({n1}x{n2}, N={n_mc}): {timings['mc_s']:.1f} s")
+    t0 = time.perf_counter()
+    fi = ds.flexibility_index_map(model, grid=grids, uncertainty_set=uncertainty_set, solver=solver,
+                                  time_limit=time_limit, progress=False)
+    timings["alg2_s"] = time.perf_counter() - t0
+    log(f"Algorithm 2 map ({solver}, {uncertainty_set}): {timings['alg2_s']:.1f} s")
+    maps["mc"], maps["alg2"] = mc, fi
+    mt, ft = mc.table, fi.table
+    mc_P = mc.probability
+    mc_E = mt["std_error"].to_numpy(float).reshape(n1, n2)
+    mc_F = mt["n_failed"].to_numpy(float).reshape(n1, n2) if "n_failed" in mt else np.zeros((n1, n2))
+    fi_P = fi.probability
+    D = ft["delta"].to_numpy(float).copy().reshape(n1, n2)
+    D[fi.failed] = np.nan
+    status = ft["status"].astype(str).to_numpy().reshape(n1, n2)
+    cert = ft["certified"].fillna(False).astype(bool).to_numpy().reshape(n1, n2)
+    t0 = time.perf_counter()
+    center = _choose_center(grids, D)
+    rect, dp, n_tests = None, 0.0, 0
+    if center is None or not np.nanmax(fi_P) >= p_c:
+        a3_status = "no point reaches p_c"
+    else:
+        try:
+            reg = ds.flexibility_test_region(model, confidence=p_c, theta_p_nominal=center,
+                                             uncertainty_set=uncertainty_set, solver=solver, time_limit=time_limit)
+            rect = np.column_stack([reg.lower, reg.upper])
+            dp, n_tests = float(reg.delta_p), int(reg.n_solves)
+            a3_status = "ok" if reg.rectangle.converged else "not converged"
+            fi.rectangles = [(reg.lower, reg.upper)]
+            mc.rectangles = [(reg.lower, reg.upper)]
+            maps["alg3"] = reg
+        except ds.BracketError as exc:  # includes NominalInfeasibleError
+            a3_status = f"{type(exc).__name__}: {exc}"
+            if "upper end" in str(exc):  # the whole θp box is feasible at p_c
+                b = model.theta_p_bounds
+                rect, dp, a3_status = np.array(b, float), 1.0, "whole box feasible (delta_p^U = 1)"
+    timings["alg3_s"] = time.perf_counter() - t0
+    log(f"Algorithm 3 rectangle: {a3_status}, delta_p = {dp:.4g}, {n_tests} tests, {timings['alg3_s']:.1f} s")
+    return mc_P, mc_E, mc_F, D, fi_P, status, cert, center, dp, rect, n_tests, a3_status
+
+
 def default_solver(model) -> str:
-    """HiGHS for MILP surrogates (trees, ReLU nets), MAiNGO for smooth nets."""
-    return "highs" if getattr(model, "problem_class", "nlp") == "milp" else "maingo"
+    """HiGHS for MILP surrogates (trees, ReLU nets, global); Ipopt for smooth nets.
+
+    Not MAiNGO for the smooth nets of this model (measured, maingopy 0.10.3 through
+    ``appsi_maingo``): on the index NLP of a tanh MLP with 11 of 13 inputs fixed, MAiNGO
+    with flexspace's feasibility tolerance (1e-8) reports the problem *infeasible* (so
+    δ would be capped at δ_max — a region over-stated), and with 1e-6/1e-7 it returns
+    δ = 5.736/5.772 as "optimal" while the point δ = 5.577 (Ipopt; analytic −g/σ) is
+    feasible.  Ipopt's results are certified a posteriori by sampling (the flexibility
+    analysis does it for local solvers).  ``--solver maingo`` still works on request."""
+    return "highs" if getattr(model, "problem_class", "nlp") == "milp" else "ipopt"
 
 
 def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, out_dir=None, n_grid: int = 21,
                      p_c: float = 0.85, n_mc: int = 2000, uncertainty_set: str = "box", solver: Optional[str] = None,
                      doe: Optional[pd.DataFrame] = None, limits: Optional[Mapping] = None, sigma: str = "ensemble",
                      random_state: int = 0, n_members: int = 10, time_limit: float = 60.0, verbose: bool = True,
-                     activation: str = "relu", doe_kwargs: Optional[dict] = None) -> dict:
+                     activation: str = "relu", doe_kwargs: Optional[dict] = None, driver: str = "auto") -> dict:
     """Fit surrogates, embed them, map the design space (MC, Alg 2, Alg 3), check the
     ordering, write ``out_dir/design_space.csv`` and ``.png`` (when ``out_dir`` is given).
 
-    Returns a dict with the model, the maps, the rectangle, timings and the ordering check."""
+    ``driver``: ``"auto"`` (the :mod:`flexspace.designspace` drivers when importable, else
+    plain loops) or ``"loops"``.  Returns a dict with the model, the maps, the rectangle,
+    timings and the ordering check."""
     import flexspace
 
     log = (lambda s: print(f"[design-space] {s}", flush=True)) if verbose else (lambda s: None)
@@ -299,27 +358,45 @@ def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, 
     b = model.theta_p_bounds
     grids = _grid(b, n_grid)
 
-    t0 = time.perf_counter()
-    mc_P, mc_E, mc_F = _mc_map(model, grids, n_mc, random_state)
-    timings["mc_s"] = time.perf_counter() - t0
-    log(f"Monte Carlo map ({n_grid}x{n_grid}, N={n_mc}): {timings['mc_s']:.1f} s")
-
-    fa = flexspace.FlexibilityAnalysis(model, uncertainty_set, solver, time_limit=time_limit)
-    t0 = time.perf_counter()
-    D, fi_P, status, cert = _fi_map(fa, grids)
-    timings["alg2_s"] = time.perf_counter() - t0
-    log(f"Algorithm 2 map ({solver}, {uncertainty_set}): {timings['alg2_s']:.1f} s")
-
-    t0 = time.perf_counter()
-    center = _choose_center(grids, D)
-    if center is not None and np.nanmax(fi_P) >= p_c:
-        dp, rect, n_tests, a3_status = _alg3_rectangle(fa, center, p_c)
+    ds = _designspace_drivers() if driver != "loops" else None
+    maps = {}
+    if ds is not None:
+        mc_P, mc_E, mc_F, D, fi_P, status, cert, center, dp, rect, n_tests, a3_status = _run_with_drivers(
+            ds, model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, p_c, timings, maps, log)
+        driver_name = ("flexspace.designspace (monte_carlo_map, flexibility_index_map, "
+                       "flexibility_test_region)")
     else:
-        dp, rect, n_tests, a3_status = 0.0, None, 0, "no point reaches p_c"
-    timings["alg3_s"] = time.perf_counter() - t0
-    log(f"Algorithm 3 rectangle: {a3_status}, delta_p = {dp:.4g}, {n_tests} tests, {timings['alg3_s']:.1f} s")
+        t0 = time.perf_counter()
+        mc_P, mc_E, mc_F = _mc_map(model, grids, n_mc, random_state)
+        timings["mc_s"] = time.perf_counter() - t0
+        log(f"Monte Carlo map ({n_grid}x{n_grid}, N={n_mc}): {timings['mc_s']:.1f} s")
+        fa = flexspace.FlexibilityAnalysis(model, uncertainty_set, solver, time_limit=time_limit)
+        t0 = time.perf_counter()
+        D, fi_P, status, cert = _fi_map(fa, grids)
+        timings["alg2_s"] = time.perf_counter() - t0
+        log(f"Algorithm 2 map ({solver}, {uncertainty_set}): {timings['alg2_s']:.1f} s")
+        t0 = time.perf_counter()
+        center = _choose_center(grids, D)
+        if center is not None and np.nanmax(fi_P) >= p_c:
+            dp, rect, n_tests, a3_status = _alg3_rectangle(fa, center, p_c)
+        else:
+            dp, rect, n_tests, a3_status = 0.0, None, 0, "no point reaches p_c"
+        timings["alg3_s"] = time.perf_counter() - t0
+        log(f"Algorithm 3 rectangle: {a3_status}, delta_p = {dp:.4g}, {n_tests} tests, {timings['alg3_s']:.1f} s")
+        driver_name = "flexspace loops (FlexibilityAnalysis.index / monte_carlo_probability)"
 
     P1, P2 = np.meshgrid(grids[0], grids[1], indexing="ij")
+    # is the profile at each grid point a valid one (Table 2, Eq. 2-5)?  Temperature
+    # parameters can leave the valid set (e.g. T above the seeding temperature).
+    from .profile import is_feasible
+
+    Xg = np.repeat(model.fixed_values[None, :], P1.size, axis=0)
+    Xg[:, FEATURE_NAMES.index(params[0])] = P1.ravel()
+    Xg[:, FEATURE_NAMES.index(params[1])] = P2.ravel()
+    prof_ok = np.asarray(is_feasible(Xg), bool)
+    if not prof_ok.all():
+        log(f"warning: {int((~prof_ok).sum())} grid points are not valid profiles (Table 2 / Eq. 2-5): "
+            "see the profile_feasible column")
     in_mc = mc_P >= p_c
     in_fi = np.nan_to_num(fi_P, nan=-1.0) >= p_c  # failed solves are never feasible
     if rect is not None:
@@ -338,16 +415,20 @@ def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, 
     df = pd.DataFrame({params[0]: P1.ravel(), params[1]: P2.ravel(), "mc_probability": mc_P.ravel(),
                        "mc_std_error": mc_E.ravel(), "mc_failed": mc_F.ravel(), "fi_delta": D.ravel(),
                        "fi_probability": fi_P.ravel(), "fi_status": status.ravel(), "fi_certified": cert.ravel(),
-                       "in_mc": in_mc.ravel(), "in_alg2": in_fi.ravel(), "in_alg3": in_a3.ravel()})
+                       "in_mc": in_mc.ravel(), "in_alg2": in_fi.ravel(), "in_alg3": in_a3.ravel(),
+                       "profile_feasible": prof_ok})
     res = {"model": model, "fitted": fitted, "grids": grids, "table": df, "rectangle": rect, "delta_p": dp,
            "alg3_center": center, "alg3_status": a3_status, "alg3_tests": n_tests, "timings": timings,
            "ordering": ordering, "solver": solver, "uncertainty_set": uncertainty_set, "p_c": p_c,
-           "driver": "flexspace loops (FlexibilityAnalysis.index / monte_carlo_probability)", "params": params,
-           "kind": kind}
+           "driver": driver_name, "params": params, "kind": kind, "maps": maps}
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         df.to_csv(out / "design_space.csv", index=False)
+        if maps:  # the algorithms issue's map files (restorable with DesignSpaceMap.from_csv)
+            maps["mc"].to_csv(out / "mc_map.csv")
+            maps["alg2"].to_csv(out / "alg2_map.csv")
+            res["map_csvs"] = [out / "mc_map.csv", out / "alg2_map.csv"]
         _write_meta(res, out / "design_space.md")
         res["csv"] = out / "design_space.csv"
         res["figure"] = _plot(res, out / "design_space.png")
