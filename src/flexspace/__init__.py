@@ -45,3 +45,8 @@ __all__ = [
     "FlexibilityIndexResult", "FlexibilityTestResult", "ResultStatus", "SolverStatus",
     "get_solver", "available_solvers",
 ]
+
+# design-space drivers (issue 3): Algorithms 1-3, maps, checkpoints, executors
+from .designspace import DesignSpaceMap, flexibility_index_map, flexibility_test_region, monte_carlo_map  # noqa: E402
+
+__all__ += ["monte_carlo_map", "flexibility_index_map", "flexibility_test_region", "DesignSpaceMap"]

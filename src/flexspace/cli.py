@@ -1,4 +1,5 @@
-"""Command line: ``flexspace solvers``, ``flexspace demo``, ``flexspace index``, ``flexspace crystallization``."""
+"""Command line: ``flexspace solvers``, ``flexspace demo``, ``flexspace index``, ``flexspace run``,
+``flexspace crystallization``."""
 from __future__ import annotations
 
 import argparse
@@ -51,20 +52,23 @@ def _cmd_index(args) -> int:
 
 def _cmd_demo(args) -> int:
     """Case 1: flexibility index (box/ellipsoid × local/global) and Monte Carlo at the nominal
-    point, then a Monte Carlo probability map with the flexibility-index region (figure)."""
+    point, then the design space by all three algorithms (Monte Carlo map, flexibility-index
+    map with MAiNGO on 2 workers, Algorithm 3 rectangle) in one overlay figure."""
     import numpy as np
 
+    from .designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
     from .formulations import FlexibilityAnalysis
     from .models import case1
-    from .montecarlo import monte_carlo_probability, sample_theta_m
+    from .montecarlo import monte_carlo_probability
     from .solvers import available_solvers
 
     os.makedirs(args.out, exist_ok=True)
     model = case1.model()
     tp = model.theta_p_nominal
     print(f"flexspace demo: case 1 ({model.description})")
+    cv = np.sqrt(np.diag(model.covariance)) / model.theta_m_nominal
     print(f"nominal theta_p: R_BA={tp[0]}, tau={tp[1]} s; covariance of (k1, k2) is a RECONSTRUCTION "
-          "(10 % CV, see flexspace.models.case1)\n")
+          f"({', '.join(f'{100 * c:.3g} %' for c in cv)} CV, see flexspace.models.case1)\n")
     avail = available_solvers()
     solvers = [s for s in ("ipopt", "maingo") if s in avail]
     print(f"{'set':<10}{'solver':<8}{'type':<8}{'delta':>10}{'P(set)':>10}{'status':>20}  quality")
@@ -77,42 +81,126 @@ def _cmd_demo(args) -> int:
     print(f"\nMonte Carlo (100000 samples) at the nominal point: P = {mc.probability:.5f} "
           f"± {mc.std_error:.5f} (failed samples: {mc.n_failed})")
 
-    # a design space: MC map on the seed's 11 x 21 grid, and Alg-2-style ellipsoid index map (local)
+    p_c = 0.85
+    print(f"\ndesign space on the seed's {case1.GRID_SHAPE[0]}x{case1.GRID_SHAPE[1]} grid, p_c = {p_c}:")
+    mc_map = monte_carlo_map(model, n_samples=1000, random_state=0)
+    fi_solver = "maingo" if "maingo" in avail else ("scip" if "scip" in avail else "ipopt")
+    fi_map = flexibility_index_map(model, uncertainty_set="ellipsoid", solver=fi_solver, workers=2)
+    # Algorithm 3 with SCIP: an extended test takes ~0.25 s with SCIP and 3-10 s with MAiNGO (measured)
+    a3_solver = "scip" if "scip" in avail else fi_solver
     t0 = time.perf_counter()
-    R = np.linspace(*case1.THETA_P_BOUNDS[0], case1.GRID_SHAPE[0])
-    T = np.linspace(*case1.THETA_P_BOUNDS[1], case1.GRID_SHAPE[1])
-    samples = sample_theta_m(model, 1000, random_state=0)
-    P = np.array([[monte_carlo_probability(model, (r, t), samples=samples).probability for t in T] for r in R])
-    t_mc = time.perf_counter() - t0
-    fa = FlexibilityAnalysis(model, "ellipsoid", "ipopt" if "ipopt" in avail else solvers[0])
-    t0 = time.perf_counter()
-    F = np.full(P.shape, np.nan)
-    for i, r in enumerate(R):
-        for j, t in enumerate(T):
-            res = fa.index((r, t), certify=False)
-            F[i, j] = res.probability if res.ok else np.nan
-    t_fi = time.perf_counter() - t0
+    region = flexibility_test_region(model, p_c, uncertainty_set="ellipsoid", solver=a3_solver)
+    t_a3 = time.perf_counter() - t0
+    rows = [("Algorithm 1: Monte Carlo (1000 samples)", "monte carlo", mc_map.run_info["elapsed_s"],
+             int(mc_map.region(p_c).sum()), int(mc_map.failed.sum())),
+            (f"Algorithm 2: flexibility index (ellipsoid, 2 workers)", fi_solver, fi_map.run_info["elapsed_s"],
+             int(fi_map.region(p_c).sum()), int(fi_map.failed.sum())),
+            ("Algorithm 3: flexibility test bisection (ellipsoid)", a3_solver, t_a3,
+             int(region.contains(mc_map.points).sum()), region.n_failed)]
+    print(f"{'method':<56}{'solver':<13}{'time [s]':>9}{'points in region':>18}{'failed':>8}")
+    for name, sv, t, n, f in rows:
+        print(f"{name:<56}{sv:<13}{t:>9.2f}{n:>18d}{f:>8d}")
+    print(str(region))
+    path = os.path.join(args.out, "case1_design_space.png")
+    _overlay_figure(mc_map, fi_map, region, p_c, path)
+    print(f"figure: {path}")
+    return 0
+
+
+def _overlay_figure(mc_map, fi_map, region, p_c, path, title=None):
+    """Two panels (Monte Carlo, flexibility index) with the other maps' p_c contours and the
+    Algorithm 3 rectangle(s) overlaid."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, Z, title in ((axes[0], P, f"Monte Carlo (1000 samples, {t_mc:.2f} s)"),
-                         (axes[1], F, f"Flexibility index, ellipsoid, {fa.solver.name} ({t_fi:.1f} s)")):
-        im = ax.pcolormesh(T, R, Z, vmin=0, vmax=1, cmap="viridis", shading="nearest")
-        ax.contour(T, R, np.nan_to_num(Z, nan=0.0), levels=[0.85], colors="w", linewidths=2)
-        ax.set_title(title, fontsize=10)
-        ax.set_xlabel("tau [s]")
-    axes[0].set_ylabel("R_BA [-]")
-    fig.colorbar(im, ax=axes, label="probability CQAs met (white: 0.85)")
-    path = os.path.join(args.out, "case1_design_space.png")
+    maps = [m for m in (mc_map, fi_map) if m is not None]
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.6 * len(maps), 4.4), squeeze=False)
+    for ax, m in zip(axes[0], maps):
+        m.plot(ax=ax, p_c=p_c, rectangles=[region] if region is not None else [])
+        for other, color in ((mc_map, "orange"), (fi_map, "cyan")):
+            if other is None or other is m:
+                continue
+            a0, a1 = other.axes
+            ax.contour(a1, a0, np.nan_to_num(other.probability, nan=0.0), levels=[p_c], colors=color,
+                       linewidths=1.5, linestyles=":")
+        if len(maps) > 1:
+            ax.text(0.01, 0.01, "dotted: the other map's p_c contour", transform=ax.transAxes, fontsize=7,
+                    color="w")
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    n85 = int(np.sum(P >= 0.85)), int(np.sum(F >= 0.85))
-    print(f"\ndesign space at p_c = 0.85 on the 11x21 grid: Monte Carlo {n85[0]} points ({t_mc:.2f} s), "
-          f"flexibility index {n85[1]} points ({t_fi:.1f} s)")
-    print(f"figure: {path}")
+    plt.close(fig)
+
+
+def _cmd_run(args) -> int:
+    """``flexspace run {case1,case2} --method {mc,flexindex,flextest} ...``: DIR/map.csv, map.png, summary.json."""
+    from .designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
+    from .designspace.checkpoint import _jsonable
+    from .models import case1, case2
+
+    case = {"case1": case1, "case2": case2}[args.model]
+    model = case.model()
+    if args.solver is None:
+        args.solver = "scip" if args.method == "flextest" else "maingo"
+    os.makedirs(args.out, exist_ok=True)
+    shape = tuple(args.grid) if args.grid else case.GRID_SHAPE
+    t0 = time.perf_counter()
+    settings = {"model": args.model, "method": args.method, "set": args.set, "solver": args.solver,
+                "samples": args.samples, "confidence": args.confidence, "workers": args.workers,
+                "grid": list(shape), "time_limit": args.time_limit, "random_state": args.seed}
+    ckpt = None if args.no_checkpoint else os.path.join(args.out, f"checkpoint_{args.method}.jsonl")
+    progress = False if args.quiet else None
+    summary = {"settings": settings}
+    dmap, region = None, None
+    if args.method == "mc":
+        dmap = monte_carlo_map(model, shape=shape, n_samples=args.samples, random_state=args.seed,
+                               workers=args.workers, out=ckpt, progress=progress)
+    elif args.method == "flexindex":
+        dmap = flexibility_index_map(model, shape=shape, uncertainty_set=args.set, solver=args.solver,
+                                     time_limit=args.time_limit, workers=args.workers, out=ckpt, progress=progress)
+    else:
+        region = flexibility_test_region(model, args.confidence, args.theta_p, args.set, args.solver,
+                                         time_limit=args.time_limit, move_nominal=args.move_nominal)
+        summary["region"] = region.to_dict()
+        print(region)
+        # the map CSV for Algorithm 3: grid points inside the rectangle(s) have probability >= p_c (proven)
+        dmap = _region_as_map(model, region, shape)
+    dmap.to_csv(os.path.join(args.out, "map.csv"))
+    _overlay_figure(dmap, None, region, args.confidence, os.path.join(args.out, "map.png"),
+                    title=f"flexspace run {args.model} --method {args.method}")
+    summary["map"] = dmap.summary(args.confidence)
+    summary["time_s"] = time.perf_counter() - t0
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(_jsonable(summary), f, indent=2, default=str)
+    print(f"{args.method} map of {args.model}: {dmap.status_counts}; {int(dmap.region(args.confidence).sum())} "
+          f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {args.out}/map.csv, "
+          f"map.png, summary.json")
     return 0
+
+
+def _region_as_map(model, region, shape):
+    """Algorithm 3 on the grid: inside a rectangle -> probability p_c (a lower bound), outside -> 0 (not certified)."""
+    import numpy as np
+
+    from .designspace import DesignSpaceMap
+    from .designspace.maps import _points, make_grid
+
+    axes = make_grid(model, shape=shape)
+    pts = _points(axes)
+    inside = region.contains(pts)
+    # probability: p_c inside a rectangle (a lower bound, proven when the solver is global); 0 outside
+    # (not certified by Algorithm 3 — not a computed probability)
+    rows = [{"probability": region.confidence if ins else 0.0, "std_error": float("nan"),
+             "status": "inside rectangle" if ins else "outside rectangle (not certified)", "solver": region.solver,
+             "global": region.is_global, "certified": region.certified if ins else False} for ins in inside]
+    dm = DesignSpaceMap.from_rows("flextest", model.theta_p_names, axes, rows,
+                                  settings={"algorithm": "flexibility test (Algorithm 3)", "set": region.set_kind,
+                                            "solver": region.solver})
+    dm.rectangles = [(r.lower, r.upper) for r in region.rectangles]
+    return dm
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +222,26 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--time-limit", type=float, default=60.0)
     i.add_argument("--json", action="store_true")
     i.set_defaults(func=_cmd_index)
+    r = sub.add_parser("run", help="design space of a shipped case by Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
+    r.add_argument("model", choices=["case1", "case2"])
+    r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"])
+    r.add_argument("--set", default="ellipsoid", choices=["box", "ellipsoid", "ldl"])
+    r.add_argument("--solver", default=None, help="default: maingo (flexindex), scip (flextest)")
+    r.add_argument("--samples", type=int, default=1000, help="Monte Carlo samples per grid point")
+    r.add_argument("--confidence", type=float, default=0.85, help="p_c")
+    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--out", default="flexspace_out")
+    r.add_argument("--grid", type=int, nargs="+", default=None, help="points per theta_p axis (default: the seed's)")
+    r.add_argument("--time-limit", type=float, default=20.0)
+    r.add_argument("--seed", type=int, default=0, help="random_state of the Monte Carlo samples")
+    r.add_argument("--theta-p", type=float, nargs="+", default=None, help="Algorithm 3 nominal point")
+    r.add_argument("--move-nominal", action="store_true", help="Algorithm 3: also move the nominal point")
+    r.add_argument("--no-checkpoint", action="store_true", help="do not write/resume DIR/checkpoint_*.jsonl")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_cmd_run)
+    from .bench import register as register_bench
+
+    register_bench(sub)
     try:
         from .models.crystallization.cli import register
     except ImportError:  # pragma: no cover

@@ -12,6 +12,10 @@ for you.  Serial by default.  Grid points are sent in chunks; each worker proces
 its :class:`~flexspace.FlexibilityAnalysis` once (a module-level cache keyed by the
 model and the settings) and re-solves it per point.
 
+Models: a :class:`~flexspace.ProcessModel`, or a zero-argument module-level factory
+returning one (needed for process pools/Dask when the model does not pickle; the shipped
+case 1 and case 2 models are handled automatically).
+
 Checkpoints: give ``out=path`` and every finished point is appended to ``path`` (JSON
 lines, flush + fsync); running again with the same path skips finished points, and a
 file written with other settings is refused (:mod:`flexspace.designspace.checkpoint`).
@@ -70,7 +74,7 @@ def _default_shape(model):
     try:
         from ..models import case1, case2
 
-        return {"case1": case1.GRID_SHAPE, "case2": case2.GRID_SHAPE}[model.name]
+        return {"case1": case1.GRID_SHAPE, "case1_reduced": case1.GRID_SHAPE, "case2": case2.GRID_SHAPE}[model.name]
     except (KeyError, ImportError, AttributeError):
         return (11,) * model.n_p
 
@@ -79,8 +83,13 @@ def _points(axes) -> np.ndarray:
     return np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, len(axes))
 
 
-def _model_fingerprint(model) -> str:
-    return hashlib.sha256(pickle.dumps(model)).hexdigest()[:16]
+def _model_fingerprint(model, ref=None) -> str:
+    if ref is not None and getattr(ref, "factory", None) is not None:
+        return f"factory:{ref.factory.__module__}.{ref.factory.__qualname__}"
+    try:
+        return hashlib.sha256(pickle.dumps(model)).hexdigest()[:16]
+    except Exception:  # noqa: BLE001 - serial run of an unpicklable model: one process, one model
+        return f"id:{id(model)}"
 
 
 def _model_summary(model) -> dict:
@@ -91,6 +100,67 @@ def _model_summary(model) -> dict:
             "covariance": np.asarray(model.covariance, float).tolist()}
 
 
+# --------------------------------------------------------------------------- models
+class _ModelRef:
+    """What is sent to worker processes: the model itself when it pickles, else a
+    zero-argument factory (a module-level function, e.g. ``case2.model``), rebuilt once
+    per worker.  (The shipped case 2 model does not pickle: its Pyomo bounds are lambdas.)"""
+
+    def __init__(self, model=None, factory=None):
+        self.model, self.factory = model, factory
+
+    def get(self):
+        if self.model is not None:
+            return self.model
+        key = ("factory", getattr(self.factory, "__module__", ""), getattr(self.factory, "__qualname__", ""))
+        m = _MODELS.get(key)
+        if m is None:
+            m = _MODELS[key] = self.factory()
+        return m
+
+
+_MODELS: Dict[tuple, object] = {}
+
+
+def _resolve_model(model):
+    """``model`` (a ProcessModel or a zero-argument factory) -> (model, reference for workers)."""
+    factory = None
+    if callable(model) and not hasattr(model, "theta_p_names"):
+        factory, model = model, model()
+    try:
+        pickle.dumps(model)
+        return model, _ModelRef(model=model)
+    except Exception as exc:  # noqa: BLE001
+        if factory is None:
+            factory = _shipped_factory(model)
+        if factory is None:
+            return model, _Unpicklable(f"{type(exc).__name__}: {exc}")
+        return model, _ModelRef(factory=factory)
+
+
+def _shipped_factory(model):
+    """``case1.model`` / ``case2.model`` when ``model`` is an unmodified shipped case."""
+    try:
+        from ..models import case1, case2
+
+        case = {"case1": case1, "case2": case2}[model.name]
+    except (KeyError, ImportError, AttributeError):
+        return None
+    ref = case.model()
+    same = (np.allclose(ref.covariance, model.covariance, rtol=0, atol=0)
+            and np.allclose(ref.theta_m_nominal, model.theta_m_nominal, rtol=0, atol=0)
+            and model.simulator is ref.simulator)
+    return case.model if same else None
+
+
+class _Unpicklable:
+    def __init__(self, why):
+        self.why = why
+
+    def get(self):  # pragma: no cover - never reached: checked before submitting
+        raise RuntimeError(self.why)
+
+
 # --------------------------------------------------------------------------- workers
 _CACHE: Dict[str, object] = {}
 
@@ -98,6 +168,8 @@ _CACHE: Dict[str, object] = {}
 def _analysis(key: str, model, s: dict):
     """The worker's FlexibilityAnalysis for these settings, built once per process."""
     fa = _CACHE.get(key)
+    if fa is not None and "id:" in key and fa.model is not model:
+        fa = None  # an unpicklable model, identified by id(): make sure it is the same object
     if fa is None:
         from ..formulations import FlexibilityAnalysis
         from ..solvers import get_solver
@@ -110,8 +182,8 @@ def _analysis(key: str, model, s: dict):
     return fa
 
 
-def _index_chunk(key: str, model, s: dict, items) -> List[tuple]:
-    fa = _analysis(key, model, s)
+def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
+    fa = _analysis(key, ref.get(), s)
     out = []
     for i, tp in items:
         t0 = time.perf_counter()
@@ -134,9 +206,10 @@ def _index_chunk(key: str, model, s: dict, items) -> List[tuple]:
     return out
 
 
-def _mc_chunk(model, samples, s: dict, items) -> List[tuple]:
+def _mc_chunk(ref, samples, s: dict, items) -> List[tuple]:
     from ..montecarlo import monte_carlo_probability
 
+    model = ref.get()
     out = []
     if s["batch"] == "grid" and model.simulator is not None and len(items) > 1:
         t0 = time.perf_counter()
@@ -234,6 +307,13 @@ def _auto_chunk(n_todo, executor, workers, per_worker=4, cap=64):
 def _drive(kind, model, axes, settings, fn, fixed_args, out, executor, workers, chunk_size, progress,
            serial_chunk) -> DesignSpaceMap:
     t0 = time.perf_counter()
+    ref = [a for a in fixed_args if isinstance(a, (_ModelRef, _Unpicklable))]
+    if ref and isinstance(ref[0], _Unpicklable):
+        if executor is not None or (workers and workers > 1):
+            raise ValueError(f"model {model.name!r} cannot be sent to worker processes (it does not pickle: "
+                             f"{ref[0].why}); pass a zero-argument module-level factory function as `model` "
+                             "(e.g. functools.partial(my_module.make_model, ...)), or run serially")
+        fixed_args = tuple(_ModelRef(model=model) if isinstance(a, _Unpicklable) else a for a in fixed_args)
     points = _points(axes)
     ckpt = Checkpoint(out, settings) if out is not None else None
     done = ckpt.open() if ckpt is not None else {}
@@ -278,6 +358,7 @@ def monte_carlo_map(model, grid=None, shape=None, n_samples: int = 1000, random_
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     from ..montecarlo import sample_theta_m
 
+    model, ref = _resolve_model(model)
     axes = make_grid(model, grid, shape)
     samples = sample_theta_m(model, n_samples, random_state)
     if model.simulator is None:
@@ -287,10 +368,29 @@ def monte_carlo_map(model, grid=None, shape=None, n_samples: int = 1000, random_
                 "axes": [a.tolist() for a in axes], "n_samples": n_samples, "random_state": _seed_repr(random_state),
                 "evaluated_by": "vectorised simulator" if model.simulator is not None
                 else f"per-sample Pyomo solves ({pyomo_solver})"}
+    if batch == "grid" and model.simulator is not None:
+        _check_grid_batching(model, _points(axes), samples)
     s = {"batch": batch, "pyomo_solver": pyomo_solver}
     serial_chunk = 64 if model.simulator is not None else 1
-    return _drive("mc", model, axes, settings, _mc_chunk, (model, samples, s), out, executor, workers,
+    return _drive("mc", model, axes, settings, _mc_chunk, (ref, samples, s), out, executor, workers,
                   chunk_size, progress, serial_chunk)
+
+
+def _check_grid_batching(model, points, samples):
+    """batch="grid" needs a simulator that takes θp of shape (N, n_p): compare one batched
+    call on two grid points with per-point calls (a few samples) and refuse otherwise."""
+    pts = points[[0, -1]] if len(points) > 1 else points
+    tm = samples[:8]
+    try:
+        g = model.simulate(np.repeat(pts, len(tm), axis=0), np.tile(tm, (len(pts), 1)))
+        ref = np.concatenate([model.simulate(p, tm) for p in pts])
+        ok = np.allclose(g, ref, rtol=1e-10, atol=1e-12, equal_nan=True)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"batch='grid': the simulator of {model.name!r} failed on theta_p of shape (N, n_p) "
+                         f"({type(exc).__name__}: {exc}); use batch='point'") from exc
+    if not ok:
+        raise ValueError(f"batch='grid': the simulator of {model.name!r} gives different results for theta_p of "
+                         "shape (N, n_p) than per point; use batch='point'")
 
 
 def _seed_repr(rs):
@@ -326,12 +426,14 @@ def flexibility_index_map(model, grid=None, shape=None, uncertainty_set: str = "
         raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
     if solver not in available_solvers():
         raise RuntimeError(f"solver {solver!r} is not available (available: {available_solvers()})")
+    model, ref = _resolve_model(model)
     axes = make_grid(model, grid, shape)
     s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "time_limit": float(time_limit),
          "gap": float(gap), "abs_gap": float(abs_gap), "delta_max": float(delta_max), "certify": certify,
          "n_certify": int(n_certify), "random_state": int(random_state)}
     settings = {"algorithm": "flexibility index", "model": _model_summary(model),
                 "axes": [a.tolist() for a in axes], **s}
-    key = hashlib.sha256(repr((_model_fingerprint(model), sorted(s.items()))).encode()).hexdigest()
-    return _drive("flexindex", model, axes, settings, _index_chunk, (key, model, s), out, executor, workers,
+    fp = _model_fingerprint(model, ref)
+    key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(repr((fp, sorted(s.items()))).encode()).hexdigest()
+    return _drive("flexindex", model, axes, settings, _index_chunk, (key, ref, s), out, executor, workers,
                   chunk_size, progress, 1)

@@ -59,6 +59,7 @@ class Iteration:
     time: float
     center: List[float]
     phase: str = "bisection"
+    message: str = ""  #: per-subproblem solver statuses when the test did not succeed
 
 
 @dataclass
@@ -183,8 +184,11 @@ class _Bisector:
             status = "infeasible"
         else:
             status = "undecided"
+        msg = "" if status == "feasible" else "; ".join(
+            f"{sp.constraint}: {sp.status.value}{' (' + sp.message[:120] + ')' if sp.message and not sp.status.ok else ''}"
+            for sp in r.subproblems)
         it = Iteration(float(dp), float(r.chi), r.chi_upper_bound, status, time.perf_counter() - t0,
-                       [float(x) for x in c], phase)
+                       [float(x) for x in c], phase, msg)
         log.append(it)
         return it
 
@@ -242,12 +246,17 @@ class _Bisector:
         log: List[Iteration] = []
         t0 = time.perf_counter()
         L = self.chi(c, dp_lo, phase, log)
+        if L.status in ("failed", "undecided"):
+            why = "the extended test failed" if L.status == "failed" else "chi <= 0 was not proven"
+            raise BracketError(
+                f"bracket check failed at the lower end: chi(delta_p^L={dp_lo:g}) is not known to be < 0 at "
+                f"theta_p_nominal={[float(x) for x in np.round(c, 6)]}: {why} (chi={L.chi:.6g}, upper bound "
+                f"{L.chi_upper_bound}; {L.message}). Try a longer time_limit or another solver.")
         if L.status != "feasible":
-            what = {"failed": "the extended test failed", "undecided": "chi <= 0 was not proven"}.get(L.status, "")
             raise NominalInfeasibleError(
                 f"bracket check failed at the lower end: chi(delta_p^L={dp_lo:g}) = {L.chi:.6g} "
-                f"(upper bound {L.chi_upper_bound}) is not < 0 at theta_p_nominal={list(np.round(c, 6))}"
-                f"{' (' + what + ')' if what else ''}: the nominal point is not feasible at p_c={self.confidence}. "
+                f"(upper bound {L.chi_upper_bound}) is not < 0 at theta_p_nominal="
+                f"{[float(x) for x in np.round(c, 6)]}: the nominal point is not feasible at p_c={self.confidence}. "
                 "Choose another nominal point (e.g. inside an Algorithm 2 map's region).")
         U = self.chi(c, dp_hi, phase, log)
         if U.status == "feasible":
@@ -361,10 +370,13 @@ def _cover(bis: _Bisector, dmap, rects, confidence, max_rectangles, dp_lo, dp_hi
         tried[i] = True
         try:
             r = bis.grow(pts[i].copy(), dp_lo, dp_hi, phase="cover: bracket")
-        except NominalInfeasibleError as exc:
-            notes.append(f"cover: seed {pts[i].tolist()} skipped ({str(exc).split(':')[0]})")
+        except NominalInfeasibleError:
+            notes.append(f"cover: seed {pts[i].tolist()} skipped (not feasible at p_c by the extended test)")
             continue
-        except BracketError:
+        except BracketError as exc:
+            if "lower end" in str(exc):
+                notes.append(f"cover: seed {pts[i].tolist()} skipped ({exc})")
+                continue
             lo_b, hi_b = bis.rect(pts[i], dp_hi)
             r = Rectangle(pts[i].copy(), dp_hi, lo_b, hi_b, float("nan"), True, [])
         out.append(r)

@@ -178,8 +178,7 @@ def plot_design_space(dmap: DesignSpaceMap, ax=None, p_c=0.85, rectangles=None, 
     a0, a1 = dmap.axes  # rows: first θp (y axis), columns: second θp (x axis)
     P = dmap.probability
     Z = np.ma.masked_invalid(P)
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("lightgrey")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
     im = ax.pcolormesh(a1, a0, Z, vmin=0, vmax=1, cmap=cmap, shading="nearest")
     if p_c is not None and len(a0) > 1 and len(a1) > 1:
         ax.contour(a1, a0, np.nan_to_num(P, nan=0.0), levels=[p_c], colors="w", linewidths=2)

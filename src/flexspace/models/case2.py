@@ -184,6 +184,18 @@ def simulator(theta_p, theta_m) -> np.ndarray:
     return cqa_from_state(steady_state(tp[..., 0], tp[..., 1], tm))
 
 
+def _rate_rule(m, j):
+    c, k = m.c, m.k
+    return {1: k[1] * c["AH"] * c["B"], 2: k[2] * c["Am"] * c["C"], 3: k[3] * c["ACm"],
+            4: k[4] * c["ACm"] * c["AH"], 5: k[5] * c["ACm"] * c["BHp"]}[j]
+
+
+def _balance_rule(m, s):
+    i = SPECIES.index(s)
+    cin = {"AH": AH_IN, "B": AH_IN / m.R, "C": C_IN}.get(s, 0.0)
+    return cin - m.c[s] + m.tau * sum(float(NU[i, j - 1]) * m.r[j] for j in m.J if NU[i, j - 1] != 0) == 0
+
+
 def build_pyomo(R: float = 20.0, tau: float = 1100.0) -> pyo.ConcreteModel:
     """Pyomo model of case 2; states bounded by their conserved moieties (A, B, C)."""
     m = pyo.ConcreteModel(name="case2_michael_addition")
@@ -191,19 +203,15 @@ def build_pyomo(R: float = 20.0, tau: float = 1100.0) -> pyo.ConcreteModel:
     m.J = pyo.RangeSet(1, 5)
     m.R = pyo.Param(mutable=True, initialize=R)
     m.tau = pyo.Param(mutable=True, initialize=tau)
-    m.k = pyo.Param(m.J, mutable=True, initialize=lambda m, j: float(K_NOMINAL[j - 1]))
+    m.k = pyo.Param(m.J, mutable=True, initialize={j: float(K_NOMINAL[j - 1]) for j in range(1, 6)})
     b_max = AH_IN / THETA_P_BOUNDS[0, 0]
     ub = {"AH": AH_IN, "B": b_max, "Am": min(AH_IN, C_IN + b_max), "BHp": b_max, "C": C_IN,
           "ACm": C_IN, "P": C_IN}
     c0 = dict(zip(SPECIES, _ptc(feed(np.array([R])), np.array([tau]), K_NOMINAL[None, :].copy())[0]))
-    m.c = pyo.Var(m.S, bounds=lambda m, s: (0.0, ub[s]), initialize=lambda m, s: float(c0[s]))
-    cin = {"AH": AH_IN, "B": AH_IN / m.R, "Am": 0.0, "BHp": 0.0, "C": C_IN, "ACm": 0.0, "P": 0.0}
-    m.r = pyo.Expression(m.J, rule=lambda m, j: {
-        1: m.k[1] * m.c["AH"] * m.c["B"], 2: m.k[2] * m.c["Am"] * m.c["C"], 3: m.k[3] * m.c["ACm"],
-        4: m.k[4] * m.c["ACm"] * m.c["AH"], 5: m.k[5] * m.c["ACm"] * m.c["BHp"]}[j])
-    nu = {(s, j): NU[i, j - 1] for i, s in enumerate(SPECIES) for j in range(1, 6)}
-    m.balance = pyo.Constraint(m.S, rule=lambda m, s: cin[s] - m.c[s] + m.tau * sum(
-        nu[s, j] * m.r[j] for j in m.J if nu[s, j] != 0) == 0)
+    # plain dicts (no lambdas) so that the model pickles for process pools
+    m.c = pyo.Var(m.S, bounds={s: (0.0, ub[s]) for s in SPECIES}, initialize={s: float(c0[s]) for s in SPECIES})
+    m.r = pyo.Expression(m.J, rule=_rate_rule)
+    m.balance = pyo.Constraint(m.S, rule=_balance_rule)
     m.g_conv = pyo.Expression(expr=m.c["C"] + m.c["ACm"] - 0.1 * C_IN)
     m.g_AC = pyo.Expression(expr=m.c["ACm"] - 0.002)
     return m
