@@ -32,7 +32,7 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def test_points():
+def eval_points():
     return np.random.default_rng(42).uniform(BOUNDS[:, 0], BOUNDS[:, 1], size=(200, 4))
 
 
@@ -47,40 +47,40 @@ def _mlp(act, hidden=(10, 8)):
 
 # --------------------------------------------------------------------------- blocks vs predict
 @needs("highs")
-def test_relu_mlp_block_reproduces_predict_milp(data, test_points):
+def test_relu_mlp_block_reproduces_predict_milp(data, eval_points):
     est = _pipe(_mlp("relu"), target_scaler=True).fit(*data)
     emb = embed_surrogate(est, BOUNDS)
     assert emb.problem_class == "milp" and emb.formulation_name == "ReluBigMFormulation"
-    got = predict_with_block(emb, test_points)  # fix inputs, solve the MILP with HiGHS
+    got = predict_with_block(emb, eval_points)  # fix inputs, solve the MILP with HiGHS
     assert np.all(np.isfinite(got))
-    assert _rel_err(got, est.predict(test_points)).max() <= 1e-6
+    assert _rel_err(got, est.predict(eval_points)).max() <= 1e-6
 
 
 @needs("ipopt")
-def test_tanh_mlp_block_reproduces_predict_nlp(data, test_points):
+def test_tanh_mlp_block_reproduces_predict_nlp(data, eval_points):
     est = _pipe(_mlp("tanh", (8,))).fit(*data)
     emb = embed_surrogate(est, BOUNDS)
     assert emb.problem_class == "nlp"
-    got = predict_with_block(emb, test_points, solver="ipopt")
-    assert _rel_err(got, est.predict(test_points)).max() <= 1e-6
+    got = predict_with_block(emb, eval_points, solver="ipopt")
+    assert _rel_err(got, est.predict(eval_points)).max() <= 1e-6
 
 
 @needs("highs")
 @pytest.mark.parametrize("est", [RandomForestRegressor(n_estimators=15, max_depth=5, random_state=0),
                                  GradientBoostingRegressor(n_estimators=30, max_depth=3, random_state=0)],
                          ids=["rf", "gbt"])
-def test_tree_ensemble_block_reproduces_predict(data, test_points, est):
+def test_tree_ensemble_block_reproduces_predict(data, eval_points, est):
     pipe = _pipe(est).fit(*data)
     emb = embed_surrogate(pipe, BOUNDS)
     assert emb.problem_class == "milp" and emb.formulation_name == "GBTBigMFormulation"
-    got = predict_with_block(emb, test_points)
-    assert _rel_err(got, pipe.predict(test_points)).max() <= 1e-5
+    got = predict_with_block(emb, eval_points)
+    assert _rel_err(got, pipe.predict(eval_points)).max() <= 1e-5
     # the block carries the scaler and the input bounds
     m = pyo.ConcreteModel()
     blk = emb.add_to(m, "s")
     assert np.allclose([blk.inputs[i].bounds for i in range(4)], [(0.0, 10.0)] * 4)
     lo, hi = blk.outputs[0].bounds
-    pred = pipe.predict(test_points)
+    pred = pipe.predict(eval_points)
     assert lo <= pred.min() and pred.max() <= hi
 
 

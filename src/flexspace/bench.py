@@ -78,12 +78,7 @@ def _versions() -> str:
     from .solvers import solver_table
 
     vers = {r["name"]: r["version"] for r in solver_table() if r["version"]}
-    pk = []
-    for p in ("pyomo", "numpy", "scipy"):
-        try:
-            pk.append(f"{p} {md.version(p)}")
-        except Exception:  # noqa: BLE001
-            pass
+    pk = [f"{p} {md.version(p)}" for p in ("pyomo", "numpy", "scipy")]
     return ", ".join(pk + [f"{k} {v}" for k, v in vers.items()])
 
 

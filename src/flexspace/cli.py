@@ -242,12 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .bench import register as register_bench
 
     register_bench(sub)
-    try:
-        from .models.crystallization.cli import register
-    except ImportError:  # pragma: no cover
-        pass
-    else:
-        register(sub)
+    from .models.crystallization.cli import register
+
+    register(sub)
     return p
 
 

@@ -21,6 +21,7 @@ statement about the problem, certified only by a global solver).
 """
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import os
@@ -300,10 +301,8 @@ class Solver:
         finally:
             os.close(rfd)
             if timed_out:
-                try:
+                with contextlib.suppress(ProcessLookupError):  # it may have exited just now
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             os.waitpid(pid, 0)
         if timed_out:
             return SolveResult(SolverStatus.TIME_LIMIT, message=(

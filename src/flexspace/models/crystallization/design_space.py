@@ -469,8 +469,6 @@ def _plot(res, path):
         ax.set_xlabel(res["params"][0])
         if res["rectangle"] is not None:
             r = res["rectangle"]
-            for a in axes:
-                pass
             ax.add_patch(Rectangle((r[0, 0], r[1, 0]), r[0, 1] - r[0, 0], r[1, 1] - r[1, 0], fill=False,
                                    edgecolor="white", linestyle="--", linewidth=2, label="Alg. 3"))
     axes[0].set_ylabel(res["params"][1])
