@@ -298,6 +298,9 @@ class Solver:
                 if not chunk:
                     break
                 chunks.append(chunk)
+        except BaseException:  # Ctrl-C while waiting: do not leave the solver running
+            timed_out = True
+            raise
         finally:
             os.close(rfd)
             if timed_out:
@@ -346,6 +349,11 @@ class Solver:
         s = pyo.SolverFactory("cyipopt")
         r = s.solve(model, tee=False, options=opts, load_solutions=True)
         tc = r.solver.termination_condition
+        if tc == TC.userInterrupt:
+            # Ipopt traps SIGINT itself and stops with "User_Requested_Stop": give the Ctrl-C back to
+            # Python, so that a run stops (and a checkpoint keeps only finished points) instead of
+            # recording this solve as a failure and carrying on
+            raise KeyboardInterrupt("Ipopt was interrupted (SIGINT)")
         if tc in (TC.optimal, TC.locallyOptimal):
             status = SolverStatus.LOCALLY_OPTIMAL
         elif tc in (TC.infeasible, TC.locallyInfeasible, TC.globallyInfeasible):
