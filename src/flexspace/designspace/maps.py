@@ -402,7 +402,7 @@ def _seed_repr(rs):
 # --------------------------------------------------------------------------- Algorithm 2
 def flexibility_index_map(model, grid=None, shape=None, uncertainty_set: str = "ellipsoid", solver: str = "maingo", *,
                           method: str = "enumeration", time_limit: float = 20.0, gap: float = MAP_GAP,
-                          abs_gap: float = MAP_ABS_GAP, delta_max: float = 6.0, certify: Optional[bool] = None,
+                          abs_gap: float = MAP_ABS_GAP, delta_max: Optional[float] = None, certify: Optional[bool] = None,
                           n_certify: int = 2000, random_state: int = 0, executor: Optional[cf.Executor] = None,
                           workers: Optional[int] = None, out=None, chunk_size: Optional[int] = None,
                           progress: Optional[bool] = None) -> DesignSpaceMap:
@@ -428,6 +428,8 @@ def flexibility_index_map(model, grid=None, shape=None, uncertainty_set: str = "
         raise RuntimeError(f"solver {solver!r} is not available (available: {available_solvers()})")
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid, shape)
+    if delta_max is None:
+        delta_max = model.delta_max
     s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "time_limit": float(time_limit),
          "gap": float(gap), "abs_gap": float(abs_gap), "delta_max": float(delta_max), "certify": certify,
          "n_certify": int(n_certify), "random_state": int(random_state)}

@@ -189,7 +189,8 @@ class FlexibilityAnalysis:
     model : :class:`~flexspace.models.base.ProcessModel`
     uncertainty_set : ``"box"``, ``"ellipsoid"``, ``"ldl"`` or an :class:`UncertaintySet`.
     solver : a solver name or :class:`~flexspace.solvers.Solver`.
-    delta_max : cap on δ (σ units); ``δ_k = δ_max`` is reported as *capped*.
+    delta_max : cap on δ (σ units); ``δ_k = δ_max`` is reported as *capped*.  Default:
+        the model's own ``delta_max`` (6 unless the model says otherwise).
     big_m : U of Eq. 4 for the MINLP route; default ``10 (1 + max|g|)`` over the
         nominal point and, when the model has a simulator, samples of set(δ_max)
         (a heuristic: give your own when you know bounds on g).
@@ -205,13 +206,16 @@ class FlexibilityAnalysis:
         of case 2 but made SCIP hang on the box form (measured); try it per problem.
     """
 
-    def __init__(self, model, uncertainty_set: SetLike = "ellipsoid", solver="maingo", delta_max: float = 6.0,
+    def __init__(self, model, uncertainty_set: SetLike = "ellipsoid", solver="maingo",
+                 delta_max: Optional[float] = None,
                  big_m: Optional[float] = None, time_limit: float = 60.0, gap: float = 1e-5,
                  square_solver=None, diagnose_failures: bool = True, local_presolve: bool = False):
         self.model = model
         self.uset = make_set(uncertainty_set, model)
         self.set_kind = set_label(self.uset)
         self.solver = get_solver(solver, time_limit=time_limit, gap=gap)
+        if delta_max is None:
+            delta_max = getattr(model, "delta_max", 6.0)
         if not (delta_max > 0 and math.isfinite(delta_max)):
             raise ValueError(f"delta_max must be a positive finite number, got {delta_max!r}")
         self.delta_max = float(delta_max)
@@ -479,8 +483,14 @@ class FlexibilityAnalysis:
         return res
 
     def _certify(self, res: FlexibilityIndexResult, theta_p, n_samples: int, random_state) -> None:
-        """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g."""
+        """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g.
+
+        For a global solve the sampled set is set(δ_lower_bound), the region the solver
+        proved (δ itself is the incumbent, up to ``gap`` above the true index, so its
+        boundary may legitimately touch a violation)."""
         delta = res.delta
+        if self.solver.is_global and res.delta_lower_bound is not None and math.isfinite(res.delta_lower_bound):
+            delta = min(delta, res.delta_lower_bound)
         pts = self.uset.sample(delta, n_samples if self.model.simulator is not None else min(n_samples, 40),
                                np.random.default_rng(random_state))
         if self.model.simulator is not None:
@@ -495,7 +505,8 @@ class FlexibilityAnalysis:
         worst = float(np.nanmax(g)) if np.any(np.isfinite(g)) else float("nan")
         tol = 1e-6
         res.certified = bool(failed == 0 and worst <= tol)
-        res.certification = {"n_samples": int(pts.shape[0]), "max_g": worst, "failed_samples": failed,
+        res.certification = {"n_samples": int(pts.shape[0]), "delta": float(delta), "max_g": worst,
+                             "failed_samples": failed,
                              "tolerance": tol, "evaluated_by": how}
 
     # ------------------------------------------------------------------ test
@@ -687,7 +698,7 @@ def _restore(m, snap) -> None:
 
 # --------------------------------------------------------------------------- functions
 def flexibility_index(model, theta_p=None, uncertainty_set: SetLike = "ellipsoid", solver="maingo",
-                      method: str = "enumeration", delta_max: float = 6.0, certify: Optional[bool] = None,
+                      method: str = "enumeration", delta_max: Optional[float] = None, certify: Optional[bool] = None,
                       random_state=0, **kwargs) -> FlexibilityIndexResult:
     """Flexibility index δm of ``model`` at θp (seed Eq. 16–23; MINLP Eq. 8–15).
 

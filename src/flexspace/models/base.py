@@ -24,6 +24,7 @@ on them with named expressions substituted (so MAiNGO, which rejects named
 from __future__ import annotations
 
 import io
+import math
 import logging
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
@@ -163,6 +164,10 @@ class ProcessModel:
         a row of NaN marks a sample whose simulation failed.
     name, description : labels; ``sources``: where the defaults come from.
     check_square : run the IDAES degrees-of-freedom check (default True).
+    delta_max : default cap on δ (σ units) for analyses of this model (default 6).
+        Choose it so that set(δ_max) stays where the model is defined: e.g. case 2's
+        k4 is 5.93 σ from zero, so its box at δ = 6 contains k4 ≤ 0 and the simulator
+        cannot certify such points (case 2 ships 5.5).
     """
 
     def __init__(
@@ -180,6 +185,7 @@ class ProcessModel:
         description: str = "",
         sources: str = "",
         check_square: bool = True,
+        delta_max: float = 6.0,
     ):
         tp = _expand(theta_p, "theta_p")
         tm = _expand(theta_m, "theta_m")
@@ -216,6 +222,9 @@ class ProcessModel:
             if np.any(b[:, 0] >= b[:, 1]):
                 raise ValueError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
             self.theta_p_bounds = b
+        if not (isinstance(delta_max, (int, float, np.floating)) and math.isfinite(delta_max) and delta_max > 0):
+            raise ValueError(f"delta_max must be a positive finite number (sigma units), got {delta_max!r}")
+        self.delta_max = float(delta_max)
         self.simulator = simulator
         if check_square:
             self.check_square()
