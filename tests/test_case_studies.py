@@ -39,7 +39,7 @@ def test_case2_batched_newton_residual_and_failures():
 
 
 def test_case2_reduced_space_model_matches_simulator():
-    """The 1-state reduced form of case 2 (for MAiNGO) is the same steady state as the
+    """The 3-state reduced form of case 2 (for MAiNGO) is the same steady state as the
     7-state balances: g from square Ipopt solves equals the batched-Newton simulator."""
     red = case2.model(formulation="reduced")
     assert red.delta_max == case2.DELTA_MAX

@@ -183,6 +183,17 @@ def test_bisection_converges_with_history(case1_model):
     assert d["global"] and d["rectangles"][0]["iterations"]
 
 
+def test_bisection_budget_keeps_a_proven_rectangle(case1_model):
+    """max_time runs out after the bracket check: the returned rectangle is the last proven-
+    feasible one (here δp = 0), marked not converged, and the note says why."""
+    r = flexibility_test_region(case1_model, 0.85, uncertainty_set="ellipsoid", solver="scip", max_time=0.0)
+    rect = r.rectangle
+    assert not rect.converged and rect.delta_p == 0.0 and rect.iterations[0].status == "feasible"
+    assert any("max_time" in n for n in r.notes)
+    full = flexibility_test_region(case1_model, 0.85, uncertainty_set="ellipsoid", solver="scip")
+    assert full.rectangle.delta_p > rect.delta_p
+
+
 def test_bisection_bracket_errors(case1_model):
     with pytest.raises(NominalInfeasibleError, match=r"chi\(delta_p\^L=0\) = .* is not < 0"):
         flexibility_test_region(case1_model, 0.85, theta_p_nominal=(6.0, 450.0), solver="scip")

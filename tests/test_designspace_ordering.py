@@ -4,15 +4,12 @@ standard error, at p_c = 0.85; and every point of every map has a status.
 
 * case 1: the seed's full 11 x 21 grid, MAiNGO ellipsoid for Algorithm 2 (2 workers),
   SCIP ellipsoid for Algorithm 3 (same set, so the same δm).
-* case 2: MAiNGO times out on case 2 (known), so SCIP with the box set for both
-  Algorithms 2 and 3, on a 6 x 6 sub-grid of the seed's 21 x 11 grid (every 4th R,
-  every 2nd τ) to keep the time down.  Algorithm 2 ⊆ Algorithm 1 runs by default.
-  Algorithm 3 on case 2 is slow with SCIP (measured 5-27 s per extended test, some
-  time-outs), so the full chain is a ``slow`` test (``pytest -m slow``): around
-  (14, 1200) (the shipped nominal (20, 1100) is not feasible at p_c = 0.85 with the box
-  set), ε_tol = 1e-4, at most 8 bisection steps — a non-converged or time-limited
-  rectangle is still proven feasible (failed steps count as infeasible), so the
-  ordering is still tested.
+* case 2: MAiNGO on the reduced-space form (``case2.model(formulation="reduced")``, the
+  form it proves in ~1 s per point; it times out on the seven-state form), ellipsoid, on the
+  seed's full 21 x 11 grid: Algorithm 2 ⊆ Algorithm 1, by default.  SCIP with the box set
+  on the seven-state form, 6 x 6 sub-grid (every 4th R, every 2nd τ): Algorithm 2 ⊆
+  Algorithm 1, by default.  The full chain with Algorithm 3 (MAiNGO box, reduced form,
+  ~80 s for the rectangle) is a ``slow`` test (``pytest -m slow``).
 Algorithm 3's rectangle edges can sit exactly on grid points where δ = δm; there
 Algorithm 2's probability is p_c within the solver gap, hence the 1e-3 slack.
 """
@@ -76,11 +73,27 @@ def test_ordering_case2_scip_box_alg2_in_mc(case2_model):
     assert not (r_fi & ~mc.region(P_C, n_se=1.0)).any()
 
 
+CASE2_REDUCED = case2.model(formulation="reduced")
+
+
+@pytest.mark.timeout(300)
+def test_ordering_case2_maingo_ellipsoid_alg2_in_mc():
+    mc = monte_carlo_map(CASE2_REDUCED, n_samples=1000, random_state=0, progress=False)
+    fi = flexibility_index_map(CASE2_REDUCED, uncertainty_set="ellipsoid", solver="maingo", workers=2,
+                               progress=False)
+    assert fi.shape == case2.GRID_SHAPE and fi.table["global"].all() and fi.failed.sum() == 0
+    r_fi, r_mc = fi.region(P_C), mc.region(P_C, n_se=1.0)
+    assert 0 < r_fi.sum() < mc.region(P_C).sum()
+    assert not (r_fi & ~r_mc).any(), np.argwhere(r_fi & ~r_mc)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_ordering_case2_scip_box_full_chain(case2_model):
-    mc, fi = _case2_maps(case2_model)
-    region = flexibility_test_region(case2_model, P_C, (14.0, 1200.0), "box", "scip", eps_tol=1e-4, max_iter=8,
-                                     time_limit=20)
+def test_ordering_case2_maingo_box_full_chain():
+    mc = monte_carlo_map(CASE2_REDUCED, n_samples=1000, random_state=0, progress=False)
+    fi = flexibility_index_map(CASE2_REDUCED, uncertainty_set="box", solver="maingo", workers=2, progress=False)
+    assert fi.table["global"].all() and fi.failed.sum() == 0
+    region = flexibility_test_region(CASE2_REDUCED, P_C, uncertainty_set="box", solver="maingo", time_limit=20)
     assert region.is_global and region.delta_p > 0
-    _check_ordering(mc, fi, region)
+    inside = _check_ordering(mc, fi, region)
+    assert inside.sum() < fi.region(P_C).sum()  # the true region is not a rectangle (seed §3.2)

@@ -29,19 +29,23 @@ def _cmd_solvers(args) -> int:
     return 0
 
 
-def _load_model(name: str):
+FORM_HELP = ("the seed's full model, or the reduced-space form of the same steady state (the one MAiNGO "
+             "solves on case 2)")
+
+
+def _load_model(name: str, formulation: str = "full"):
     from .models import case1, case2
 
     cases = {"case1": case1, "case2": case2}
     if name not in cases:
         raise SystemExit(f"unknown model {name!r}; choose from {sorted(cases)}")
-    return cases[name].model()
+    return cases[name].model(formulation=formulation)
 
 
 def _cmd_index(args) -> int:
     from .formulations import flexibility_index
 
-    model = _load_model(args.model)
+    model = _load_model(args.model, args.formulation)
     theta_p = args.theta_p if args.theta_p else None
     r = flexibility_index(model, theta_p, args.set, args.solver, method=args.method, time_limit=args.time_limit)
     print(r)
@@ -142,7 +146,7 @@ def _cmd_run(args) -> int:
     from .models import case1, case2
 
     case = {"case1": case1, "case2": case2}[args.model]
-    model = case.model()
+    model = case.model(formulation=args.formulation)
     if args.solver is None:
         args.solver = "scip" if args.method == "flextest" else "maingo"
     os.makedirs(args.out, exist_ok=True)
@@ -221,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--method", default="enumeration", choices=["enumeration", "minlp"])
     i.add_argument("--time-limit", type=float, default=60.0)
     i.add_argument("--json", action="store_true")
+    i.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
     i.set_defaults(func=_cmd_index)
     r = sub.add_parser("run", help="design space of a shipped case by Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
     r.add_argument("model", choices=["case1", "case2"])
@@ -238,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--move-nominal", action="store_true", help="Algorithm 3: also move the nominal point")
     r.add_argument("--no-checkpoint", action="store_true", help="do not write/resume DIR/checkpoint_*.jsonl")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
     r.set_defaults(func=_cmd_run)
     from .bench import register as register_bench
 

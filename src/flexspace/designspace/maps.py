@@ -74,7 +74,8 @@ def _default_shape(model):
     try:
         from ..models import case1, case2
 
-        return {"case1": case1.GRID_SHAPE, "case1_reduced": case1.GRID_SHAPE, "case2": case2.GRID_SHAPE}[model.name]
+        shapes = {"case1": case1.GRID_SHAPE, "case2": case2.GRID_SHAPE}
+        return shapes[model.name.removesuffix("_reduced")]
     except (KeyError, ImportError, AttributeError):
         return (11,) * model.n_p
 
@@ -429,7 +430,7 @@ def flexibility_index_map(model, grid=None, shape=None, uncertainty_set: str = "
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid, shape)
     if delta_max is None:
-        delta_max = model.delta_max
+        delta_max = getattr(model, "delta_max", 6.0)
     s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "time_limit": float(time_limit),
          "gap": float(gap), "abs_gap": float(abs_gap), "delta_max": float(delta_max), "certify": certify,
          "n_certify": int(n_certify), "random_state": int(random_state)}

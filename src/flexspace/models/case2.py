@@ -15,11 +15,12 @@ cross-checked with KIPET's Michael-addition example.  Nominal k, feeds
 * conversion of C ≥ 90 %: ``g_conv = (C + AC⁻) / C,in − 0.1 ≤ 0`` (unconverted fraction)
 * ``g_AC = 1000 AC⁻ − 2 ≤ 0`` (AC⁻ ≤ 0.002 mol/L, written in mmol/L)
 
-The CQAs are scaled (by positive constants, so δ and every feasibility verdict are
-unchanged) because solvers apply their feasibility tolerance (1e-8) to g in absolute
-terms: AC⁻ moves by only ~2e-4 mol/L per σ of θm, so with g in mol/L a tolerance of
+The CQAs are scaled by positive constants (so the sign of g, δ and the Monte Carlo
+probability are unchanged) because solvers apply their feasibility tolerance (1e-8) to g
+in absolute terms: AC⁻ moves by only ~2e-4 mol/L per σ of θm, so with g in mol/L a tolerance of
 1e-8 is worth ~5e-5 in δ (measured: MAiNGO's enumeration and MINLP routes then disagreed
-by 6e-5 to 2e-4).
+by 6e-5 to 2e-4).  Other absolute tolerances on g become tighter with it: the 1e-6 of
+certification by sampling and Algorithm 3's ``eps_tol`` on χ are in these units.
 
 **Covariance: one symmetric choice.**  As transcribed, entry (1,4) is +1.523e-3 and
 entry (4,1) is −1.523e-3 (1-based).  We ship **−1.523e-3** for both.  Reason: sign
@@ -73,7 +74,7 @@ THETA_P_NOMINAL = np.array([17.0, 1300.0])
 #: Default cap on δ (σ units) for analyses of case 2 (ours): k̄4/σ4 = 0.3109/sqrt(2.746e-3)
 #: = 5.93, so set(δ) for δ ≥ 5.93 contains k4 ≤ 0, where the model is undefined and no
 #: sample can certify the region.  5.5 keeps every k > 0 (box and ellipsoid) and still means
-#: P ≥ 0.99999 (χ²₅) — far above any p_c in use.
+#: P = 0.999987 (χ²₅ at 5.5²) — far above any p_c in use.
 DELTA_MAX = 5.5
 
 
@@ -244,11 +245,11 @@ def build_pyomo_reduced(R: float = 20.0, tau: float = 1100.0) -> pyo.ConcreteMod
     ``C ≥ 0`` (variable bounds in the full model) become inequalities and select the
     physical root (the AC⁻ balance has a second root with A⁻ < 0 and C < 0).
 
-    Measured here (MAiNGO, gap 1e-5): the box and ellipsoid
-    flexibility indices at (20, 1100) take 1.7 s and 7 s here, against > 60 s (time-out)
-    on the seven-state model, and 47–79 s or time-outs for a one-state form with h and P
-    eliminated by the quadratic formula (the repeated occurrences of the state weaken the
-    McCormick relaxations).  CQAs (scaled as in the module docstring):
+    Measured here (MAiNGO, gap 1e-5, scaled CQAs): box, ellipsoid and LDL flexibility
+    indices take 0.3–1.6 s at (20, 1100) and (16, 1000), against time-outs (60 s) on the
+    seven-state model; a one-state form with h and P eliminated by the quadratic formula
+    took 47–79 s or timed out (the state occurs many times in one expression, which
+    weakens the McCormick relaxations).  CQAs (scaled as in the module docstring):
     ``g_conv = (C + AC⁻) / C,in − 0.1 = 0.9 − P / C,in``, ``g_AC = 1000 AC⁻ − 2``."""
     m = pyo.ConcreteModel(name="case2_michael_addition_reduced")
     m.R = pyo.Param(mutable=True, initialize=R)
