@@ -139,14 +139,13 @@ def _probe(model, pts, mc_prob, set_kind, solver, cfg: BenchConfig) -> Optional[
     idx = top + near[: cfg.probe_points - len(top)]
     t0 = time.perf_counter()
     res = [fa.index(pts[i]) for i in idx]
+    t = time.perf_counter() - t0
     solved = [r for r in res if r.status.value != "nominal infeasible"]
     bad = [r for r in solved if r.status.value == "failed"]
     if solved and len(bad) == len(solved):
         why = bad[0].subproblems[-1].status.value if bad[0].subproblems else "failed"
-        t = time.perf_counter() - t0
         return (f"skipped after probe: {len(bad)}/{len(solved)} probe points failed ({why}, {t:.0f} s); "
                 f"the {len(pts)}-point map would take ~{t / len(res) * len(pts) / 60:.0f} min of time-outs")
-    t = time.perf_counter() - t0
     est = t / len(res) * len(pts) / max(1, cfg.workers)
     if cfg.map_budget is not None and est > cfg.map_budget:
         return (f"skipped after probe: {len(res)} probe points took {t:.0f} s ({len(bad)} failed), so the "
@@ -208,8 +207,8 @@ def run_case(case: str, cfg: BenchConfig, out_dir: str, log=print) -> dict:
                 log(f"[{case}] Alg 2 {s}/{solver}: {skip}")
                 continue
             t0 = time.perf_counter()
-            dm = flexibility_index_map(model_for(solver), grid=axes, uncertainty_set=s, solver=solver, time_limit=cfg.time_limit,
-                                       workers=cfg.workers if cfg.workers > 1 else None, progress=False)
+            dm = flexibility_index_map(model_for(solver), grid=axes, uncertainty_set=s, solver=solver,
+                                       time_limit=cfg.time_limit, workers=cfg.workers if cfg.workers > 1 else None, progress=False)
             t = time.perf_counter() - t0
             maps[key] = dm
             df = dm.to_dataframe()
