@@ -270,13 +270,13 @@ def test_crystallization_design_space_ordering_and_cli(cryst_doe, tmp_path):
 
 
 @needs("highs")
-def test_design_space_loop_driver_and_profile_validity(cryst_doe):
+def test_design_space_small_grid_and_profile_validity(cryst_doe):
     from flexspace.models.crystallization.design_space import run_design_space
 
-    res = run_design_space("rf", ("c0", "T2"), None, n_grid=3, n_mc=300, doe=cryst_doe, driver="loops",
+    res = run_design_space("rf", ("c0", "T2"), None, n_grid=3, n_mc=300, doe=cryst_doe,
                            n_members=3, verbose=False)
     df = res["table"]
-    assert res["driver"].startswith("flexspace loops") and len(df) == 9
+    assert res["driver"].startswith("flexspace.designspace") and len(df) == 9
     assert res["ordering"]["holds"] and res["ordering"]["n_failed_alg2"] == 0
     # T2 up to 70 °C is above the seeding temperature for low c0: flagged, not hidden
     assert not df["profile_feasible"].all() and df["profile_feasible"].any()

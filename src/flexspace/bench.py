@@ -214,7 +214,7 @@ def run_case(case: str, cfg: BenchConfig, out_dir: str, log=print) -> dict:
             df = dm.to_dataframe()
             region = dm.region(P_C).ravel()
             agree = region_agreement(region, P_mc, SE_mc)
-            uncert = int(np.sum((df["status"] == "ok") & (df["certified"] == False)))  # noqa: E712
+            uncert = int(np.sum(df["status"].isin(["uncertified", "contradicted"])))
             rows.append({"method": "Alg 2 (flex index)", "set": s, "solver": solver, "form": form(solver),
                          "time_s": t,
                          "n_region": int(region.sum()), **agree, "failed": int(np.sum(dm.failed)),
@@ -309,7 +309,7 @@ def _figures(case, model, mc, maps, rects, out_dir):
     for s, color in (("box", "k"), ("ellipsoid", "tab:blue")):
         fa = FlexibilityAnalysis(model, s, "ipopt", diagnose_failures=False)
         r = fa.index(tp)
-        if not r.ok:
+        if not r.solved:
             continue
         c = model.theta_m_nominal
         if s == "box":

@@ -191,13 +191,14 @@ def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
         try:
             r = fa.index(tp, method=s["method"], certify=s["certify"], n_certify=s["n_certify"],
                          random_state=s["random_state"])
-            msg = "" if r.ok else "; ".join(f"{sp.constraint}: {sp.status.value}" for sp in r.subproblems
-                                            if not (sp.status.ok or sp.status.value == "infeasible"))
+            msg = _index_message(r)
             row = {"probability": float(r.probability), "delta": float(r.delta),
                    "delta_lower_bound": float("nan") if r.delta_lower_bound is None else float(r.delta_lower_bound),
                    "status": r.status.value, "solver": r.solver, "global": bool(r.is_global),
                    "certified": None if r.certified is None else bool(r.certified), "quality": r.solve_quality,
-                   "worst_constraint": r.worst_constraint or "", "time": float(r.time), "message": msg}
+                   "delta_sampled": float("nan") if r.delta_sampled is None else float(r.delta_sampled),
+                   "domain": r.domain, "worst_constraint": r.worst_constraint or "", "time": float(r.time),
+                   "message": msg}
         except Exception as exc:  # noqa: BLE001 - one bad point is a failed point, not a crashed map
             row = {"probability": float("nan"), "delta": float("nan"), "delta_lower_bound": float("nan"),
                    "status": "failed", "solver": s["solver"], "global": None, "certified": False,
@@ -205,6 +206,19 @@ def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
                    "message": f"{type(exc).__name__}: {exc}"}
         out.append((i, row))
     return out
+
+
+def _index_message(r) -> str:
+    """Why a point is not trusted: failed subproblems, or what sampling found."""
+    if r.status.value == "failed":
+        return "; ".join(f"{sp.constraint}: {sp.status.value}" for sp in r.subproblems
+                         if not (sp.status.ok or sp.status.value == "infeasible"))
+    if r.status.value in ("uncertified", "contradicted"):
+        c = r.certification
+        return (f"sampling contradicts delta: {c.get('violating_samples')} of {c.get('n_samples')} samples violate "
+                f"or have no solution ({c.get('failed_samples')} failed); largest clean set delta_sampled="
+                f"{r.delta_sampled}")
+    return ""
 
 
 def _mc_chunk(ref, samples, s: dict, items) -> List[tuple]:

@@ -178,7 +178,7 @@ class _Bisector:
         t0 = time.perf_counter()
         r = self.fa.extended_test(dp, c, dmin, dplus, confidence=self.confidence)
         self.n_solves += 1
-        if not r.ok:
+        if not r.solved:
             status = "failed"
             self.n_failed += 1
         elif r.feasible:

@@ -13,6 +13,8 @@ __all__ = ["DesignSpaceMap", "plot_design_space"]
 _HEADER = "# flexspace-map "
 #: columns written for every map (extra columns follow)
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
+#: statuses whose probability is proven or certified (see flexspace.ResultStatus)
+TRUSTED_STATUSES = ("ok", "nominal infeasible")
 
 
 class DesignSpaceMap:
@@ -81,17 +83,26 @@ class DesignSpaceMap:
         return ((st == "failed") | ~np.isfinite(p)).reshape(self.shape)
 
     @property
+    def trusted(self) -> np.ndarray:
+        """Points whose probability is proven or certified: status ``ok`` (or ``nominal
+        infeasible``, probability 0).  ``uncertified``, ``contradicted`` and ``failed`` points
+        are not, and are never inside :meth:`region`."""
+        st = self.table["status"].astype(str).to_numpy()
+        return np.isin(st, TRUSTED_STATUSES).reshape(self.shape) & ~self.failed
+
+    @property
     def status_counts(self) -> Dict[str, int]:
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}
 
     def region(self, p_c: float = 0.85, n_se: float = 0.0) -> np.ndarray:
-        """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ p_c, and not failed."""
+        """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ p_c at a
+        :attr:`trusted` point (status ``ok``: proven or certified)."""
         p = self.probability
         if n_se:
             se = np.nan_to_num(self.std_error, nan=0.0)
             p = p + n_se * se
         with np.errstate(invalid="ignore"):
-            return np.nan_to_num(p, nan=-1.0) >= p_c
+            return (np.nan_to_num(p, nan=-1.0) >= p_c) & self.trusted
 
     def to_dataframe(self):
         """One row per grid point (a copy)."""
@@ -100,6 +111,7 @@ class DesignSpaceMap:
     def summary(self, p_c: float = 0.85) -> dict:
         return {"kind": self.kind, "points": int(np.prod(self.shape)), "shape": list(self.shape),
                 "status_counts": self.status_counts, "failed_points": int(self.failed.sum()),
+                "untrusted_points": int((~self.trusted & ~self.failed).sum()),
                 f"region_points_p{p_c}": int(self.region(p_c).sum()),
                 "failed_samples": int(self.table["n_failed"].sum()) if "n_failed" in self.table else None,
                 **{k: v for k, v in self.run_info.items()}}
@@ -186,6 +198,11 @@ def plot_design_space(dmap: DesignSpaceMap, ax=None, p_c=0.85, rectangles=None, 
     if fail.any():
         ii, jj = np.nonzero(fail)
         ax.plot(a1[jj], a0[ii], "rx", ms=7, mew=2, label=f"failed ({int(fail.sum())})", ls="none")
+    untrusted = ~dmap.trusted & ~fail
+    if untrusted.any():
+        ii, jj = np.nonzero(untrusted)
+        ax.plot(a1[jj], a0[ii], "o", mfc="none", mec="orange", ms=7, mew=1.5, ls="none",
+                label=f"uncertified / contradicted ({int(untrusted.sum())})")
     rects = _rect_list(dmap.rectangles if rectangles is None else rectangles)
     for k, (lo, hi) in enumerate(rects):
         ax.add_patch(mpatches.Rectangle((lo[1], lo[0]), hi[1] - lo[1], hi[0] - lo[0], fill=False, ec="red",
@@ -197,7 +214,7 @@ def plot_design_space(dmap: DesignSpaceMap, ax=None, p_c=0.85, rectangles=None, 
         title = ("Monte Carlo" if dmap.kind == "mc" else
                  f"flexibility index ({st.get('set', '?')}, {st.get('solver', '?')})")
     ax.set_title(title, fontsize=10)
-    if fail.any() or rects:
+    if fail.any() or untrusted.any() or rects:
         ax.legend(loc="lower right", fontsize=8, framealpha=0.7)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, label=f"probability (white: {p_c})" if p_c is not None else "probability")

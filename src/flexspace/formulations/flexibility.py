@@ -32,6 +32,7 @@ import pyomo.environ as pyo
 
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
 from .results import FlexibilityIndexResult, FlexibilityTestResult, ResultStatus, SubproblemResult
+from .domain import add_domain_checks, domain_subproblems
 from .sets import BoxSet, EllipsoidalSet, UncertaintySet
 
 __all__ = [
@@ -48,6 +49,10 @@ __all__ = [
 
 SetLike = Union[str, UncertaintySet]
 METHODS = ("enumeration", "minlp")
+#: Certification samples by default: with a vectorised simulator (one numpy call), and
+#: without one (batched square Pyomo solves, ~1–3 s for 200 on the shipped cases).
+N_CERTIFY_SIMULATOR = 2000
+N_CERTIFY_PYOMO = 200
 
 
 def make_set(spec: SetLike, model) -> UncertaintySet:
@@ -172,6 +177,11 @@ class _Problem:
                 if hasattr(b, "violate"):
                     b.violate.deactivate()
                 b.minlp.deactivate()
+        dom = getattr(m, "dom", None)
+        if dom is not None:
+            dom.touch.deactivate()
+            if hasattr(dom, "jac"):
+                dom.jac.deactivate()
         objective.activate()
         for c in constraints:
             c.activate()
@@ -285,9 +295,16 @@ class FlexibilityAnalysis:
 
     def _new_instance(self):
         inst = self.model.instance()
-        _check_global_bounds(inst, self.solver)
         _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self.delta_max))
+        inst.set_theta(self.model.theta_p_nominal, None)
+        inst.bound_states()
+        _check_global_bounds(inst, self.solver)
         return inst
+
+    def _with_domain(self, prob: _Problem) -> _Problem:
+        prob.m.dom = pyo.Block()
+        prob.dom = add_domain_checks(prob.m.dom, prob.inst)
+        return prob
 
     # ------------------------------------------------------------------ problems
     def _index_problem(self) -> _Problem:
@@ -300,7 +317,7 @@ class FlexibilityAnalysis:
             add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta, squared=self._sq)
             m.fx = pyo.Block()
             add_flexibility_index(m.fx, inst.g, m.delta, self.big_m)
-            self._index = prob
+            self._index = self._with_domain(prob)
         return self._index
 
     def _test_problem(self) -> _Problem:
@@ -312,17 +329,22 @@ class FlexibilityAnalysis:
             add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
             m.ft = pyo.Block()
             add_flexibility_test(m.ft, inst.g, self.big_m)
-            self._test = prob
+            self._test = self._with_domain(prob)
         return self._test
 
     # ------------------------------------------------------------------ index
     def index(self, theta_p=None, method: str = "enumeration", certify: Optional[bool] = None,
-              n_certify: int = 2000, random_state=0) -> FlexibilityIndexResult:
+              n_certify: Optional[int] = None, random_state=0) -> FlexibilityIndexResult:
         """Flexibility index δm at fixed θp (Eq. 16–23 by enumeration, Eq. 8–15 as MINLP).
 
-        ``certify`` (default: True for local solvers, and for global solvers when the model
-        has a vectorised simulator) samples set(δ) through the model (boundary and interior,
-        seeded) and reports ``certified`` with the worst g."""
+        Global solvers also prove that set(δ) lies in the model's domain
+        (:mod:`flexspace.formulations.domain`): a θm without a solution bounds δ.
+        ``certify`` (default: True for local solvers, for global solvers when the model has
+        a vectorised simulator or when the domain cannot be proven) samples set(δ) through
+        the model (boundary and interior, seeded): a violation or a failed sample makes the
+        status ``uncertified`` (local) or ``contradicted`` (global), never ``ok``.
+        ``n_certify``: samples (default 2000 with a vectorised simulator, else 200 square
+        solves); the count used is in ``result.certification``."""
         t0 = time.perf_counter()
         method = _check_method(method, self.solver)
         theta_p = self._theta_p(theta_p)
@@ -331,12 +353,38 @@ class FlexibilityAnalysis:
             is_global=self.solver.is_global, method=method,
             theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_max=self.delta_max,
             _theta_m_names=list(self.model.theta_m_names))
+        if not self._nominal_check(res, theta_p):
+            return self._finish(res, t0, theta_p)
+        prob = self._index_problem()
+        m, inst = prob.m, prob.inst
+        presolve = self.solver.is_global and self.local_presolve and self.square_solver.name == "ipopt"
+        need_init = not self.solver.is_global or self.model.simulator is None or presolve
+        init = self._initialise(prob, theta_p) if need_init else None
+        if init is not None and not init.status.ok:
+            return self._fail_init(res, init, t0, theta_p)
+        inst.set_theta(theta_p, None)
+        inst.bound_states()
+        for v in inst.theta_m:
+            v.unfix()
+        try:
+            self._index_subproblems(prob, method, presolve, res)
+            if self._combine(res):
+                self._index_domain(prob, res)
+        finally:
+            for v in inst.theta_m:
+                v.fix()
+        if self._combine(res):
+            self._certify_index(res, theta_p, certify, n_certify, random_state)
+        return self._finish(res, t0, theta_p)
+
+    def _nominal_check(self, res, theta_p) -> bool:
+        """g at (θp, θ̄m): False (result final) when it cannot be evaluated or is violated."""
         g_nom = self.nominal_g(theta_p)
         res.nominal_g = self._theta_dict(self.model.g_names, g_nom)
         if not np.all(np.isfinite(g_nom)):
             res.status = ResultStatus.FAILED
-            res.diagnostics = "the model could not be evaluated at the nominal theta_m"
-            return self._finish(res, t0, theta_p)
+            res.diagnostics = "the model could not be evaluated at the nominal theta_m (no solution found there)"
+            return False
         if np.any(g_nom > 0):
             k = int(np.argmax(g_nom))
             res.status = ResultStatus.NOMINAL_INFEASIBLE
@@ -345,21 +393,18 @@ class FlexibilityAnalysis:
             res.worst_theta_m = self._theta_dict(self.model.theta_m_names, self.model.theta_m_nominal)
             res.certified = True
             res.certification = {"note": "nominal point infeasible: g_k(theta_p, nominal theta_m) > 0"}
-            return self._finish(res, t0, theta_p)
+            return False
+        return True
 
-        prob = self._index_problem()
-        m, inst = prob.m, prob.inst
-        presolve = self.solver.is_global and self.local_presolve and self.square_solver.name == "ipopt"
-        need_init = not self.solver.is_global or self.model.simulator is None or presolve
-        init = self._initialise(prob, theta_p) if need_init else None
-        if init is not None and not init.status.ok:
-            res.status = ResultStatus.FAILED
-            res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
-                                                    time=init.time, message=init.message))
-            return self._finish(res, t0, theta_p)
-        inst.set_theta(theta_p, None)
-        for v in inst.theta_m:
-            v.unfix()
+    def _fail_init(self, res, init, t0, theta_p):
+        res.status = ResultStatus.FAILED
+        res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
+                                                time=init.time, message=init.message))
+        return self._finish(res, t0, theta_p)
+
+    def _index_subproblems(self, prob, method, presolve, res) -> None:
+        """One index NLP per g_k (enumeration) or the MINLP; appends SubproblemResults."""
+        m = prob.m
         start = _snapshot(m)
         targets = [(k, [m.fx.violate[k]], []) for k in range(self.model.n_g)] if method == "enumeration" \
             else [(None, [], [m.fx.minlp])]
@@ -374,49 +419,88 @@ class FlexibilityAnalysis:
             _restore(m, start)
             m.delta.set_value(0.0)
             prob.only(m.fx.obj, cons, blocks)
-            if presolve and k is not None:
-                r = self._tightened_global_solve(prob)
-            else:
-                r = self.solver.solve(m)
+            r = self._tightened_global_solve(prob) if presolve and k is not None else self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
-            if r.status.ok:
-                val = self._delta(float(pyo.value(m.delta)))
-                sp = SubproblemResult(name, val, r.status, capped=val >= self.delta_max - 1e-9, time=r.time,
-                                      bound=self._delta(r.bound), theta_m=[float(v.value) for v in inst.theta_m],
-                                      message=r.message)
-                if k is None:
-                    ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
-                    sp.constraint = "minlp:" + self.model.g_names[int(np.argmax(ys))]
-            elif r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
-                sp = SubproblemResult(name, self.delta_max, r.status, capped=True, time=r.time,
-                                      message="proven infeasible: no violation up to delta_max")
-            else:
-                sp = SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message)
+            sp = self._index_result(prob, name, r)
+            if k is None and r.status.ok:
+                ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
+                sp.constraint = "minlp:" + self.model.g_names[int(np.argmax(ys))]
             res.subproblems.append(sp)
-        for v in inst.theta_m:
-            v.fix()
-        if any(not (s.status.ok or s.status == SolverStatus.INFEASIBLE) for s in res.subproblems):
+
+    def _index_result(self, prob, name, r) -> SubproblemResult:
+        """A subproblem's δ_k.  Only a *global* solver's "infeasible" proves that nothing
+        violates up to the δ bound (capped); a local solver's is a failed subproblem."""
+        m, inst = prob.m, prob.inst
+        if r.status.ok:
+            val = self._delta(float(pyo.value(m.delta)))
+            if not math.isfinite(val):
+                return SubproblemResult(name, float("nan"), SolverStatus.ERROR, time=r.time,
+                                        message=f"the solver returned delta = {val}")
+            return SubproblemResult(name, val, r.status, capped=val >= self.delta_max - 1e-9, time=r.time,
+                                    bound=self._delta(r.bound), theta_m=[float(v.value) for v in inst.theta_m],
+                                    message=r.message)
+        if r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
+            ub = self._delta(m.delta.ub)
+            return SubproblemResult(name, ub, r.status, capped=ub >= self.delta_max - 1e-9, time=r.time,
+                                    message=f"proven infeasible: no violation up to delta = {ub:.6g}")
+        why = ("a local solver's 'infeasible' is not a proof that nothing violates"
+               if r.status == SolverStatus.INFEASIBLE else r.message)
+        return SubproblemResult(name, float("nan"), r.status, time=r.time, message=why)
+
+    def _combine(self, res) -> bool:
+        """δ = min over the subproblems (δ_k, domain bounds); False (and status failed) when
+        any subproblem has no answer."""
+        if any(not (s.status.ok or s.status == SolverStatus.INFEASIBLE) or not math.isfinite(s.value)
+               for s in res.subproblems):
             res.status = ResultStatus.FAILED
-        else:
-            best = min(res.subproblems, key=lambda s: s.value)
-            res.delta = float(best.value)
-            if self.solver.is_global:
-                lbs = [s.bound if s.bound is not None and not s.capped else s.value for s in res.subproblems]
-                res.delta_lower_bound = float(max(0.0, min(lbs)))
-            res.probability = self.uset.probability(res.delta)
-            res.worst_constraint = best.constraint.replace("minlp:", "")
-            if best.theta_m is not None:
-                res.worst_theta_m = self._theta_dict(self.model.theta_m_names, best.theta_m)
-        if res.ok:
-            if certify is None:
-                # local: always; global: whenever sampling is cheap (a vectorised simulator) — a global
-                # solver can be wrong too (measured: MAiNGO on a tanh-MLP surrogate over-stated δ by 3 %)
-                certify = not self.solver.is_global or self.model.simulator is not None
-            if certify:
-                self._certify(res, theta_p, n_certify, random_state)
-            elif self.solver.is_global:
-                res.certified = True
-        return self._finish(res, t0, theta_p)
+            res.delta = res.probability = float("nan")
+            return False
+        best = min(res.subproblems, key=lambda s: s.value)
+        res.delta = float(best.value)
+        if self.solver.is_global:
+            lbs = [s.bound if s.bound is not None and not s.capped else s.value for s in res.subproblems]
+            res.delta_lower_bound = float(max(0.0, min(min(lbs), res.delta)))
+        res.probability = self.uset.probability(res.delta)
+        res.worst_constraint = best.constraint.replace("minlp:", "")
+        if best.theta_m is not None:
+            res.worst_theta_m = self._theta_dict(self.model.theta_m_names, best.theta_m)
+        return True
+
+    def _index_domain(self, prob, res) -> None:
+        """Prove that set(δ) lies in the model's domain, or lower δ to where it leaves it
+        (global solvers; :mod:`flexspace.formulations.domain`)."""
+        m, inst = prob.m, prob.inst
+        if not inst.state_vars() or self.model.domain_everywhere:
+            res.domain = ("declared by the model (domain_everywhere=True)" if inst.state_vars()
+                          else "explicit model (no states): every theta_m has a solution")
+            return
+        size_ub = self._size(res.delta) * (1 + 1e-9) + 1e-12
+        old = m.delta.ub
+        m.delta.setub(min(size_ub, old))
+        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self._delta(m.delta.ub)))
+        try:
+            todo = domain_subproblems(prob.dom, inst)
+            if todo is None:
+                res.domain = f"not proven ({prob.dom.reason}): certified by sampling"
+                res.certified = None
+                return
+            start = _snapshot(m)
+            for name, cons, blocks in todo:
+                _restore(m, start)
+                m.delta.set_value(0.0)
+                prob.only(m.fx.obj, cons, blocks)
+                r = self.solver.solve(m)
+                if not self.solver.is_global and not r.status.ok:
+                    continue  # local: nothing found (not a proof; the certification samples decide)
+                res.subproblems.append(self._index_result(prob, name, r))
+            n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo)
+            how = "global solves" if self.solver.is_global else "local solves (not a proof: sampled)"
+            res.domain = (f"{'proven' if self.solver.is_global else 'searched'} up to delta: {n_int} check(s) by "
+                          f"interval arithmetic, {len(todo)} by {how} (a state bound or model inequality reached, "
+                          "or a singular Jacobian, bounds delta)")
+        finally:
+            m.delta.setub(old)
+            _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self.delta_max))
 
     def _tightened_global_solve(self, prob) -> SolveResult:
         """Global solve of one index subproblem after a local (Ipopt) solve of the same NLP.
@@ -482,17 +566,37 @@ class FlexibilityAnalysis:
         res.time = time.perf_counter() - t0
         return res
 
-    def _certify(self, res: FlexibilityIndexResult, theta_p, n_samples: int, random_state) -> None:
-        """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g.
+    def _certify_index(self, res, theta_p, certify, n_samples, random_state) -> None:
+        """Decide ``certified`` and the status: sample set(δ) when asked (default: local
+        solvers; global ones when sampling is cheap or the domain is not proven)."""
+        domain_unproven = self.solver.is_global and res.certified is None and res.domain.startswith("not proven")
+        if certify is None:
+            # a global solver can be wrong too (measured: MAiNGO on a tanh-MLP surrogate over-stated δ by 3 %)
+            certify = not self.solver.is_global or self.model.simulator is not None or domain_unproven
+        if certify:
+            self._certify(res, theta_p, n_samples, random_state)
+        else:
+            res.certified = bool(self.solver.is_global)
+        if domain_unproven and not certify:
+            res.certified = False
+            res.certification["note"] = "the domain was not proven and sampling was switched off"
+        if res.certified is False:
+            res.status = ResultStatus.CONTRADICTED if self.solver.is_global else ResultStatus.UNCERTIFIED
+
+    def _certify(self, res: FlexibilityIndexResult, theta_p, n_samples: Optional[int], random_state) -> None:
+        """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g;
+        a violation or a sample without a solution (the domain) contradicts the region.
 
         For a global solve the sampled set is set(δ_lower_bound), the region the solver
         proved (δ itself is the incumbent, up to ``gap`` above the true index, so its
-        boundary may legitimately touch a violation)."""
+        boundary may legitimately touch a violation).  ``delta_sampled``: the largest set
+        size free of every bad sample (a sampled estimate)."""
         delta = res.delta
         if self.solver.is_global and res.delta_lower_bound is not None and math.isfinite(res.delta_lower_bound):
             delta = min(delta, res.delta_lower_bound)
-        pts = self.uset.sample(delta, n_samples if self.model.simulator is not None else min(n_samples, 40),
-                               np.random.default_rng(random_state))
+        if n_samples is None:
+            n_samples = N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
+        pts = self.uset.sample(delta, int(n_samples), np.random.default_rng(random_state))
         if self.model.simulator is not None:
             g = self.model.simulate(theta_p, pts)
             how = "vectorised simulator"
@@ -500,19 +604,29 @@ class FlexibilityAnalysis:
             if self._eval is None:
                 self._eval = self.model.instance()
             g = self.model.evaluate_pyomo(theta_p, pts, self.square_solver, instance=self._eval)
-            how = "square Pyomo solves"
-        failed = int(np.sum(~np.all(np.isfinite(g), axis=1)))
+            how = f"square Pyomo solves ({self.square_solver.name})"
+        failed_rows = ~np.all(np.isfinite(g), axis=1)
+        # feasibility tolerance per CQA, relative to its scale at the nominal point (a boundary
+        # sample sits at g = 0 up to the solver's own tolerance: measured 1.8e-6 on g ~ 15)
+        g_nom = np.abs(np.array([res.nominal_g[n] for n in self.model.g_names], float)) if res.nominal_g else 0.0
+        tol = 1e-6 * (1.0 + g_nom)
+        bad = failed_rows | np.any(np.nan_to_num(g, nan=np.inf) > tol, axis=1)
         worst = float(np.nanmax(g)) if np.any(np.isfinite(g)) else float("nan")
-        tol = 1e-6
-        res.certified = bool(failed == 0 and worst <= tol)
+        res.certified = not bool(bad.any())
+        if bad.any():
+            res.delta_sampled = float(np.min(self.uset.gauge(pts[bad]))) * (1 - 1e-9)
         res.certification = {"n_samples": int(pts.shape[0]), "delta": float(delta), "max_g": worst,
-                             "failed_samples": failed,
-                             "tolerance": tol, "evaluated_by": how}
+                             "failed_samples": int(failed_rows.sum()), "violating_samples": int(bad.sum()),
+                             "tolerance": float(np.max(tol)), "evaluated_by": how}
 
     # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
              method: str = "enumeration") -> FlexibilityTestResult:
-        """Flexibility test χ at fixed θp over θm ∈ set(δ) (Eq. 1–7); ``delta`` or ``confidence``."""
+        """Flexibility test χ at fixed θp over θm ∈ set(δ) (Eq. 1–7); ``delta`` or ``confidence``.
+
+        The θm bounds come from the requested δ (never clipped at δ_max).  Global solvers
+        also check the model's domain over the set: a θm there without a solution makes
+        χ = +inf (not feasible), reported as the worst constraint."""
         t0 = time.perf_counter()
         method = _check_method(method, self.solver)
         theta_p = self._theta_p(theta_p)
@@ -525,25 +639,32 @@ class FlexibilityAnalysis:
             is_global=self.solver.is_global, method=method,
             theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_m=delta,
             _theta_m_names=list(self.model.theta_m_names))
+        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(delta))
         init = self._initialise(prob, theta_p) if not self.solver.is_global else None
         if init is not None and not init.status.ok:
-            res.status = ResultStatus.FAILED
-            res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
-                                                    time=init.time, message=init.message))
-            return self._finish(res, t0, theta_p)
+            return self._fail_init(res, init, t0, theta_p)
         inst.set_theta(theta_p, self.model.theta_m_nominal)
-        for v in inst.theta_m:
-            v.unfix()
-        self._run_test(prob, m.ft, method, res, free=inst.theta_m, p_free=None)
-        for v in inst.theta_m:
-            v.fix()
-        if res.ok and not self.solver.is_global:
+        inst.bound_states()
+        self._run_free(prob, res, inst.theta_m, None)
+        if res.solved and not self.solver.is_global:
             res.certified = None  # a local max of g can under-state chi; no a-posteriori certificate here
-        elif res.ok:
+        elif res.solved:
             res.certified = True
         return self._finish(res, t0, theta_p)
 
-    def _run_test(self, prob, fblock, method, res, free, p_free):
+    def _run_free(self, prob, res, free, p_free) -> None:
+        """Unfix ``free`` θ, run the test subproblems and the domain check, fix them again."""
+        for v in free:
+            v.unfix()
+        try:
+            self._run_test(prob, prob.m.ft, res.method, res, p_free)
+            if res.solved:
+                self._test_domain(prob, res)
+        finally:
+            for v in free:
+                v.fix()
+
+    def _run_test(self, prob, fblock, method, res, p_free):
         m, inst = prob.m, prob.inst
         start = _snapshot(m)
         targets = [(k, fblock.obj_k[k], []) for k in range(self.model.n_g)] if method == "enumeration" \
@@ -553,13 +674,14 @@ class FlexibilityAnalysis:
             prob.only(obj, [], blocks)
             r = self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
-            if r.status.ok:
-                val = float(pyo.value(obj))
+            val = float(pyo.value(obj)) if r.status.ok else float("nan")
+            if r.status.ok and math.isfinite(val):
                 sp = SubproblemResult(name, val, r.status, time=r.time, bound=r.bound,
                                       theta_m=[float(v.value) for v in inst.theta_m],
                                       theta_p=[float(v.value) for v in inst.theta_p], message=r.message)
             else:
-                sp = SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message)
+                sp = SubproblemResult(name, float("nan"), r.status if not r.status.ok else SolverStatus.ERROR,
+                                      time=r.time, message=r.message or f"objective value {val}")
             res.subproblems.append(sp)
         if any(not s.status.ok for s in res.subproblems):
             res.status = ResultStatus.FAILED
@@ -574,6 +696,43 @@ class FlexibilityAnalysis:
         if p_free is not None:
             res.worst_theta_p = self._theta_dict(self.model.theta_p_names, worst.theta_p)
 
+    def _test_domain(self, prob, res) -> None:
+        """Global solvers: is there a θ in the tested set without a solution (a state bound or
+        model inequality reached, or a singular Jacobian)?  Yes: χ = +inf; a failed check:
+        status failed; not provable: χ's proof does not cover the domain (status failed)."""
+        if not self.solver.is_global:
+            res.domain = "not checked (local solver)"
+            return
+        if not prob.inst.state_vars() or self.model.domain_everywhere:
+            res.domain = ("declared by the model (domain_everywhere=True)" if prob.inst.state_vars()
+                          else "explicit model (no states)")
+            return
+        todo = domain_subproblems(prob.dom, prob.inst)
+        if todo is None:
+            res.status = ResultStatus.FAILED
+            res.domain = f"not provable ({prob.dom.reason})"
+            return
+        m = prob.m
+        start = _snapshot(m)
+        for name, cons, blocks in todo:
+            _restore(m, start)
+            prob.only(m.square_obj, cons, blocks)
+            r = self.solver.solve(m)
+            if r.status.ok:  # a point of the set where the solution ends: not feasible
+                res.subproblems.append(SubproblemResult(name, float("inf"), r.status, time=r.time,
+                                                        theta_m=[float(v.value) for v in prob.inst.theta_m],
+                                                        message="a theta in the set reaches the domain's edge"))
+                res.chi, res.chi_upper_bound, res.worst_constraint = float("inf"), float("inf"), name
+                res.worst_theta_m = self._theta_dict(self.model.theta_m_names, res.subproblems[-1].theta_m)
+                res.domain = f"left: {name}"
+                return
+            if r.status != SolverStatus.INFEASIBLE:
+                res.subproblems.append(SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message))
+                res.status = ResultStatus.FAILED
+                return
+        n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo)
+        res.domain = f"proven: {n_int} check(s) by interval arithmetic, {len(todo)} by global solves"
+
     # ------------------------------------------------------------------ extended test
     def extended_test(self, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
                       delta_m: Optional[float] = None, confidence: Optional[float] = None,
@@ -585,11 +744,11 @@ class FlexibilityAnalysis:
         center = self._theta_p(theta_p_nominal)
         dmin, dplus = self._p_halfwidths(delta_p_minus, delta_p_plus)
         dm = self._delta_m(delta_m, confidence)
-        prob = self._ext_problem(center, dmin, dplus)
-        m, inst = prob.m, prob.inst
         dp = float(delta_p)
         if not math.isfinite(dp) or dp < 0:
             raise ValueError(f"delta_p must be a finite number >= 0, got {delta_p!r}")
+        prob = self._ext_problem(center, dmin, dplus)
+        m, inst = prob.m, prob.inst
         m.delta_p.set_value(dp)
         m.delta_m.set_value(dm)
         res = FlexibilityTestResult(
@@ -597,20 +756,15 @@ class FlexibilityAnalysis:
             is_global=self.solver.is_global, method=method,
             theta_p=self._theta_dict(self.model.theta_p_names, center), delta_m=dm, delta_p=dp,
             _theta_m_names=list(self.model.theta_m_names))
+        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(dm))
         if not self.solver.is_global:
             init = self._initialise(prob, center)
             if not init.status.ok:
-                res.status = ResultStatus.FAILED
-                res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
-                                                        time=init.time, message=init.message))
-                return self._finish(res, t0, center)
+                return self._fail_init(res, init, t0, center)
         inst.set_theta(center, self.model.theta_m_nominal)
-        for v in inst.theta_m + inst.theta_p:
-            v.unfix()
-        self._run_test(prob, m.ft, method, res, free=inst.theta_m, p_free=inst.theta_p)
-        for v in inst.theta_m + inst.theta_p:
-            v.fix()
-        res.certified = True if (res.ok and self.solver.is_global) else None
+        inst.bound_states()
+        self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p)
+        res.certified = True if (res.solved and self.solver.is_global) else None
         return self._finish(res, t0, center)
 
     def _ext_problem(self, center, dmin, dplus) -> _Problem:
@@ -634,7 +788,7 @@ class FlexibilityAnalysis:
             add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
             m.ft = pyo.Block()
             add_flexibility_test(m.ft, inst.g, self.big_m)
-            self._ext = prob
+            self._ext = self._with_domain(prob)
         return self._ext
 
     # ------------------------------------------------------------------ input checks
@@ -645,8 +799,10 @@ class FlexibilityAnalysis:
             return self.model.theta_p_nominal.copy()
         if isinstance(theta_p, dict):
             missing = [n for n in self.model.theta_p_names if n not in theta_p]
-            if missing:
-                raise ValueError(f"theta_p is missing {missing}; expected keys {self.model.theta_p_names}")
+            unknown = [n for n in theta_p if n not in self.model.theta_p_names]
+            if missing or unknown:
+                raise ValueError(f"theta_p has unknown keys {unknown} and is missing {missing}; expected exactly the "
+                                 f"keys {self.model.theta_p_names}")
             theta_p = [theta_p[n] for n in self.model.theta_p_names]
         return _as_vector("theta_p", theta_p, self.model.n_p)
 
@@ -672,8 +828,6 @@ class FlexibilityAnalysis:
         d = float(delta)
         if not math.isfinite(d) or d < 0:
             raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
-        if d > self.delta_max:
-            raise ValueError(f"delta={d} exceeds delta_max={self.delta_max}; raise delta_max")
         return d
 
 

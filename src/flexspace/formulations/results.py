@@ -16,8 +16,15 @@ __all__ = ["ResultStatus", "SubproblemResult", "FlexibilityIndexResult", "Flexib
 class ResultStatus(str, enum.Enum):
     """Overall status of a flexibility index / test at one θp."""
 
-    OK = "ok"  #: every subproblem solved (optimal, or infeasible = capped at δ_max)
+    #: the answer holds: proven by a global solver (domain included) or, for a local solver,
+    #: certified by sampling the set (no violation, no failed sample)
+    OK = "ok"
     NOMINAL_INFEASIBLE = "nominal infeasible"  #: g_k(θp, θ̄m) > 0 for some k: δ = 0, region empty
+    #: a local solver's answer that sampling contradicted (a sample of the set violates a CQA or
+    #: has no solution): δ and probability are the solver's claim, not trusted
+    UNCERTIFIED = "uncertified"
+    #: a global solver's answer that sampling contradicted: not trusted either
+    CONTRADICTED = "contradicted"
     FAILED = "failed"  #: a subproblem failed or timed out: the answer is unknown, never "feasible"
 
     def __str__(self) -> str:  # pragma: no cover
@@ -65,9 +72,18 @@ class _Common:
     certified: Optional[bool] = None
     certification: Dict[str, float] = field(default_factory=dict)
     diagnostics: str = ""
+    #: how the set was shown to lie in the model's domain (``flexspace.formulations.domain``)
+    domain: str = ""
 
     @property
     def ok(self) -> bool:
+        """The answer can be trusted: status ``ok`` or ``nominal infeasible`` (proven, or
+        certified by sampling).  ``uncertified``, ``contradicted`` and ``failed`` are not."""
+        return self.status in (ResultStatus.OK, ResultStatus.NOMINAL_INFEASIBLE)
+
+    @property
+    def solved(self) -> bool:
+        """Every subproblem returned an answer (status is not ``failed``)."""
         return self.status != ResultStatus.FAILED
 
     @property
@@ -89,6 +105,7 @@ class _Common:
             "certified": self.certified,
             "quality": self.solve_quality,
             "method": self.method,
+            "domain": self.domain,
             "time": self.time,
             **{f"theta_p.{k}": v for k, v in self.theta_p.items()},
         }
@@ -121,6 +138,9 @@ class FlexibilityIndexResult(_Common):
     probability: float = float("nan")
     delta_max: float = float("nan")
     delta_lower_bound: Optional[float] = None  #: global solvers: proven lower bound of δ (within gap)
+    #: when sampling found violations or failed samples: the largest set size free of them
+    #: (a sampled estimate, not a proof)
+    delta_sampled: Optional[float] = None
     worst_constraint: Optional[str] = None
     worst_theta_m: Optional[Dict[str, float]] = None
     nominal_g: Optional[Dict[str, float]] = None
@@ -128,12 +148,13 @@ class FlexibilityIndexResult(_Common):
 
     @property
     def capped(self) -> bool:
-        return self.ok and self.delta >= self.delta_max - 1e-12
+        return self.solved and self.delta >= self.delta_max - 1e-12
 
     def to_dict(self) -> dict:
         d = self._base_dict()
         d.update({
             "delta": self.delta, "delta_lower_bound": self.delta_lower_bound,
+            "delta_sampled": self.delta_sampled,
             "probability": self.probability, "delta_max": self.delta_max,
             "capped": self.capped, "worst_constraint": self.worst_constraint,
             "worst_theta_m": self.worst_theta_m, "nominal_g": self.nominal_g,
@@ -150,6 +171,10 @@ class FlexibilityIndexResult(_Common):
             f"  delta       : {_fmt(self.delta)}{'  (capped at delta_max)' if self.capped else ''}",
             f"  probability : {_fmt(self.probability)}",
         ]
+        if self.delta_sampled is not None:
+            lines.append(f"  delta_sampled: {_fmt(self.delta_sampled)} (largest set free of sampled violations)")
+        if self.domain:
+            lines.append(f"  domain      : {self.domain}")
         if self.worst_constraint:
             wt = ", ".join(f"{k}={v:.6g}" for k, v in (self.worst_theta_m or {}).items())
             lines.append(f"  active g    : {self.worst_constraint} at theta_m = ({wt})")

@@ -130,6 +130,10 @@ class UncertaintySet(abc.ABC):
         """Boolean mask: which rows of ``points`` (m, n) lie in set(δ)."""
 
     @abc.abstractmethod
+    def gauge(self, points) -> np.ndarray:
+        """For each row of ``points``: the smallest δ with the point in set(δ)."""
+
+    @abc.abstractmethod
     def sample(self, delta: float, n: int, rng, boundary_fraction: float = 0.5) -> np.ndarray:
         """``n`` points in set(δ): a share on its boundary, the rest uniform inside."""
 
@@ -212,6 +216,12 @@ class BoxSet(UncertaintySet):
         P = np.atleast_2d(np.asarray(points, float)) - self._nominal
         d = self._check_delta(delta)
         return np.all((P >= -d * self.delta_minus - tol) & (P <= d * self.delta_plus + tol), axis=1)
+
+    def gauge(self, points):
+        P = np.atleast_2d(np.asarray(points, float)) - self._nominal
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(P >= 0, P / self.delta_plus, -P / self.delta_minus)
+        return np.max(np.nan_to_num(r, nan=0.0, posinf=np.inf), axis=1)
 
     def sample(self, delta, n, rng, boundary_fraction=0.5):
         rng = np.random.default_rng(rng)
@@ -335,6 +345,9 @@ class EllipsoidalSet(UncertaintySet):
 
     def contains(self, points, delta, tol=1e-9):
         return self.mahalanobis(points) <= self._check_delta(delta) + tol
+
+    def gauge(self, points):
+        return self.mahalanobis(points)
 
     def sample(self, delta, n, rng, boundary_fraction=0.5):
         rng = np.random.default_rng(rng)

@@ -26,13 +26,15 @@ from __future__ import annotations
 import io
 import math
 import logging
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.core.base.component import ComponentData
-from pyomo.core.expr.visitor import replace_expressions
+from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression, RangedExpression
+from pyomo.core.expr.visitor import identify_mutable_parameters, identify_variables, replace_expressions
 from pyomo.core.base.componentuid import ComponentUID
 
 from ..formulations.sets import _as_vector, validate_covariance
@@ -64,7 +66,7 @@ def _expand(components, what: str) -> Dict[str, object]:
                 f"{what}: a bare expression ({c}) cannot be located in the copies flexspace makes; "
                 "wrap it in a named pyo.Expression on the model, or pass a callable f(m) returning it.")
         if callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
-            out[name or f"{what}{len(out)}"] = c
+            _add_unique(out, name or f"{what}{len(out)}", c, what)
             continue
         if not isinstance(c, (ComponentData, pyo.Component)):
             raise TypeError(
@@ -74,10 +76,121 @@ def _expand(components, what: str) -> Dict[str, object]:
             )
         if c.is_indexed():
             for idx, cd in c.items():
-                out[f"{name}[{idx}]" if name else cd.name] = cd
+                _add_unique(out, f"{name}[{idx}]" if name else cd.name, cd, what)
         else:
-            out[name or c.name] = c
+            _add_unique(out, name or c.name, c, what)
     return out
+
+
+def _add_unique(out: Dict[str, object], name: str, c, what: str) -> None:
+    if name in out:
+        raise ValueError(f"{what}: two entries are named {name!r} (an automatic name like 'g0' can collide with one "
+                         "you gave); pass a dict with distinct names")
+    out[name] = c
+
+
+def _check_distinct(tp: Dict[str, object], tm: Dict[str, object]) -> None:
+    """A component (or name) may be θp or θm, once: a duplicate would silently drop one role."""
+    seen: Dict[int, str] = {}
+    for role, comps in (("theta_p", tp), ("theta_m", tm)):
+        for nm, c in comps.items():
+            if id(c) in seen:
+                raise ValueError(f"{role} {nm!r} is the same component as {seen[id(c)]}: a parameter is either a "
+                                 "process parameter (theta_p) or an uncertain one (theta_m), not both or twice")
+            seen[id(c)] = f"{role} {nm!r}"
+    both = sorted(set(tp) & set(tm))
+    if both:
+        raise ValueError(f"theta_p and theta_m share the names {both}; give each parameter a distinct name")
+
+
+def _expand_cqas(model, gs: Dict[str, object]) -> Dict[str, object]:
+    """CQA specs: a Constraint becomes ``(uid, part)`` (a ranged one gives ``name.lower`` and
+    ``name.upper``); an Expression a ComponentUID; a callable stays.  Equalities are refused."""
+    out: Dict[str, object] = {}
+    for nm, c in gs.items():
+        if isinstance(c, (ComponentData, pyo.Component)) and getattr(c, "ctype", None) is pyo.Constraint:
+            e = c.expr
+            if isinstance(e, EqualityExpression):
+                raise ValueError(f"CQA {nm!r} is an equality; a CQA must be an inequality g <= 0 (an equation "
+                                 "belongs to the model h = 0)")
+            parts = _Rewriter({}).relation(e, nm)
+            if len(parts) == 1:
+                _add_unique(out, nm, (ComponentUID(c), 0), "constraints")
+            else:
+                for i, side in enumerate(("lower", "upper")):
+                    _add_unique(out, f"{nm}.{side}", (ComponentUID(c), i), "constraints")
+        elif callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
+            _add_unique(out, nm, c, "constraints")
+        else:
+            _add_unique(out, nm, ComponentUID(c), "constraints")
+    return out
+
+
+def _has_variables(e) -> bool:
+    if isinstance(e, (int, float)):
+        return False
+    return any(True for _ in identify_variables(e, include_fixed=True))
+
+
+class _Rewriter:
+    """Substitutes the θ variables for the user's θ components in any expression
+    (descending into named Expressions), and splits relations into ``lhs op rhs`` parts."""
+
+    def __init__(self, sub: dict):
+        self.sub = sub
+
+    def __call__(self, e):
+        if isinstance(e, (int, float)):
+            return e
+        return replace_expressions(e, substitution_map=self.sub, remove_named_expressions=True)
+
+    def relation(self, expr, name: str) -> List[tuple]:
+        """``(op, lhs, rhs)`` parts of a Pyomo relation, θ substituted on *both* sides
+        (op ``"=="`` or ``"<="``; a ranged relation gives two ``"<="`` parts; a side
+        without variables is a float)."""
+        if isinstance(expr, EqualityExpression):
+            pairs = [("==",) + tuple(expr.args)]
+        elif isinstance(expr, InequalityExpression):
+            pairs = [("<=",) + tuple(expr.args)]
+        elif isinstance(expr, RangedExpression):
+            a, b, c = expr.args
+            pairs = [("<=", a, b), ("<=", b, c)]
+        else:
+            raise TypeError(f"constraint {name!r}: expected a relation (==, <=, >= or a ranged inequality), "
+                            f"got {type(expr).__name__}")
+        out = []
+        for op, lhs, rhs in pairs:
+            lhs, rhs = self(lhs), self(rhs)
+            lhs = lhs if _has_variables(lhs) else float(pyo.value(lhs))
+            rhs = rhs if _has_variables(rhs) else float(pyo.value(rhs))
+            if isinstance(lhs, float) and isinstance(rhs, float):
+                if math.isinf(lhs) or math.isinf(rhs):
+                    continue  # an infinite side of a ranged constraint: no constraint
+                raise ValueError(f"constraint {name!r} involves no variable and no theta: {lhs} {op} {rhs}")
+            if (isinstance(lhs, float) and math.isinf(lhs)) or (isinstance(rhs, float) and math.isinf(rhs)):
+                continue
+            out.append((op, lhs, rhs))
+        return out
+
+    def variable_bounds(self, proc, top) -> List[tuple]:
+        """Variable bounds that are expressions of θ become constraints of ``top.h``
+        (``x ≥ lb(θ)`` / ``x ≤ ub(θ)``); returns ``[(var, "lb"|"ub", expression of θ)]``.
+        The variables keep a numeric outer bound (:meth:`ModelInstance.bound_states`)."""
+        out = []
+        for v in proc.component_data_objects(pyo.Var, descend_into=True):
+            if v.fixed:
+                continue
+            for side in ("lb", "ub"):
+                e = v.lower if side == "lb" else v.upper
+                if e is None or isinstance(e, (int, float)):
+                    continue
+                if not any(id(p) in self.sub for p in identify_mutable_parameters(e)):
+                    continue
+                e = self(e)
+                top.h.add(e - v <= 0 if side == "lb" else v - e <= 0)
+                (v.setlb if side == "lb" else v.setub)(None)
+                out.append((v, side, e))
+        return out
 
 
 def _check_theta(name: str, c) -> None:
@@ -96,13 +209,22 @@ class ModelInstance:
 
     ``model.process`` is the clone of the user's model (its own equations
     deactivated), ``model.h`` the rewritten equations, ``theta_p``/``theta_m`` lists of
-    ``VarData`` and ``g`` a list of expressions (feasible ⇔ ``g ≤ 0``)."""
+    ``VarData`` and ``g`` a list of expressions (feasible ⇔ ``g ≤ 0``).
+
+    ``domain`` lists ``(name, d)`` with ``d ≤ 0`` holding at every solution: the model's
+    inequalities and the states' bounds.  The model's *domain* at θ is where
+    ``h(θp, x, θm) = 0`` has a solution inside them (seed Alg. 1 counts a sample outside it
+    infeasible); :mod:`flexspace.formulations.domain` proves where it ends."""
 
     model: pyo.ConcreteModel
     theta_p: List
     theta_m: List
     g: List
     g_names: List[str]
+    theta_bounds: List[tuple] = field(default_factory=list)  #: (var, "lb"|"ub", bound expression of θ)
+    domain: List[tuple] = field(default_factory=list)
+    _states: Optional[List] = field(default=None, repr=False)
+    _unbounded: Optional[List] = field(default=None, repr=False)
 
     def set_theta(self, theta_p=None, theta_m=None, fix: bool = True) -> None:
         for vs, vals in ((self.theta_p, theta_p), (self.theta_m, theta_m)):
@@ -127,22 +249,83 @@ class ModelInstance:
         return np.array([pyo.value(e) for e in self.g], dtype=float)
 
     def state_vars(self) -> List:
-        """Unfixed variables appearing in the model equations (the states x)."""
-        from pyomo.core.expr.visitor import identify_variables
+        """Unfixed variables appearing in the model equations or the CQAs (the states x)."""
+        if self._states is None:
+            seen, out = set(), []
+            theta_ids = {id(v) for v in self.theta_p + self.theta_m}
+            exprs = [c.body for c in self.model.h.values()] + list(self.g)
+            for e in exprs:
+                for v in identify_variables(e, include_fixed=False):
+                    if id(v) not in seen and id(v) not in theta_ids:
+                        seen.add(id(v))
+                        out.append(v)
+            self._states = out
+        return self._states
 
-        seen, out = set(), []
-        theta_ids = {id(v) for v in self.theta_p + self.theta_m}
-        for c in self.model.h.values():
-            for v in identify_variables(c.body, include_fixed=False):
-                if id(v) not in seen and id(v) not in theta_ids:
-                    seen.add(id(v))
-                    out.append(v)
-        for e in self.g:
-            for v in identify_variables(e, include_fixed=False):
-                if id(v) not in seen and id(v) not in theta_ids:
-                    seen.add(id(v))
-                    out.append(v)
+    def bound_domain(self) -> List[tuple]:
+        """``(name, d)`` for every finite numeric bound of a state: ``x − ub`` and ``lb − x``
+        (θ-dependent bounds are constraints of ``h`` and already in :attr:`domain`)."""
+        dependent = {(id(v), side) for v, side, _ in self.theta_bounds}
+        out = []
+        for v in self.state_vars():
+            if v.ub is not None and (id(v), "ub") not in dependent:
+                out.append((f"bound {v.name} <= {v.ub:g}", v - float(v.ub)))
+            if v.lb is not None and (id(v), "lb") not in dependent:
+                out.append((f"bound {v.name} >= {v.lb:g}", float(v.lb) - v))
         return out
+
+    def bound_states(self) -> None:
+        """Numeric bounds implied by the θ variables' current bounds (a θ variable without
+        both bounds counts at its current value), for the states that need them: a
+        θ-dependent bound ``x ≤ ub(θ)`` gives ``x ≤ max ub`` over the θ box (interval
+        arithmetic), and a state the user left unbounded gets the bounds FBBT derives from
+        h.  Both are relaxations (every solution satisfies them).  Call it whenever θp or
+        the θ bounds change: the derived bounds are valid only for them."""
+        from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+        if self._unbounded is None:
+            self._unbounded = [(v, v.lb is None, v.ub is None) for v in self.state_vars()
+                               if v.lb is None or v.ub is None]
+        if not self.theta_bounds and not self._unbounded:
+            return
+        free = [v for v in self.theta_p + self.theta_m if v.fixed and v.lb is not None and v.ub is not None]
+        for v in free:
+            v.unfix()
+        try:
+            for v, side, e in self.theta_bounds:
+                lo, hi = compute_bounds_on_expr(e)
+                (v.setlb if side == "lb" else v.setub)(lo if side == "lb" else hi)
+            if self._unbounded:
+                for v, no_lb, no_ub in self._unbounded:
+                    v.setlb(None if no_lb else v.lb)
+                    v.setub(None if no_ub else v.ub)
+                keep = [(v, v.lb, v.ub) for v in self.state_vars() + self.theta_p + self.theta_m]
+                try:
+                    fbbt_h(self)
+                except Exception:  # noqa: BLE001 - FBBT could not bound h here: the missing bounds stay missing
+                    for v, no_lb, no_ub in self._unbounded:
+                        v.setlb(None if no_lb else v.lb)
+                        v.setub(None if no_ub else v.ub)
+                theta_ids = {id(v) for v in self.theta_p + self.theta_m}
+                for v, lb, ub in keep:  # only the missing bounds come from FBBT; θ keeps its box
+                    if lb is not None or id(v) in theta_ids:
+                        v.setlb(lb)
+                    if ub is not None or id(v) in theta_ids:
+                        v.setub(ub)
+        finally:
+            for v in free:
+                v.fix()
+
+
+def fbbt_h(inst, passes: int = 3) -> None:
+    """Feasibility-based bound tightening over the equations of ``h`` alone (a few passes);
+    raises Pyomo's ``InfeasibleConstraintException`` when h has no solution in the bounds."""
+    from pyomo.contrib.fbbt.fbbt import fbbt
+
+    cons = [c for c in inst.model.h.values() if c.active]
+    for _ in range(passes):
+        for c in cons:
+            fbbt(c, deactivate_satisfied_constraints=False)
 
 
 class ProcessModel:
@@ -168,6 +351,11 @@ class ProcessModel:
         Choose it so that set(δ_max) stays where the model is defined: e.g. case 2's
         k4 is 5.93 σ from zero, so its box at δ = 6 contains k4 ≤ 0 and the simulator
         cannot certify such points (case 2 ships 5.5).
+    domain_everywhere : the model declares that h = 0 has a solution for *every* θ (e.g.
+        an OMLT surrogate embedding, exact for every input inside its bounds).  Default
+        False: global solvers then prove that each set lies in the model's domain
+        (:mod:`flexspace.formulations.domain`); with True that proof is skipped and the
+        result's ``domain`` says it was declared.
     """
 
     def __init__(
@@ -186,14 +374,17 @@ class ProcessModel:
         sources: str = "",
         check_square: bool = True,
         delta_max: float = 6.0,
+        domain_everywhere: bool = False,
     ):
         tp = _expand(theta_p, "theta_p")
         tm = _expand(theta_m, "theta_m")
         for nm, c in list(tp.items()) + list(tm.items()):
             _check_theta(nm, c)
+        _check_distinct(tp, tm)
         gs = _expand(constraints, "g")
         if not gs:
             raise ValueError("constraints: give at least one CQA constraint g_k <= 0")
+        gs = _expand_cqas(model, gs)
         self.name = name
         self.description = description
         self.sources = sources
@@ -204,8 +395,7 @@ class ProcessModel:
         cuid = lambda c: ComponentUID(c)  # noqa: E731
         self._tp_uid = [cuid(c) for c in tp.values()]
         self._tm_uid = [cuid(c) for c in tm.values()]
-        self._g_spec = [(cuid(c) if not callable(c) or isinstance(c, (ComponentData, pyo.Component)) else c)
-                        for c in gs.values()]
+        self._g_spec = list(gs.values())
         cur = lambda cs: np.array([pyo.value(c) for c in cs.values()], dtype=float)  # noqa: E731
         self.theta_m_nominal = _as_vector("theta_m_nominal", cur(tm) if theta_m_nominal is None else theta_m_nominal,
                                           len(tm))
@@ -222,12 +412,28 @@ class ProcessModel:
             if np.any(b[:, 0] >= b[:, 1]):
                 raise ValueError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
             self.theta_p_bounds = b
+            out = np.flatnonzero((self.theta_p_nominal < b[:, 0]) | (self.theta_p_nominal > b[:, 1]))
+            if out.size:
+                bad = ", ".join(f"{self.theta_p_names[i]}={self.theta_p_nominal[i]:g} not in [{b[i, 0]:g}, {b[i, 1]:g}]"
+                                for i in out)
+                raise ValueError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
+                                 "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
         if not (isinstance(delta_max, (int, float, np.floating)) and math.isfinite(delta_max) and delta_max > 0):
             raise ValueError(f"delta_max must be a positive finite number (sigma units), got {delta_max!r}")
         self.delta_max = float(delta_max)
+        self.domain_everywhere = bool(domain_everywhere)
         self.simulator = simulator
         if check_square:
             self.check_square()
+        self._check_cqas_depend()
+
+    def _check_cqas_depend(self) -> None:
+        """Warn about a CQA that depends on no state and no θ (it is a constant)."""
+        inst = self.instance()
+        for nm, e in zip(self.g_names, inst.g):
+            if not _has_variables(e):
+                warnings.warn(f"CQA {nm!r} depends on no state and no theta (it is the constant {pyo.value(e):g}); "
+                              "check that it is written on the model's variables", stacklevel=3)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -262,10 +468,8 @@ class ProcessModel:
             if getattr(c, "ctype", None) is pyo.Var:
                 c.fix()
         for spec in self._g_spec:
-            if isinstance(spec, ComponentUID):
-                c = spec.find_component_on(m)
-                if getattr(c, "ctype", None) is pyo.Constraint:
-                    c.deactivate()
+            if isinstance(spec, tuple):
+                spec[0].find_component_on(m).deactivate()
         dof = degrees_of_freedom(m)
         if dof != 0:
             n_var = number_variables_in_activated_equalities(m)
@@ -279,7 +483,14 @@ class ProcessModel:
 
     # ------------------------------------------------------------------ instances
     def instance(self) -> ModelInstance:
-        """A fresh Pyomo model with θ as plain Vars and all equations rewritten on them."""
+        """A fresh Pyomo model with θ as plain Vars and every equation rewritten on them.
+
+        The rewrite is symbolic, never by value: θ (and any expression of θ) is replaced
+        wherever Pyomo can hold it — either side of an equation or inequality (Pyomo stores
+        a parameter-only side as the constraint's *bound*), ranged constraints, named
+        ``Expression`` components, indexed Params, θ declared as fixed Vars, and variable
+        bounds given as expressions of θ (those become constraints of ``h``; the variable
+        keeps a numeric bound, see :meth:`ModelInstance.relax_theta_bounds`)."""
         top = pyo.ConcreteModel(name=f"flexspace_{self.name}")
         top.process = self._template.clone()
         proc = top.process
@@ -295,38 +506,42 @@ class ProcessModel:
             if getattr(c, "ctype", None) is pyo.Var:
                 c.fix()
             sub[id(c)] = v
-        # CQA expressions (before deactivating constraints that define them)
-        g_exprs = []
-        for nm, spec in zip(self.g_names, self._g_spec):
-            if isinstance(spec, ComponentUID):
-                c = spec.find_component_on(proc)
-                if getattr(c, "ctype", None) is pyo.Constraint:
-                    if c.has_ub() and not c.has_lb():
-                        e = c.body - c.upper
-                    elif c.has_lb() and not c.has_ub():
-                        e = c.lower - c.body
-                    else:
-                        raise ValueError(f"constraint {nm!r} must be a one-sided inequality to be a CQA g <= 0")
-                    c.deactivate()
-                else:
-                    e = c.expr if hasattr(c, "expr") else c
-            else:
-                e = spec(proc)
-            g_exprs.append(replace_expressions(e, substitution_map=sub, remove_named_expressions=True))
+        rewrite = _Rewriter(sub)
+        g_exprs = self._cqa_expressions(proc, rewrite)  # before the constraints that define them are deactivated
         top.h = pyo.ConstraintList()
+        domain: List[tuple] = []
         for c in list(proc.component_data_objects(pyo.Constraint, active=True, descend_into=True)):
-            body = replace_expressions(c.body, substitution_map=sub, remove_named_expressions=True)
-            lo = None if c.lower is None else pyo.value(c.lower)
-            up = None if c.upper is None else pyo.value(c.upper)
-            if c.equality:
-                top.h.add(body == up)
-            else:
-                top.h.add(pyo.inequality(lo, body, up))
+            for op, lhs, rhs in rewrite.relation(c.expr, c.name):
+                top.h.add(lhs == rhs if op == "==" else lhs <= rhs)
+                if op == "<=":
+                    domain.append((f"constraint {c.name}", lhs - rhs))
             c.deactivate()
         for o in proc.component_data_objects(pyo.Objective, active=True, descend_into=True):
             o.deactivate()
-        return ModelInstance(top, list(top.theta_p.values()), list(top.theta_m.values()), g_exprs,
+        theta_bounds = rewrite.variable_bounds(proc, top)
+        inst = ModelInstance(top, list(top.theta_p.values()), list(top.theta_m.values()), g_exprs,
                              list(self.g_names))
+        inst.theta_bounds = theta_bounds
+        inst.domain = domain + inst.bound_domain()
+        return inst
+
+    def _cqa_expressions(self, proc, rewrite) -> List:
+        """g_k as expressions of the θ variables (a ranged CQA constraint gives two, named
+        ``name.lower`` and ``name.upper``: see :func:`_expand_cqas`)."""
+        out = []
+        for spec in self._g_spec:
+            if isinstance(spec, tuple):  # (uid, part) of a CQA constraint
+                uid, part = spec
+                c = uid.find_component_on(proc)
+                op, lhs, rhs = rewrite.relation(c.expr, c.name)[part]
+                out.append(lhs - rhs)
+                c.deactivate()
+            elif isinstance(spec, ComponentUID):
+                c = spec.find_component_on(proc)
+                out.append(rewrite(c.expr if hasattr(c, "expr") else c))
+            else:
+                out.append(rewrite(spec(proc)))
+        return out
 
     # ------------------------------------------------------------------ simulation
     def simulate(self, theta_p, theta_m) -> np.ndarray:

@@ -156,7 +156,7 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
         simulator=simulator, name=name,
         description=f"OMLT-embedded surrogates {[embs[k].model_name for k in cqas]}; theta_p={list(theta_p)}; "
                     f"limits={lims}; theta_m = additive prediction errors",
-        check_square=smooth)
+        check_square=smooth, domain_everywhere=True)
     pm.embedded = embs
     pm.limits = lims
     pm.problem_class = "milp" if any(e.problem_class == "milp" for e in embs.values()) else "nlp"

@@ -16,10 +16,12 @@ model (:mod:`flexspace.surrogates.omlt_process`):
 :func:`run_design_space` maps it on an ``n × n`` grid with Monte Carlo (Algorithm 1) and
 the flexibility index (Algorithm 2) and finds the Algorithm 3 rectangle (extended
 flexibility test + bisection), then checks the ordering Alg 3 ⊆ Alg 2 ⊆ MC and writes
-``design_space.csv`` and ``design_space.png``.  The drivers of :mod:`flexspace.designspace`
-are used when that package is importable; otherwise the same algorithms run as plain loops
-over :meth:`flexspace.FlexibilityAnalysis.index` /
-:func:`flexspace.montecarlo.monte_carlo_probability` (``result["driver"]`` says which).
+``design_space.csv`` and ``design_space.png``.  Algorithms 1-3 are the one implementation
+in :mod:`flexspace.designspace` (:func:`~flexspace.designspace.monte_carlo_map`,
+:func:`~flexspace.designspace.flexibility_index_map`,
+:func:`~flexspace.designspace.flexibility_test_region`, which accepts a bisection step only
+when the extended test is proven); a grid point is in a region only by
+:meth:`~flexspace.designspace.DesignSpaceMap.region`.
 
 Solver routing: tree ensembles and ReLU networks give MILPs (HiGHS with the box set, SCIP
 with ellipsoids), smooth networks NLPs (default Ipopt with a-posteriori certification — see
@@ -173,78 +175,9 @@ def build_design_space_model(fitted: FittedSurrogates, params: Sequence[str] = D
                                    reduced_space=reduced_space, name=f"crystallization_{fitted.kind}")
 
 
-# --------------------------------------------------------------------------- algorithms (fallback loops)
-def _mc_map(model, grids, n_samples, random_state):
-    from ...montecarlo import monte_carlo_probability, sample_theta_m
-
-    S = sample_theta_m(model, n_samples, random_state)  # common random numbers over the grid
-    P = np.full((len(grids[0]), len(grids[1])), np.nan)
-    E = np.full_like(P, np.nan)
-    F = np.zeros_like(P, dtype=int)
-    for i, a in enumerate(grids[0]):
-        for j, b in enumerate(grids[1]):
-            r = monte_carlo_probability(model, [a, b], samples=S)
-            P[i, j], E[i, j], F[i, j] = r.probability, r.std_error, r.n_failed
-    return P, E, F
-
-
-def _fi_map(fa, grids):
-    D = np.full((len(grids[0]), len(grids[1])), np.nan)
-    P = np.full_like(D, np.nan)
-    status = np.empty(D.shape, dtype=object)
-    certified = np.zeros(D.shape, dtype=bool)
-    for i, a in enumerate(grids[0]):
-        for j, b in enumerate(grids[1]):
-            r = fa.index([a, b])
-            status[i, j] = str(r.status.value if hasattr(r.status, "value") else r.status)
-            if r.ok:
-                D[i, j], P[i, j] = r.delta, r.probability
-            certified[i, j] = bool(r.certified)
-    return D, P, status, certified
-
-
-def _alg3_rectangle(fa, center, p_c, tol=1e-5, max_iter=40):
-    """Largest θp box around ``center`` (half-widths δp·(center − lo), δp·(hi − center))
-    on which the extended flexibility test at confidence p_c passes (bisection, seed
-    Algorithm 3).  Returns (δp, rectangle [[lo1, hi1], [lo2, hi2]], n_tests, status)."""
-    model = fa.model
-    b = model.theta_p_bounds
-    dmin, dplus = center - b[:, 0], b[:, 1] - center
-    tests = 0
-
-    def chi(dp):
-        nonlocal tests
-        tests += 1
-        r = fa.extended_test(dp, theta_p_nominal=center, delta_p_minus=dmin, delta_p_plus=dplus, confidence=p_c)
-        return r.chi if r.ok else None
-
-    c0 = chi(0.0)
-    if c0 is None:
-        return 0.0, None, tests, "failed at delta_p = 0"
-    if c0 > 0:
-        return 0.0, None, tests, "infeasible at the centre"
-    lo, hi = 0.0, 1.0
-    c1 = chi(hi)
-    if c1 is None:
-        return float("nan"), None, tests, "failed at delta_p = 1"
-    if c1 <= 0:
-        lo = hi
-    else:
-        for _ in range(max_iter):
-            mid = 0.5 * (lo + hi)
-            c = chi(mid)
-            if c is None:
-                return float("nan"), None, tests, f"failed at delta_p = {mid}"
-            if c <= 0:
-                lo = mid
-                if c >= -tol:
-                    break
-            else:
-                hi = mid
-            if hi - lo < 1e-6:
-                break
-    rect = np.column_stack([center - lo * dmin, center + lo * dplus])
-    return lo, rect, tests, "ok"
+# --------------------------------------------------------------------------- Algorithms 1-3
+#: ``result["driver"]``: the seed's Algorithms 1-3 have one implementation, :mod:`flexspace.designspace`
+DRIVER = "flexspace.designspace (monte_carlo_map, flexibility_index_map, flexibility_test_region)"
 
 
 def _choose_center(grids, D):
@@ -258,60 +191,100 @@ def _choose_center(grids, D):
     return np.array([grids[0][ii[k]], grids[1][jj[k]]])
 
 
-def _designspace_drivers():
-    try:
-        from ... import designspace  # noqa: F401
-        return designspace
-    except Exception:  # noqa: BLE001 - the drivers are optional
-        return None
+def _run_maps(model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, timings, log):
+    """Algorithm 1 (:func:`flexspace.designspace.monte_carlo_map`) and Algorithm 2
+    (:func:`flexspace.designspace.flexibility_index_map`) on the grid; returns both maps."""
+    from ... import designspace
 
-
-def _run_with_drivers(ds, model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, p_c, timings,
-                      maps, log):
-    """MC map, Alg 2 map and Alg 3 rectangle through :mod:`flexspace.designspace`."""
     n1, n2 = len(grids[0]), len(grids[1])
     t0 = time.perf_counter()
-    mc = ds.monte_carlo_map(model, grid=grids, n_samples=n_mc, random_state=random_state, progress=False)
+    mc = designspace.monte_carlo_map(model, grid=grids, n_samples=n_mc, random_state=random_state, progress=False)
     timings["mc_s"] = time.perf_counter() - t0
     log(f"Monte Carlo map ({n1}x{n2}, N={n_mc}): {timings['mc_s']:.1f} s")
     t0 = time.perf_counter()
-    fi = ds.flexibility_index_map(model, grid=grids, uncertainty_set=uncertainty_set, solver=solver,
-                                  time_limit=time_limit, progress=False)
+    fi = designspace.flexibility_index_map(model, grid=grids, uncertainty_set=uncertainty_set, solver=solver,
+                                           time_limit=time_limit, progress=False)
     timings["alg2_s"] = time.perf_counter() - t0
     log(f"Algorithm 2 map ({solver}, {uncertainty_set}): {timings['alg2_s']:.1f} s")
-    maps["mc"], maps["alg2"] = mc, fi
-    mt, ft = mc.table, fi.table
-    mc_P = mc.probability
-    mc_E = mt["std_error"].to_numpy(float).reshape(n1, n2)
-    mc_F = mt["n_failed"].to_numpy(float).reshape(n1, n2) if "n_failed" in mt else np.zeros((n1, n2))
-    fi_P = fi.probability
-    D = ft["delta"].to_numpy(float).copy().reshape(n1, n2)
+    return mc, fi
+
+
+def _fi_delta(fi):
+    """δ of the Algorithm 2 map on the grid, NaN where the map says the point failed."""
+    D = fi.table["delta"].to_numpy(float).copy().reshape(fi.shape)
     D[fi.failed] = np.nan
-    status = ft["status"].astype(str).to_numpy().reshape(n1, n2)
-    cert = ft["certified"].fillna(False).astype(bool).to_numpy().reshape(n1, n2)
-    t0 = time.perf_counter()
-    center = _choose_center(grids, D)
-    rect, dp, n_tests = None, 0.0, 0
-    if center is None or not np.nanmax(fi_P) >= p_c:
-        a3_status = "no point reaches p_c"
-    else:
-        try:
-            reg = ds.flexibility_test_region(model, confidence=p_c, theta_p_nominal=center,
-                                             uncertainty_set=uncertainty_set, solver=solver, time_limit=time_limit)
-            rect = np.column_stack([reg.lower, reg.upper])
-            dp, n_tests = float(reg.delta_p), int(reg.n_solves)
-            a3_status = "ok" if reg.rectangle.converged else "not converged"
-            fi.rectangles = [(reg.lower, reg.upper)]
-            mc.rectangles = [(reg.lower, reg.upper)]
-            maps["alg3"] = reg
-        except ds.BracketError as exc:  # includes NominalInfeasibleError
-            a3_status = f"{type(exc).__name__}: {exc}"
-            if "upper end" in str(exc):  # the whole θp box is feasible at p_c
-                b = model.theta_p_bounds
-                rect, dp, a3_status = np.array(b, float), 1.0, "whole box feasible (delta_p^U = 1)"
-    timings["alg3_s"] = time.perf_counter() - t0
-    log(f"Algorithm 3 rectangle: {a3_status}, delta_p = {dp:.4g}, {n_tests} tests, {timings['alg3_s']:.1f} s")
-    return mc_P, mc_E, mc_F, D, fi_P, status, cert, center, dp, rect, n_tests, a3_status
+    return D
+
+
+def _run_alg3(model, fi, grids, p_c, uncertainty_set, solver, time_limit):
+    """Algorithm 3 (:func:`flexspace.designspace.flexibility_test_region`, proven steps
+    only) around the grid point of largest δ, when the Algorithm 2 region is not empty.
+    A bracket error (e.g. :class:`~flexspace.designspace.NominalInfeasibleError`) is
+    reported as the status; a box feasible as a whole (upper end of the bracket proven
+    feasible) is the rectangle with δp = 1."""
+    from ... import designspace
+
+    center = _choose_center(grids, _fi_delta(fi))
+    out = {"center": center, "rectangle": None, "delta_p": 0.0, "n_tests": 0, "region": None}
+    if center is None or not fi.region(p_c).any():
+        out["status"] = "no point reaches p_c"
+        return out
+    try:
+        reg = designspace.flexibility_test_region(model, confidence=p_c, theta_p_nominal=center,
+                                                  uncertainty_set=uncertainty_set, solver=solver,
+                                                  time_limit=time_limit)
+    except designspace.BracketError as exc:  # includes NominalInfeasibleError
+        out["status"] = f"{type(exc).__name__}: {exc}"
+        if "upper end" in str(exc):  # the whole θp box is feasible at p_c
+            out.update(rectangle=np.array(model.theta_p_bounds, float), delta_p=1.0,
+                       status="whole box feasible (delta_p^U = 1)")
+        return out
+    out.update(rectangle=np.column_stack([reg.lower, reg.upper]), delta_p=float(reg.delta_p),
+               n_tests=int(reg.n_solves), status="ok" if reg.rectangle.converged else "not converged", region=reg)
+    return out
+
+
+def _profile_validity(model, params, P1, P2, log):
+    """Is the profile at each grid point a valid one (Table 2, Eq. 2-5)?  Temperature
+    parameters can leave the valid set (e.g. T above the seeding temperature)."""
+    from .profile import is_feasible
+
+    Xg = np.repeat(model.fixed_values[None, :], P1.size, axis=0)
+    Xg[:, FEATURE_NAMES.index(params[0])] = P1.ravel()
+    Xg[:, FEATURE_NAMES.index(params[1])] = P2.ravel()
+    prof_ok = np.asarray(is_feasible(Xg), bool)
+    if not prof_ok.all():
+        log(f"warning: {int((~prof_ok).sum())} grid points are not valid profiles (Table 2 / Eq. 2-5): "
+            "see the profile_feasible column")
+    return prof_ok
+
+
+def _in_rectangle(P1, P2, rect, bounds):
+    if rect is None:
+        return np.zeros(P1.shape, dtype=bool)
+    eps = 1e-9 * (np.abs(bounds).max() + 1)
+    return ((P1 >= rect[0, 0] - eps) & (P1 <= rect[0, 1] + eps) & (P2 >= rect[1, 0] - eps)
+            & (P2 <= rect[1, 1] + eps))
+
+
+def _ordering(in_mc, in_fi, in_a3, fi):
+    o = {"n_mc": int(in_mc.sum()), "n_alg2": int(in_fi.sum()), "n_alg3": int(in_a3.sum()),
+         "alg3_not_in_alg2": int((in_a3 & ~in_fi).sum()), "alg2_not_in_mc": int((in_fi & ~in_mc).sum()),
+         "n_failed_alg2": int(fi.failed.sum())}
+    o["holds"] = o["alg3_not_in_alg2"] == 0 and o["alg2_not_in_mc"] == 0
+    return o
+
+
+def _design_table(params, P1, P2, mc, fi, in_mc, in_fi, in_a3, prof_ok):
+    """One row per grid point; the regions are the maps' own :meth:`DesignSpaceMap.region`."""
+    ft = fi.table
+    n_failed = mc.table["n_failed"].to_numpy(float) if "n_failed" in mc.table else np.zeros(P1.size)
+    return pd.DataFrame({params[0]: P1.ravel(), params[1]: P2.ravel(), "mc_probability": mc.probability.ravel(),
+                         "mc_std_error": mc.std_error.ravel(), "mc_failed": n_failed, "fi_delta": _fi_delta(fi).ravel(),
+                         "fi_probability": fi.probability.ravel(), "fi_status": ft["status"].astype(str).to_numpy(),
+                         "fi_certified": ft["certified"].fillna(False).astype(bool).to_numpy(),
+                         "in_mc": in_mc.ravel(), "in_alg2": in_fi.ravel(), "in_alg3": in_a3.ravel(),
+                         "profile_feasible": prof_ok})
 
 
 def default_solver(model) -> str:
@@ -327,21 +300,9 @@ def default_solver(model) -> str:
     return "highs" if getattr(model, "problem_class", "nlp") == "milp" else "ipopt"
 
 
-def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, out_dir=None, n_grid: int = 21,
-                     p_c: float = 0.85, n_mc: int = 2000, uncertainty_set: str = "box", solver: Optional[str] = None,
-                     doe: Optional[pd.DataFrame] = None, limits: Optional[Mapping] = None, sigma: str = "ensemble",
-                     random_state: int = 0, n_members: int = 10, time_limit: float = 60.0, verbose: bool = True,
-                     activation: str = "relu", doe_kwargs: Optional[dict] = None, driver: str = "auto") -> dict:
-    """Fit surrogates, embed them, map the design space (MC, Alg 2, Alg 3), check the
-    ordering, write ``out_dir/design_space.csv`` and ``.png`` (when ``out_dir`` is given).
-
-    ``driver``: ``"auto"`` (the :mod:`flexspace.designspace` drivers when importable, else
-    plain loops) or ``"loops"``.  Returns a dict with the model, the maps, the rectangle,
-    timings and the ordering check."""
-    import flexspace
-
-    log = (lambda s: print(f"[design-space] {s}", flush=True)) if verbose else (lambda s: None)
-    timings = {}
+def _fit_and_embed(kind, params, doe, doe_kwargs, limits, sigma, random_state, n_members, activation, n_grid,
+                   timings):
+    """DoE (generated when ``doe`` is None) → fitted surrogates → embedded process model."""
     t0 = time.perf_counter()
     if doe is None:
         doe = generate_doe(random_state=random_state, **(doe_kwargs or {"holdout_kwargs": {"pop_size": 6, "n_gen": 2}}))
@@ -353,86 +314,71 @@ def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, 
     t0 = time.perf_counter()
     model = build_design_space_model(fitted, params, limits=limits, sigma=sigma, n_grid=n_grid)
     timings["embed_s"] = time.perf_counter() - t0
+    return fitted, model
+
+
+def run_design_space(kind: str = "gbt", params: Sequence[str] = DEFAULT_PARAMS, out_dir=None, n_grid: int = 21,
+                     p_c: float = 0.85, n_mc: int = 2000, uncertainty_set: str = "box", solver: Optional[str] = None,
+                     doe: Optional[pd.DataFrame] = None, limits: Optional[Mapping] = None, sigma: str = "ensemble",
+                     random_state: int = 0, n_members: int = 10, time_limit: float = 60.0, verbose: bool = True,
+                     activation: str = "relu", doe_kwargs: Optional[dict] = None) -> dict:
+    """Fit surrogates, embed them, map the design space (MC, Alg 2, Alg 3), check the
+    ordering, write ``out_dir/design_space.csv`` and ``.png`` (when ``out_dir`` is given).
+
+    Algorithms 1-3 are those of :mod:`flexspace.designspace`; a grid point is in a region
+    only by :meth:`DesignSpaceMap.region` (failed points never are).  Returns a dict with
+    the model, the maps, the rectangle, timings and the ordering check."""
+    log = (lambda s: print(f"[design-space] {s}", flush=True)) if verbose else (lambda s: None)
+    timings = {}
+    fitted, model = _fit_and_embed(kind, params, doe, doe_kwargs, limits, sigma, random_state, n_members,
+                                   activation, n_grid, timings)
     solver = solver or default_solver(model)
-    log(f"{kind}: limits {model.limits}, sigma {({k: round(v, 3) for k, v in (fitted.sigma if sigma == 'ensemble' else fitted.sigma_total).items()})}, solver {solver}")
+    sig = fitted.sigma if sigma == "ensemble" else fitted.sigma_total
+    log(f"{kind}: limits {model.limits}, sigma {({k: round(v, 3) for k, v in sig.items()})}, solver {solver}")
     b = model.theta_p_bounds
     grids = _grid(b, n_grid)
 
-    ds = _designspace_drivers() if driver != "loops" else None
-    maps = {}
-    if ds is not None:
-        mc_P, mc_E, mc_F, D, fi_P, status, cert, center, dp, rect, n_tests, a3_status = _run_with_drivers(
-            ds, model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, p_c, timings, maps, log)
-        driver_name = ("flexspace.designspace (monte_carlo_map, flexibility_index_map, "
-                       "flexibility_test_region)")
-    else:
-        t0 = time.perf_counter()
-        mc_P, mc_E, mc_F = _mc_map(model, grids, n_mc, random_state)
-        timings["mc_s"] = time.perf_counter() - t0
-        log(f"Monte Carlo map ({n_grid}x{n_grid}, N={n_mc}): {timings['mc_s']:.1f} s")
-        fa = flexspace.FlexibilityAnalysis(model, uncertainty_set, solver, time_limit=time_limit)
-        t0 = time.perf_counter()
-        D, fi_P, status, cert = _fi_map(fa, grids)
-        timings["alg2_s"] = time.perf_counter() - t0
-        log(f"Algorithm 2 map ({solver}, {uncertainty_set}): {timings['alg2_s']:.1f} s")
-        t0 = time.perf_counter()
-        center = _choose_center(grids, D)
-        if center is not None and np.nanmax(fi_P) >= p_c:
-            dp, rect, n_tests, a3_status = _alg3_rectangle(fa, center, p_c)
-        else:
-            dp, rect, n_tests, a3_status = 0.0, None, 0, "no point reaches p_c"
-        timings["alg3_s"] = time.perf_counter() - t0
-        log(f"Algorithm 3 rectangle: {a3_status}, delta_p = {dp:.4g}, {n_tests} tests, {timings['alg3_s']:.1f} s")
-        driver_name = "flexspace loops (FlexibilityAnalysis.index / monte_carlo_probability)"
+    mc, fi = _run_maps(model, grids, n_mc, random_state, uncertainty_set, solver, time_limit, timings, log)
+    maps = {"mc": mc, "alg2": fi}
+    t0 = time.perf_counter()
+    a3 = _run_alg3(model, fi, grids, p_c, uncertainty_set, solver, time_limit)
+    timings["alg3_s"] = time.perf_counter() - t0
+    if a3["region"] is not None:
+        reg = a3["region"]
+        fi.rectangles = [(reg.lower, reg.upper)]
+        mc.rectangles = [(reg.lower, reg.upper)]
+        maps["alg3"] = reg
+    log(f"Algorithm 3 rectangle: {a3['status']}, delta_p = {a3['delta_p']:.4g}, {a3['n_tests']} tests, "
+        f"{timings['alg3_s']:.1f} s")
 
     P1, P2 = np.meshgrid(grids[0], grids[1], indexing="ij")
-    # is the profile at each grid point a valid one (Table 2, Eq. 2-5)?  Temperature
-    # parameters can leave the valid set (e.g. T above the seeding temperature).
-    from .profile import is_feasible
-
-    Xg = np.repeat(model.fixed_values[None, :], P1.size, axis=0)
-    Xg[:, FEATURE_NAMES.index(params[0])] = P1.ravel()
-    Xg[:, FEATURE_NAMES.index(params[1])] = P2.ravel()
-    prof_ok = np.asarray(is_feasible(Xg), bool)
-    if not prof_ok.all():
-        log(f"warning: {int((~prof_ok).sum())} grid points are not valid profiles (Table 2 / Eq. 2-5): "
-            "see the profile_feasible column")
-    in_mc = mc_P >= p_c
-    in_fi = np.nan_to_num(fi_P, nan=-1.0) >= p_c  # failed solves are never feasible
-    if rect is not None:
-        eps = 1e-9 * (np.abs(b).max() + 1)
-        in_a3 = ((P1 >= rect[0, 0] - eps) & (P1 <= rect[0, 1] + eps) & (P2 >= rect[1, 0] - eps)
-                 & (P2 <= rect[1, 1] + eps))
-    else:
-        in_a3 = np.zeros_like(in_mc)
-    ordering = {
-        "n_mc": int(in_mc.sum()), "n_alg2": int(in_fi.sum()), "n_alg3": int(in_a3.sum()),
-        "alg3_not_in_alg2": int((in_a3 & ~in_fi).sum()), "alg2_not_in_mc": int((in_fi & ~in_mc).sum()),
-        "n_failed_alg2": int(np.sum(~np.isfinite(fi_P))),
-    }
-    ordering["holds"] = ordering["alg3_not_in_alg2"] == 0 and ordering["alg2_not_in_mc"] == 0
+    prof_ok = _profile_validity(model, params, P1, P2, log)
+    in_mc, in_fi = mc.region(p_c), fi.region(p_c)
+    in_a3 = _in_rectangle(P1, P2, a3["rectangle"], b)
+    ordering = _ordering(in_mc, in_fi, in_a3, fi)
     log(f"ordering Alg3 ⊆ Alg2 ⊆ MC: {ordering}")
-    df = pd.DataFrame({params[0]: P1.ravel(), params[1]: P2.ravel(), "mc_probability": mc_P.ravel(),
-                       "mc_std_error": mc_E.ravel(), "mc_failed": mc_F.ravel(), "fi_delta": D.ravel(),
-                       "fi_probability": fi_P.ravel(), "fi_status": status.ravel(), "fi_certified": cert.ravel(),
-                       "in_mc": in_mc.ravel(), "in_alg2": in_fi.ravel(), "in_alg3": in_a3.ravel(),
-                       "profile_feasible": prof_ok})
-    res = {"model": model, "fitted": fitted, "grids": grids, "table": df, "rectangle": rect, "delta_p": dp,
-           "alg3_center": center, "alg3_status": a3_status, "alg3_tests": n_tests, "timings": timings,
-           "ordering": ordering, "solver": solver, "uncertainty_set": uncertainty_set, "p_c": p_c,
-           "driver": driver_name, "params": params, "kind": kind, "maps": maps}
+    df = _design_table(params, P1, P2, mc, fi, in_mc, in_fi, in_a3, prof_ok)
+    res = {"model": model, "fitted": fitted, "grids": grids, "table": df, "rectangle": a3["rectangle"],
+           "delta_p": a3["delta_p"], "alg3_center": a3["center"], "alg3_status": a3["status"],
+           "alg3_tests": a3["n_tests"], "timings": timings, "ordering": ordering, "solver": solver,
+           "uncertainty_set": uncertainty_set, "p_c": p_c, "driver": DRIVER, "params": params, "kind": kind,
+           "maps": maps}
     if out_dir is not None:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        df.to_csv(out / "design_space.csv", index=False)
-        if maps:  # the algorithms issue's map files (restorable with DesignSpaceMap.from_csv)
-            maps["mc"].to_csv(out / "mc_map.csv")
-            maps["alg2"].to_csv(out / "alg2_map.csv")
-            res["map_csvs"] = [out / "mc_map.csv", out / "alg2_map.csv"]
-        _write_meta(res, out / "design_space.md")
-        res["csv"] = out / "design_space.csv"
-        res["figure"] = _plot(res, out / "design_space.png")
+        _write_outputs(res, Path(out_dir))
     return res
+
+
+def _write_outputs(res, out: Path):
+    """``design_space.csv``, the maps' own CSVs (restorable with DesignSpaceMap.from_csv),
+    ``design_space.md`` and ``design_space.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    res["table"].to_csv(out / "design_space.csv", index=False)
+    res["maps"]["mc"].to_csv(out / "mc_map.csv")
+    res["maps"]["alg2"].to_csv(out / "alg2_map.csv")
+    res["map_csvs"] = [out / "mc_map.csv", out / "alg2_map.csv"]
+    _write_meta(res, out / "design_space.md")
+    res["csv"] = out / "design_space.csv"
+    res["figure"] = _plot(res, out / "design_space.png")
 
 
 def _write_meta(res, path):

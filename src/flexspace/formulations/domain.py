@@ -1,0 +1,178 @@
+"""The model's domain, defined once: where the process has a solution.
+
+**Definition.**  θm is in the *domain* of the model at θp when ``h(θp, x, θm) = 0`` has
+a solution x that satisfies every domain constraint ``d_j(x, θ) ≤ 0`` — the states'
+bounds and the model's own inequalities (:attr:`ModelInstance.domain`).  Outside it the
+process has no steady state the model admits: seed Algorithm 1 counts such a sample
+infeasible, and so does flexspace everywhere — Monte Carlo, certification samples, the
+capping check, the flexibility index and the flexibility test.  A set that contains a
+θm outside the domain is not a feasible set.
+
+**Proof that set(δ) lies in the domain** (global solvers).  set(δ) is convex and
+contains θ̄m, where a solution exists (the nominal solve).  Continue that solution along
+the segment to any θ in the set: by the implicit-function theorem the branch goes on
+while ``J = ∂h/∂x`` is nonsingular and x stays strictly inside every ``d_j ≤ 0`` (x stays
+bounded: every state has finite bounds, given or derived).  So set(δ) is in the domain if
+
+(a) no solution in set(δ) *touches* a domain constraint: ``h = 0, d_j ≥ 0`` is
+    infeasible — skipped when interval arithmetic (FBBT over the set's box) already
+    gives ``d_j < 0``, else one global solve per j;
+(b) J is nonsingular at every solution in set(δ): an interval test (``‖|I − C J_mid| +
+    |C| J_rad‖∞ < 1`` with ``C = J_mid⁻¹``, over FBBT's box) or, when it is
+    inconclusive, a global solve of ``h = 0, J v = 0, ‖v‖² = 1``.
+
+A touching point or a singular point at size δ_d bounds the flexibility index from above
+(``δ ≤ δ_d``); the conditions are sufficient, not necessary, so the bound is conservative.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+import pyomo.environ as pyo
+
+__all__ = ["DomainBlock", "add_domain_checks"]
+
+
+class DomainBlock:
+    """Handles to the (deactivated) domain-check constraints on one problem.
+
+    ``touch[j]``: ``d_j ≥ 0``; ``jac``: the singular-Jacobian block (None when h has no
+    states, or J is not square — then the domain cannot be proven here: ``reason``)."""
+
+    def __init__(self, block: pyo.Block, names: List[str], exprs: List, jac_exprs, states, reason: str = ""):
+        self.block = block
+        self.names = names
+        self.exprs = exprs
+        self.jac_exprs = jac_exprs
+        self.states = states
+        self.reason = reason
+
+    @property
+    def provable(self) -> bool:
+        return not self.reason
+
+    @property
+    def touch(self):
+        return self.block.touch
+
+    @property
+    def jac(self):
+        return getattr(self.block, "jac", None)
+
+
+def _jacobian(inst):
+    """∂h/∂x of the equalities of h over the states they contain (None, reason) when not square."""
+    from pyomo.core.expr.calculus.derivatives import Modes, differentiate
+    from pyomo.core.expr.visitor import identify_variables
+
+    eqs = [c for c in inst.model.h.values() if c.equality]
+    theta_ids = {id(v) for v in inst.theta_p + inst.theta_m}
+    seen, states = set(), []
+    for c in eqs:
+        for v in identify_variables(c.body, include_fixed=False):
+            if id(v) not in theta_ids and id(v) not in seen:
+                seen.add(id(v))
+                states.append(v)
+    if not states:
+        return [], [], ""
+    if len(states) != len(eqs):
+        return None, states, (f"the equations of h ({len(eqs)}) and their states ({len(states)}) do not form a "
+                              "square system: the Jacobian test does not apply")
+    rows = [differentiate(c.body, wrt_list=states, mode=Modes.reverse_symbolic) for c in eqs]
+    return rows, states, ""
+
+
+def add_domain_checks(block: pyo.Block, inst) -> DomainBlock:
+    """Write the domain checks (a) and (b) onto ``block`` (all deactivated)."""
+    names = [n for n, _ in inst.domain]
+    exprs = [e for _, e in inst.domain]
+    block.touch = pyo.Constraint(range(len(exprs)), rule=lambda b, j: exprs[j] >= 0)
+    block.touch.deactivate()
+    rows, states, reason = _jacobian(inst)
+    if rows:
+        n = len(states)
+        jb = pyo.Block()
+        block.add_component("jac", jb)
+        jb.v = pyo.Var(range(n), bounds=(-1.0, 1.0), initialize=1.0 / np.sqrt(n))
+        jb.null = pyo.Constraint(range(n), rule=lambda b, i: sum(rows[i][j] * b.v[j] for j in range(n)
+                                                                if not _is_zero(rows[i][j])) == 0)
+        jb.norm = pyo.Constraint(expr=sum(jb.v[j] ** 2 for j in range(n)) == 1)
+        jb.deactivate()
+    return DomainBlock(block, names, exprs, rows, states, reason)
+
+
+def _is_zero(e) -> bool:
+    return isinstance(e, (int, float)) and e == 0
+
+
+# --------------------------------------------------------------------------- interval side
+def interval_checks(dom: DomainBlock, inst) -> tuple:
+    """FBBT over the current variable bounds (θ bounded by the set's box), then
+    ``(needed, jacobian_proven)``: the indices j whose ``d_j < 0`` interval arithmetic does
+    *not* prove, and whether the interval Jacobian test proves J nonsingular.  Variable
+    bounds are restored afterwards."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    from ..models.base import fbbt_h
+
+    saved = [(v, v.lb, v.ub) for v in inst.model.component_data_objects(pyo.Var, descend_into=True)]
+    try:
+        try:
+            fbbt_h(inst)
+        except Exception:  # noqa: BLE001 - FBBT inconclusive/infeasible here: prove nothing by intervals
+            return list(range(len(dom.exprs))), False
+        needed = []
+        for j, e in enumerate(dom.exprs):
+            _, hi = compute_bounds_on_expr(e)
+            if hi is None or hi >= -1e-9:
+                needed.append(j)
+        return needed, _interval_nonsingular(dom.jac_exprs)
+    finally:
+        for v, lb, ub in saved:
+            v.setlb(lb)
+            v.setub(ub)
+
+
+def _interval_nonsingular(rows) -> bool:
+    """Every matrix in the interval Jacobian is nonsingular (sufficient test)."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    if rows is None:
+        return False
+    if not rows:
+        return True
+    n = len(rows)
+    lo = np.zeros((n, n))
+    hi = np.zeros((n, n))
+    for i in range(n):
+        for j in range(n):
+            e = rows[i][j]
+            if isinstance(e, (int, float)):
+                lo[i, j] = hi[i, j] = float(e)
+                continue
+            a, b = compute_bounds_on_expr(e)
+            if a is None or b is None:
+                return False
+            lo[i, j], hi[i, j] = a, b
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
+        return False
+    mid, rad = 0.5 * (lo + hi), 0.5 * (hi - lo)
+    try:
+        C = np.linalg.inv(mid)
+    except np.linalg.LinAlgError:
+        return False
+    K = np.abs(np.eye(n) - C @ mid) + np.abs(C) @ rad
+    return bool(np.max(np.sum(K, axis=1)) < 1.0 - 1e-6)
+
+
+def domain_subproblems(dom: DomainBlock, inst) -> Optional[List[tuple]]:
+    """The domain subproblems still to solve after the interval checks, as
+    ``(name, constraints, blocks)``; None when the domain cannot be proven (``dom.reason``)."""
+    if not dom.provable:
+        return None
+    needed, jac_ok = interval_checks(dom, inst)
+    out = [(f"domain: {dom.names[j]}", [dom.touch[j]], []) for j in needed]
+    if dom.jac is not None and not jac_ok:
+        out.append(("domain: singular Jacobian", [], [dom.jac]))
+    return out
