@@ -79,7 +79,10 @@ def _jacobian(inst):
     if len(states) != len(eqs):
         return None, states, (f"the equations of h ({len(eqs)}) and their states ({len(states)}) do not form a "
                               "square system: the Jacobian test does not apply")
-    rows = [differentiate(c.body, wrt_list=states, mode=Modes.reverse_symbolic) for c in eqs]
+    try:
+        rows = [differentiate(c.body, wrt_list=states, mode=Modes.reverse_symbolic) for c in eqs]
+    except Exception as exc:  # noqa: BLE001 - e.g. a function Pyomo cannot differentiate symbolically
+        return None, states, f"the Jacobian of h cannot be formed symbolically ({type(exc).__name__}: {exc})"
     return rows, states, ""
 
 
@@ -89,6 +92,9 @@ def add_domain_checks(block: pyo.Block, inst) -> DomainBlock:
     exprs = [e for _, e in inst.domain]
     block.touch = pyo.Constraint(range(len(exprs)), rule=lambda b, j: exprs[j] >= 0)
     block.touch.deactivate()
+    # objectives for the feasibility form (flexibility test): some solvers reject a constant one
+    block.touch_obj = pyo.Objective(range(len(exprs)), rule=lambda b, j: exprs[j], sense=pyo.maximize)
+    block.touch_obj.deactivate()
     rows, states, reason = _jacobian(inst)
     if rows:
         n = len(states)
@@ -98,6 +104,8 @@ def add_domain_checks(block: pyo.Block, inst) -> DomainBlock:
         jb.null = pyo.Constraint(range(n), rule=lambda b, i: sum(rows[i][j] * b.v[j] for j in range(n)
                                                                 if not _is_zero(rows[i][j])) == 0)
         jb.norm = pyo.Constraint(expr=sum(jb.v[j] ** 2 for j in range(n)) == 1)
+        jb.obj = pyo.Objective(expr=jb.v[0], sense=pyo.maximize)
+        jb.obj.deactivate()
         jb.deactivate()
     return DomainBlock(block, names, exprs, rows, states, reason)
 
@@ -168,11 +176,12 @@ def _interval_nonsingular(rows) -> bool:
 
 def domain_subproblems(dom: DomainBlock, inst) -> Optional[List[tuple]]:
     """The domain subproblems still to solve after the interval checks, as
-    ``(name, constraints, blocks)``; None when the domain cannot be proven (``dom.reason``)."""
+    ``(name, constraints, blocks, feasibility objective)``; None when the domain cannot be
+    proven (``dom.reason``)."""
     if not dom.provable:
         return None
     needed, jac_ok = interval_checks(dom, inst)
-    out = [(f"domain: {dom.names[j]}", [dom.touch[j]], []) for j in needed]
+    out = [(f"domain: {dom.names[j]}", [dom.touch[j]], [], dom.block.touch_obj[j]) for j in needed]
     if dom.jac is not None and not jac_ok:
-        out.append(("domain: singular Jacobian", [], [dom.jac]))
+        out.append(("domain: singular Jacobian", [], [dom.jac], dom.jac.obj))
     return out

@@ -180,6 +180,7 @@ class _Problem:
         dom = getattr(m, "dom", None)
         if dom is not None:
             dom.touch.deactivate()
+            dom.touch_obj.deactivate()
             if hasattr(dom, "jac"):
                 dom.jac.deactivate()
         objective.activate()
@@ -283,6 +284,7 @@ class FlexibilityAnalysis:
         """Square solve at (θp, θ̄m) to initialise the states (local solvers need it)."""
         inst = prob.inst
         inst.set_theta(theta_p, self.model.theta_m_nominal)
+        inst.bound_states()  # derived state bounds are valid for this θp only
         prob.only(prob.m.square_obj)
         for b in prob.m.component_objects(pyo.Block, descend_into=False):
             if b.local_name.startswith("set_"):
@@ -302,8 +304,10 @@ class FlexibilityAnalysis:
         return inst
 
     def _with_domain(self, prob: _Problem) -> _Problem:
-        prob.m.dom = pyo.Block()
-        prob.dom = add_domain_checks(prob.m.dom, prob.inst)
+        """The domain checks (not for models that declare a solution everywhere)."""
+        if not self.model.domain_everywhere:
+            prob.m.dom = pyo.Block()
+            prob.dom = add_domain_checks(prob.m.dom, prob.inst)
         return prob
 
     # ------------------------------------------------------------------ problems
@@ -485,7 +489,7 @@ class FlexibilityAnalysis:
                 res.certified = None
                 return
             start = _snapshot(m)
-            for name, cons, blocks in todo:
+            for name, cons, blocks, _ in todo:
                 _restore(m, start)
                 m.delta.set_value(0.0)
                 prob.only(m.fx.obj, cons, blocks)
@@ -714,9 +718,9 @@ class FlexibilityAnalysis:
             return
         m = prob.m
         start = _snapshot(m)
-        for name, cons, blocks in todo:
+        for name, cons, blocks, objective in todo:
             _restore(m, start)
-            prob.only(m.square_obj, cons, blocks)
+            prob.only(objective, cons, blocks)
             r = self.solver.solve(m)
             if r.status.ok:  # a point of the set where the solution ends: not feasible
                 res.subproblems.append(SubproblemResult(name, float("inf"), r.status, time=r.time,

@@ -154,7 +154,9 @@ class _Rewriter:
             pairs = [("<=",) + tuple(expr.args)]
         elif isinstance(expr, RangedExpression):
             a, b, c = expr.args
-            pairs = [("<=", a, b), ("<=", b, c)]
+            same = a is c or (not _has_variables(a) and not _has_variables(c) and pyo.value(a) == pyo.value(c))
+            # lo <= body <= lo is an equation (Pyomo's own reading: ConstraintData.equality)
+            pairs = [("==", b, a)] if same else [("<=", a, b), ("<=", b, c)]
         else:
             raise TypeError(f"constraint {name!r}: expected a relation (==, <=, >= or a ranged inequality), "
                             f"got {type(expr).__name__}")
