@@ -16,7 +16,7 @@ numpy/scipy).
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
+from typing import Dict
 
 import numpy as np
 from scipy import stats
@@ -35,7 +35,7 @@ def build_exp():
     m.p = pyo.Param(mutable=True, initialize=1.0)
     m.th = pyo.Param(mutable=True, initialize=0.0)
     m.x = pyo.Var(bounds=(0.0, 20.0), initialize=1.0)
-    m.model = pyo.Constraint(expr=m.x == m.p * pyo.exp(m.th))
+    m.eq = pyo.Constraint(expr=m.x == m.p * pyo.exp(m.th))
     m.spec = pyo.Constraint(expr=m.x <= EXP["x_max"])
     return flexspace.ProcessModel(m, theta_p={"p": m.p}, theta_m={"th": m.th}, constraints={"x_max": m.spec},
                                   covariance=EXP["covariance"], theta_p_bounds=EXP["tp_bounds"], name="exp")
@@ -110,7 +110,7 @@ def build_hole(symmetric: bool = False):
     m.tp = pyo.Param(mutable=True, initialize=0.7)
     m.k = pyo.Param(mutable=True, initialize=1.0)
     m.x = pyo.Var(bounds=(-10.0, 10.0) if symmetric else (0.0, 10.0), initialize=0.5)
-    m.model = pyo.Constraint(expr=m.x ** 2 == m.k - m.tp)
+    m.eq = pyo.Constraint(expr=m.x ** 2 == m.k - m.tp)
     if symmetric:
         m.spec = pyo.Constraint(expr=m.x ** 2 <= HOLE["x2_max"])
     else:
@@ -259,6 +259,44 @@ def g_batch(tp, th):
     return g
 
 
+# ============================================================================ (6) state on its bound
+ONSTEP = dict(theta_m_nominal=[1.0], covariance=[[0.1 ** 2]], A_max=0.3, tps=[2.7, 3.0, 4.0], tp_bounds=[(1.0, 6.0)])
+
+
+def build_onstep():
+    """One implicit-Euler step from a fixed initial state A0 = 1 with physical bounds 0 <= A <= 1:
+    the initial state sits on its bound for every θ (as in every batch model with c(0) = c_max).
+    A1 (1 + tb k) = A0; CQA A1 <= 0.3."""
+    import pyomo.environ as pyo
+
+    import flexspace
+
+    m = pyo.ConcreteModel()
+    m.tb = pyo.Param(mutable=True, initialize=3.0)
+    m.k = pyo.Param(mutable=True, initialize=1.0)
+    m.A0 = pyo.Var(bounds=(0.0, 1.0), initialize=1.0)
+    m.A1 = pyo.Var(bounds=(0.0, 1.0), initialize=0.3)
+    m.ic = pyo.Constraint(expr=m.A0 == 1.0)
+    m.step = pyo.Constraint(expr=m.A1 * (1 + m.tb * m.k) == m.A0)
+    m.spec = pyo.Constraint(expr=m.A1 <= ONSTEP["A_max"])
+    return flexspace.ProcessModel(m, theta_p={"tb": m.tb}, theta_m={"k": m.k}, constraints={"A_max": m.spec},
+                                  covariance=ONSTEP["covariance"], theta_p_bounds=ONSTEP["tp_bounds"],
+                                  name="onstep")
+
+
+def g_onstep(tp, th):
+    return (1.0 / (1.0 + tp * th[:, 0]) - ONSTEP["A_max"])[:, None]
+
+
+def delta_onstep(tp, uset):
+    k_c = (1.0 / ONSTEP["A_max"] - 1.0) / tp
+    return (ONSTEP["theta_m_nominal"][0] - k_c) / math.sqrt(ONSTEP["covariance"][0][0])
+
+
+def p_onstep(tp):
+    return float(stats.norm.cdf(delta_onstep(tp, "box")))
+
+
 # ============================================================================ registry
 USER_MODELS: Dict[str, dict] = {
     "exp": dict(build=build_exp, data=EXP, g=g_exp, delta=delta_exp, p_true=p_exp),
@@ -268,6 +306,7 @@ USER_MODELS: Dict[str, dict] = {
                      p_true=p_hole),
     "linear20": dict(build=build_linear, data=LINEAR, g=g_linear, delta=delta_linear, p_true=p_linear),
     "batch": dict(build=build_batch, data=BATCH, g=g_batch, delta=None, p_true=None),
+    "onstep": dict(build=build_onstep, data=ONSTEP, g=g_onstep, delta=delta_onstep, p_true=p_onstep),
 }
 
 
@@ -286,3 +325,50 @@ def reference_probability(name: str, tp: float, n: int = 200_000, seed: int = 12
     ok = np.all(np.isfinite(g), axis=1) & np.all(np.nan_to_num(g, nan=1.0) <= 0, axis=1)
     p = float(ok.mean())
     return p, float(math.sqrt(max(p * (1 - p), 1.0 / n) / n))
+
+
+# ============================================================================ numeric δ (any model, n_m <= 2)
+def _directions(n_m: int, uset: str, n_dir: int) -> np.ndarray:
+    """Points u on the boundary of the unit set in standardised coordinates: the unit circle
+    (ellipsoid, LDL) or the boundary of the square [−1, 1]² with its corners (box)."""
+    if n_m == 1:
+        return np.array([[-1.0], [1.0]])
+    if uset == "box":
+        t = np.linspace(-1.0, 1.0, n_dir // 4 + 1)
+        one = np.ones_like(t)
+        return np.unique(np.vstack([np.column_stack([t, one]), np.column_stack([t, -one]),
+                                    np.column_stack([one, t]), np.column_stack([-one, t])]), axis=0)
+    a = np.linspace(0.0, 2 * np.pi, n_dir, endpoint=False)
+    return np.column_stack([np.cos(a), np.sin(a)])
+
+
+def delta_reference(name: str, tp: float, uset: str, delta_max: float = 6.0, n_dir: int = 4000) -> float:
+    """The flexibility index by brute force in numpy: along each ray θ̄ + r·M·u (M = Cholesky
+    factor of Σ for ellipsoids, diag σ for the box) find the first r where some CQA is violated
+    or the model has no solution (radial scan, then bisection); δ = the smallest such r, capped
+    at δ_max.  For n_m <= 2 only."""
+    spec = USER_MODELS[name]
+    d = spec["data"]
+    mean = np.asarray(d["theta_m_nominal"], float)
+    cov = np.asarray(d["covariance"], float)
+    M = np.diag(np.sqrt(np.diag(cov))) if uset == "box" else np.linalg.cholesky(cov)
+    U = _directions(mean.size, uset, n_dir) @ M.T  # (D, n)
+
+    def bad(r):  # r: (D,) radii -> violated or no solution at θ̄ + r u
+        g = spec["g"](tp, mean + r[:, None] * U)
+        return ~np.all(np.isfinite(g), axis=1) | np.any(np.nan_to_num(g, nan=1.0) > 0, axis=1)
+
+    radii = np.linspace(0.0, delta_max, 1201)
+    hit = np.stack([bad(np.full(U.shape[0], r)) for r in radii], axis=1)  # (D, R)
+    any_hit = hit.any(axis=1)
+    if not any_hit.any():
+        return delta_max
+    first = np.argmax(hit, axis=1)
+    lo = np.where(any_hit, radii[np.maximum(first - 1, 0)], delta_max)
+    hi = np.where(any_hit, radii[first], delta_max)
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        b = bad(mid)
+        hi = np.where(b & any_hit, mid, hi)
+        lo = np.where(~b & any_hit, mid, lo)
+    return float(min(np.min(hi[any_hit]), delta_max))

@@ -24,8 +24,8 @@ Three models, each in ``FORMS``:
   δ = (k̄ − k_c) / σ_k.
 
 The θp Params are initialised at a value different from the θp that is analysed
-(``TP_INIT`` vs ``TP``): a package that froze θ-dependent bounds at the values they
-had when the model was read would then be caught.
+(``tp_init`` vs ``tp`` in the data below): a package that froze θ-dependent bounds at the
+values they had when the model was read would then be caught.
 
 The full matrix (model × form × set × solver) is marked ``slow``; the unmarked subset
 covers every form of every model, every solver and every set at least once
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Callable, Dict
+from typing import Dict
 
 import numpy as np
 import pyomo.dae as dae
@@ -44,6 +44,11 @@ import pytest
 
 import flexspace
 from flexspace.montecarlo import monte_carlo_probability
+
+try:
+    from hypothesis import given, settings, strategies as st
+except ImportError:  # pragma: no cover - hypothesis is in the test extras
+    given = None
 
 AVAILABLE = flexspace.available_solvers()
 SOLVERS = ("ipopt", "maingo", "scip")
@@ -307,7 +312,6 @@ def batch_form(form: str) -> flexspace.ProcessModel:
     else:
         m.x = pyo.Var(m.s, bounds=(0.0, 2.0), initialize=0.5)
     m.dxds = dae.DerivativeVar(m.x, wrt=m.s, initialize=-1.0)
-    # state bounds for the global solvers: |dx/ds| <= tb k x0 <= 6 * 1.5 * 1.5
     if form == "named_expr":
         m.rate = pyo.Expression(m.s, rule=lambda m, s: tb * k * m.x[s])
         m.ode = pyo.Constraint(m.s, rule=lambda m, s: m.dxds[s] == -m.rate[s])
@@ -326,7 +330,7 @@ def batch_form(form: str) -> flexspace.ProcessModel:
         m.ode = pyo.Constraint(m.s, rule=lambda m, s: m.dxds[s] + tb * k * m.x[s] == 0)
         m.ic = pyo.Constraint(expr=m.x[0] - x0 == 0)
     pyo.TransformationFactory("dae.finite_difference").apply_to(m, nfe=BATCH["nfe"], scheme="BACKWARD")
-    for v in m.dxds.values():
+    for v in m.dxds.values():  # finite bounds for the global solvers: |dx/ds| = tb k x <= 6 * 1.3 * 1.3
         v.setlb(-15.0)
         v.setub(0.0)
     assert len(m.s) == BATCH["nfe"] + 1
@@ -334,7 +338,7 @@ def batch_form(form: str) -> flexspace.ProcessModel:
         m.g = pyo.Constraint(expr=m.x[1] - frac * x0 <= 0)
         g = {"conversion": m.g}
     elif form == "reversed":
-        g = {"conversion": lambda b: b.x[1] - frac * (b.x0 if hasattr(b, "x0") else b.th["x0"])}
+        g = {"conversion": lambda b: b.x[1] - frac * b.x0}
     elif form == "cqa_bound":
         m.g = pyo.Constraint(expr=m.x[1] <= frac * x0)
         g = {"conversion": m.g}
@@ -526,3 +530,28 @@ def test_monte_carlo_verdicts_are_the_same_in_every_form(model, form):
     assert r.n_samples == MC_N
     assert r.n_failed == 0
     assert r.probability == p_ref, f"{form}: MC {r.probability} vs numpy {p_ref}"
+
+
+# --------------------------------------------------------------------------- property: any θp, any form
+# θp ranges where the exact index lies in (0.2, 5.5): cstr τ ∈ [9.6, 20], batch tb ∈ [3.0, 4.0]
+_TP_RANGE = {"cstr": (9.6, 20.0), "batch": (3.0, 4.0)}
+_PROP_SOLVER = "scip" if "scip" in AVAILABLE else "ipopt"
+
+if given is not None:
+    @settings(max_examples=12, deadline=None, derandomize=True, database=None)
+    @given(data=st.data())
+    def test_index_equals_closed_form_for_any_theta_p_and_form(data):
+        """Hypothesis draws a model with a closed form, a form, a set and θp: δ = closed form."""
+        model = data.draw(st.sampled_from(sorted(_TP_RANGE)), label="model")
+        form = data.draw(st.sampled_from(FORMS), label="form")
+        uset = data.draw(st.sampled_from(SETS), label="set")
+        lo, hi = _TP_RANGE[model]
+        tp = data.draw(st.floats(lo, hi, allow_nan=False), label="theta_p")
+        exact = MODELS[model]["closed"](tp)
+        assert 0.2 < exact < 5.5
+        r = flexspace.flexibility_index(built(model, form), [tp], uset, _PROP_SOLVER, **_solver_kwargs(_PROP_SOLVER))
+        assert r.status.value == "ok", str(r)
+        assert r.delta == pytest.approx(exact, rel=1e-5), f"{model}/{form}/{uset} at {tp}: exact {exact}\n{r}"
+else:  # pragma: no cover
+    def test_index_equals_closed_form_for_any_theta_p_and_form():
+        pytest.skip("hypothesis is not installed")

@@ -1,8 +1,9 @@
 """Models users write, checked against answers computed without flexspace.
 
-The models and their references live in ``tests/_user_models.py``: closed forms where they
-exist, otherwise a vectorised numpy Monte Carlo (200 000 samples; a θm for which the model
-has no solution counts as infeasible).
+The models and their references live in ``tests/_user_models.py``: probabilities in closed
+form where they exist, otherwise a vectorised numpy Monte Carlo (200 000 samples; a θm for
+which the model has no solution counts as infeasible); flexibility indices in closed form, or
+(two-parameter models) by a numpy ray search over the boundary of the set.
 
 The one property every flexibility index must have: the probability of its set,
 P(θm ∈ set(δ)), can never exceed the true probability that all CQAs hold (the set is a
@@ -25,14 +26,13 @@ from scipy import stats
 import flexspace
 from flexspace.montecarlo import monte_carlo_probability
 
-from _user_models import (HOLE, LIN_A, LIN_ABS, LIN_C, LIN_COV, LIN_MEAN, LIN_S, USER_MODELS, hole_interval,
+from _user_models import (HOLE, LIN_A, LIN_C, LIN_S, USER_MODELS, delta_reference, hole_interval,
                           linear_max_over_ellipsoid, reference_probability)
 
 AVAILABLE = flexspace.available_solvers()
 SOLVERS = ("ipopt", "maingo", "scip")
 SETS = ("box", "ellipsoid", "ldl")
 COMBOS = list(itertools.product(SETS, SOLVERS))
-TRUSTWORTHY = ("ok", "nominal infeasible")
 KW = {"time_limit": 30.0}
 
 
@@ -57,11 +57,44 @@ def reference():
             for name, spec in USER_MODELS.items() for tp in spec["data"]["tps"]}
 
 
+@pytest.fixture(scope="module")
+def reference_delta():
+    """{(model, θp, set): δ}: the closed form where there is one, else the numpy ray search
+    (models with <= 2 uncertain parameters) — computed once for the module."""
+    out = {}
+    for name, spec in USER_MODELS.items():
+        for tp in spec["data"]["tps"]:
+            for s in SETS:
+                if spec["delta"] is not None:
+                    out[(name, tp, s)] = spec["delta"](tp, s)
+                elif len(spec["data"]["theta_m_nominal"]) <= 2:
+                    out[(name, tp, s)] = delta_reference(name, tp, "box" if s == "box" else "ellipsoid")
+    return out
+
+
 # --------------------------------------------------------------------------- the matrix
 POINTS = [(name, tp) for name, spec in USER_MODELS.items() for tp in spec["data"]["tps"]]
-# Latin square over the (set, solver) pairs: consecutive points take consecutive pairs, so every
-# model meets as many pairs as it has points and all 9 pairs appear at least once overall
-FAST = {(name, tp) + COMBOS[(i * 4) % len(COMBOS)] for i, (name, tp) in enumerate(POINTS)}
+# 20-D: MAiNGO (ellipsoid and LDL) and SCIP (explicit ellipsoid) time out (measured: 30 s), and the
+# probability of a correlated 20-D box takes ~10 s (Genz integration): full matrix only
+SLOW_ONLY = {("linear20", s, sol) for s, sol in COMBOS if sol == "maingo" or s == "box"} | {
+    ("linear20", "ellipsoid", "scip")}
+
+
+def _fast_subset():
+    """Latin square over the (set, solver) pairs: each point takes the next pair of a cycle
+    (skipping pairs that are slow-only for its model), so that all 9 pairs appear overall."""
+    fast, i = set(), 0
+    for name, tp in POINTS:
+        for _ in range(len(COMBOS)):
+            s, sol = COMBOS[(i * 4) % len(COMBOS)]
+            i += 1
+            if (name, s, sol) not in SLOW_ONLY:
+                fast.add((name, tp, s, sol))
+                break
+    return fast
+
+
+FAST = _fast_subset()
 CASES = [pytest.param(name, tp, s, sol, id=f"{name}-{tp:.4g}-{s}-{sol}",
                       marks=() if (name, tp, s, sol) in FAST else (pytest.mark.slow,))
          for (name, tp), (s, sol) in itertools.product(POINTS, COMBOS)]
@@ -73,7 +106,7 @@ def test_fast_subset_covers_every_model_point_set_and_solver():
     assert {(c[2], c[3]) for c in FAST} == set(COMBOS)
 
 
-def test_references_are_sane(reference):
+def test_references_are_sane(reference, reference_delta):
     """The data were chosen so that every θp point is feasible at θ̄m with room for the set, and
     the exact probabilities agree with the numpy Monte Carlo (a check of the references)."""
     for (name, tp), (p, se) in reference.items():
@@ -89,10 +122,17 @@ def test_references_are_sane(reference):
             g = spec["g"](tp, th)
             p_mc = np.mean(np.all(np.isfinite(g), axis=1) & np.all(np.nan_to_num(g, nan=1.0) <= 0, axis=1))
             assert p_mc == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / 200_000) + 1e-9)
+        for s in SETS:  # the interior: 0 < δ < δ_max, and ray search == closed form where both exist
+            dref = reference_delta.get((name, tp, s))
+            if dref is not None:
+                assert 0.2 < dref < 6.0, (name, tp, s, dref)
+            if spec["delta"] is not None and len(spec["data"]["theta_m_nominal"]) <= 2:
+                assert delta_reference(name, tp, "box" if s == "box" else "ellipsoid") == pytest.approx(
+                    spec["delta"](tp, s), rel=1e-6)
 
 
 @pytest.mark.parametrize("name, tp, uset, solver", CASES)
-def test_index_probability_never_exceeds_the_truth(reference, name, tp, uset, solver):
+def test_index_probability_never_exceeds_the_truth(reference, reference_delta, name, tp, uset, solver):
     _need(solver)
     spec = USER_MODELS[name]
     p_true, se = reference[(name, tp)]
@@ -103,13 +143,14 @@ def test_index_probability_never_exceeds_the_truth(reference, name, tp, uset, so
         pytest.fail(f"nominal point is feasible by the reference (p_true={p_true:.4f}), got:\n{r}")
     if status != "ok":
         return  # no claim made
-    assert r.probability <= p_true + 3 * se + 1e-9, (
+    # 1e-6: the index is solved to a relative gap (1e-5), which moves P(set(δ)) by < 1e-6 here
+    assert r.probability <= p_true + 3 * se + 1e-6, (
         f"P(set(δ)) = {r.probability:.6f} exceeds the true probability {p_true:.6f} ± {se:.1e}\n{r}")
-    if spec["delta"] is not None:
-        exact = spec["delta"](tp, uset)
-        assert r.delta == pytest.approx(exact, rel=1e-4), f"closed-form δ = {exact:.8g}\n{r}"
+    exact = reference_delta.get((name, tp, uset))
+    if exact is not None:
+        assert r.delta == pytest.approx(exact, rel=1e-4), f"reference δ = {exact:.8g}\n{r}"
         if r.delta_lower_bound is not None:
-            assert r.delta_lower_bound <= exact * (1 + 1e-6), f"closed-form δ = {exact:.8g}\n{r}"
+            assert r.delta_lower_bound <= exact * (1 + 1e-5), f"reference δ = {exact:.8g}\n{r}"
 
 
 # --------------------------------------------------------------------------- Monte Carlo
@@ -140,21 +181,9 @@ def test_monte_carlo_matches_numpy_on_the_same_samples(name):
 R99 = math.sqrt(stats.chi2.ppf(0.99, LIN_A.size))  # 6.129 > δ_max = 6
 
 
-def _box_delta_for(p_c):
-    """δ with P(θ̄ − δσ <= θ <= θ̄ + δσ) = p_c under the correlated Σ (scipy's Genz integration)."""
-    from scipy import optimize
-
-    sd = np.sqrt(np.diag(LIN_COV))
-    mvn = stats.multivariate_normal(mean=np.zeros(LIN_A.size), cov=LIN_COV)
-
-    def f(d):
-        return mvn.cdf(d * sd, lower_limit=-d * sd, rng=np.random.default_rng(5)) - p_c
-
-    return optimize.brentq(f, 2.0, 6.0, xtol=1e-4)
-
-
-@pytest.mark.parametrize("uset", ["ellipsoid", "ldl"])
-@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("uset, solver", [
+    pytest.param(s, sol, id=f"{s}-{sol}", marks=(pytest.mark.slow,) if ("linear20", s, sol) in SLOW_ONLY else ())
+    for s, sol in itertools.product(["ellipsoid", "ldl"], SOLVERS)])
 def test_confidence_099_in_20_dimensions_is_not_clipped_at_delta_max(uset, solver):
     """p_c = 0.99 in 20 dimensions gives δ = 6.13 > δ_max = 6.  With b between the maximum of
     a·θ over the δ_max-box-clipped ellipsoid (a·θ̄ + 6.09 s) and over the true one (a·θ̄ + 6.13 s),
@@ -171,31 +200,18 @@ def test_confidence_099_in_20_dimensions_is_not_clipped_at_delta_max(uset, solve
         assert t.chi == pytest.approx(linear_max_over_ellipsoid(R99) - b, rel=1e-3), str(t)
 
 
-@pytest.mark.parametrize("solver", SOLVERS)
-def test_confidence_099_box_in_20_dimensions(solver):
-    """The same on the box: max a·θ over box(δ) = a·θ̄ + δ Σ|a_i|σ_i, δ from P(box) = 0.99."""
-    _need(solver)
-    d99 = _box_delta_for(0.99)
-    tight = flexspace.flexibility_test(built("linear20"), [LIN_C + 0.97 * d99 * LIN_ABS], confidence=0.99,
-                                       uncertainty_set="box", solver=solver, **KW)
-    assert not tight.feasible, str(tight)
-    if tight.status.value == "ok":
-        assert tight.delta_m == pytest.approx(d99, rel=2e-3)
-    if solver != "ipopt":
-        loose = flexspace.flexibility_test(built("linear20"), [LIN_C + 1.03 * d99 * LIN_ABS], confidence=0.99,
-                                           uncertainty_set="box", solver=solver, **KW)
-        assert loose.status.value == "ok" and loose.feasible, str(loose)
-
-
 # --------------------------------------------------------------------------- design spaces on the hole
-@pytest.mark.parametrize("name", ["hole", "hole_sym"])
-@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("name, solver", [
+    # an Ipopt map point takes ~10 s here (certification by square solves): one model in the fast run
+    pytest.param(n, sol, id=f"{sol}-{n}", marks=(pytest.mark.slow,) if (sol, n) == ("ipopt", "hole_sym") else ())
+    for sol in SOLVERS for n in ("hole", "hole_sym")])
 def test_index_map_region_lies_in_the_true_region(name, solver):
     """Algorithm 2 on a model with a domain hole: every point of region(p_c) truly has
     P(all CQAs) >= p_c (closed form), and only status-ok points are in it."""
     _need(solver)
     p_c = 0.85
-    grid = [np.array([0.4, 0.55, 0.7, 0.8, 0.85, 0.9, 0.95])]
+    # p_true: 0.84 (CQA side), 0.997, 0.93 (1.5 σ from the hole), 0.69 (0.5 σ from the hole)
+    grid = [np.array([0.5, 0.7, 0.85, 0.95])]
     mp = flexspace.flexibility_index_map(built(name), grid=grid, uncertainty_set="ellipsoid", solver=solver,
                                          progress=False)
     inside = np.asarray(mp.region(p_c)).ravel()
@@ -205,7 +221,7 @@ def test_index_map_region_lies_in_the_true_region(name, solver):
     bad = inside & (p_true < p_c)
     assert not bad.any(), f"in region({p_c}) but truly P < p_c at tp = {grid[0][bad]}:\n{mp.table}"
     ok = status == "ok"
-    assert np.all(mp.table["probability"].to_numpy(float)[ok] <= p_true[ok] + 1e-9), mp.table
+    assert np.all(mp.table["probability"].to_numpy(float)[ok] <= p_true[ok] + 1e-6), mp.table
 
 
 @pytest.mark.parametrize("name", ["hole", "hole_sym"])

@@ -356,7 +356,7 @@ class Solver:
             raise KeyboardInterrupt("Ipopt was interrupted (SIGINT)")
         if tc in (TC.optimal, TC.locallyOptimal):
             status = SolverStatus.LOCALLY_OPTIMAL
-        elif tc in (TC.infeasible, TC.locallyInfeasible, TC.globallyInfeasible):
+        elif tc == TC.infeasible:  # (pyomo.opt has no locally/globallyInfeasible members)
             status = SolverStatus.INFEASIBLE
         elif tc in (TC.maxTimeLimit,):
             status = SolverStatus.TIME_LIMIT
@@ -447,7 +447,7 @@ class Solver:
         if tc == TC.optimal:
             status = SolverStatus.OPTIMAL
             model.solutions.load_from(r)
-        elif tc in (TC.infeasible, TC.globallyInfeasible):
+        elif tc == TC.infeasible:
             status = SolverStatus.INFEASIBLE
         elif tc == TC.maxTimeLimit:
             status = SolverStatus.TIME_LIMIT

@@ -135,7 +135,43 @@ def interval_checks(dom: DomainBlock, inst) -> tuple:
             _, hi = compute_bounds_on_expr(e)
             if hi is None or hi >= -1e-9:
                 needed.append(j)
-        return needed, _interval_nonsingular(dom.jac_exprs)
+        jac_ok = _interval_nonsingular(dom.jac_exprs)
+    finally:
+        for v, lb, ub in saved:
+            v.setlb(lb)
+            v.setub(ub)
+    return _never_crossed(dom, inst, needed, saved), jac_ok
+
+
+def _never_crossed(dom: DomainBlock, inst, needed: List[int], saved) -> List[int]:
+    """Drop from ``needed`` the d_j that the *equations* of h alone keep ≤ 0 (FBBT with no
+    state bounds and no inequality): e.g. an initial condition ``A(0) == 1`` on its bound
+    ``A ≤ 1``.  Such a constraint can be touched but never crossed, so the solution branch
+    never leaves through it.  (Checked with every state bound removed, so that two bounds
+    cannot vouch for each other.)"""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr, fbbt
+
+    if not needed:
+        return needed
+    theta_ids = {id(v) for v in inst.theta_p + inst.theta_m}
+    try:
+        for v, _, _ in saved:
+            if id(v) not in theta_ids:
+                v.setlb(None)
+                v.setub(None)
+        eqs = [c for c in inst.model.h.values() if c.active and c.equality]
+        try:
+            for _ in range(3):
+                for c in eqs:
+                    fbbt(c, deactivate_satisfied_constraints=False)
+        except Exception:  # noqa: BLE001 - inconclusive: keep every check
+            return needed
+        keep = []
+        for j in needed:
+            _, hi = compute_bounds_on_expr(dom.exprs[j])
+            if hi is None or hi > 1e-9:
+                keep.append(j)
+        return keep
     finally:
         for v, lb, ub in saved:
             v.setlb(lb)

@@ -92,11 +92,38 @@ def add_active_set_selection(block: pyo.Block, g: Sequence, u, big_m: float) -> 
     With ``u`` a variable this is the flexibility-test MINLP (max u); with ``u = 0``
     the flexibility-index MINLP (every g_k ≤ 0, one active)."""
     K = range(len(g))
+    block.U = pyo.Param(mutable=True, initialize=float(big_m))
     block.s = pyo.Var(K, bounds=(0.0, big_m), initialize=0.0)
     block.y = pyo.Var(K, domain=pyo.Binary, initialize=0)
     block.slack_def = pyo.Constraint(K, rule=lambda b, k: g[k] + b.s[k] == u)
-    block.big_m = pyo.Constraint(K, rule=lambda b, k: b.s[k] <= big_m * (1 - b.y[k]))
+    block.big_m = pyo.Constraint(K, rule=lambda b, k: b.s[k] <= b.U * (1 - b.y[k]))
     block.one_active = pyo.Constraint(expr=sum(block.y[k] for k in K) == 1)
+
+
+def ensure_valid_big_m(mb: pyo.Block, g: Sequence) -> Optional[float]:
+    """Raise U of Eq. 4 (and the bounds of s and u) to a value that is *valid* on the current
+    variable bounds: ``U ≥ max_k hi(g_k) − min_k lo(g_k)`` by interval arithmetic, so that no
+    θ of the set is cut off by the big-M constraints.  A larger U stays valid, so the
+    heuristic default is kept whenever it already suffices.  Returns the interval U, or None
+    when some g_k has an unbounded interval (then the heuristic U is used as it is)."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    lo, hi = [], []
+    for e in g:
+        a, b = compute_bounds_on_expr(e)
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            return None
+        lo.append(a)
+        hi.append(b)
+    need = max(max(hi) - min(lo), max(abs(x) for x in lo + hi)) * 1.01 + 1e-9
+    if need > pyo.value(mb.U):
+        mb.U.set_value(need)
+        for v in mb.s.values():
+            v.setub(need)
+        if hasattr(mb, "u"):
+            mb.u.setlb(-need)
+            mb.u.setub(need)
+    return need
 
 
 def add_flexibility_test(block: pyo.Block, g: Sequence, big_m: float) -> None:
@@ -423,6 +450,8 @@ class FlexibilityAnalysis:
             _restore(m, start)
             m.delta.set_value(0.0)
             prob.only(m.fx.obj, cons, blocks)
+            if k is None:
+                ensure_valid_big_m(m.fx.minlp, prob.inst.g)
             r = self._tightened_global_solve(prob) if presolve and k is not None else self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
             sp = self._index_result(prob, name, r)
@@ -437,7 +466,9 @@ class FlexibilityAnalysis:
         m, inst = prob.m, prob.inst
         if r.status.ok:
             val = self._delta(float(pyo.value(m.delta)))
-            if not math.isfinite(val):
+            if math.isfinite(val):
+                val = max(val, 0.0)  # a solver may return δ a hair below its bound 0
+            else:
                 return SubproblemResult(name, float("nan"), SolverStatus.ERROR, time=r.time,
                                         message=f"the solver returned delta = {val}")
             return SubproblemResult(name, val, r.status, capped=val >= self.delta_max - 1e-9, time=r.time,
@@ -676,6 +707,8 @@ class FlexibilityAnalysis:
         for k, obj, blocks in targets:
             _restore(m, start)
             prob.only(obj, [], blocks)
+            if k is None:  # the θ box is the requested set's: big-M must be valid on it
+                ensure_valid_big_m(fblock.minlp, inst.g)
             r = self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
             val = float(pyo.value(obj)) if r.status.ok else float("nan")

@@ -556,10 +556,16 @@ class ProcessModel:
             raise ValueError(f"simulator returned shape {g.shape}, expected {(tm.shape[0], self.n_g)}")
         return g
 
-    def evaluate_pyomo(self, theta_p, theta_m, solver="ipopt", instance: Optional[ModelInstance] = None) -> np.ndarray:
-        """g (N, K) by square Pyomo solves (one per row of θm); NaN rows where the solve failed.
+    def evaluate_pyomo(self, theta_p, theta_m, solver="ipopt", instance: Optional[ModelInstance] = None,
+                       batch_size: int = 50) -> np.ndarray:
+        """g (N, K) by square Pyomo solves; NaN rows where no solution was found (outside the
+        model's domain, or the solver failed: counted infeasible by every caller).
 
-        The slow path (the seed's Monte Carlo did this); used when no simulator exists."""
+        The slow path (the seed's Monte Carlo did this), used when no simulator exists.
+        Samples are solved ``batch_size`` at a time as one block-diagonal NLP of independent
+        copies (one solver call instead of ``batch_size``); a batch that fails — e.g. one
+        sample has no solution — is solved sample by sample, each warm-started from the
+        previous one and retried from the model's initial point."""
         from ..solvers import get_solver
 
         inst = instance or self.instance()
@@ -570,12 +576,50 @@ class ProcessModel:
             m._square_obj = pyo.Objective(expr=0.0)
         out = np.full((tm.shape[0], self.n_g), np.nan)
         inst.set_theta(theta_p, None)
-        for i, row in enumerate(tm):
+        batch = int(batch_size) if inst.state_vars() and not slv.is_global else 1
+        for lo in range(0, tm.shape[0], max(batch, 1)):
+            rows = tm[lo:lo + batch]
+            g = self._solve_batch(inst, theta_p, rows, slv) if len(rows) > 1 else None
+            out[lo:lo + len(rows)] = g if g is not None else self._solve_each(inst, rows, slv)
+        return out
+
+    def _solve_each(self, inst, rows, slv) -> np.ndarray:
+        out = np.full((len(rows), self.n_g), np.nan)
+        start = [(v, v.value) for v in inst.state_vars()]  # the model's own initial values
+        for i, row in enumerate(rows):
             inst.set_theta(None, row)
             res = inst.solve_square(slv)
+            if not res.status.ok:
+                # warm start from the previous sample failed (e.g. it left x where the Jacobian is
+                # singular): a sample counts as failed only if the model's initial point fails too
+                for v, x in start:
+                    v.set_value(x, skip_validation=True)
+                res = inst.solve_square(slv)
             if res.status.ok:
                 out[i] = inst.g_values()
         return out
+
+    def _solve_batch(self, inst, theta_p, rows, slv) -> Optional[np.ndarray]:
+        """One solve of ``len(rows)`` independent copies of the square model; None on failure."""
+        m = inst.model
+        if not hasattr(m, "_g_expr"):
+            m._g_expr = pyo.Expression(range(self.n_g), rule=lambda b, k: inst.g[k])
+        big = pyo.ConcreteModel()
+        copies = []
+        for i, row in enumerate(rows):
+            c = m.clone()
+            for o in c.component_data_objects(pyo.Objective, active=True):
+                o.deactivate()
+            for v, x in zip(c.theta_p.values(), np.asarray(theta_p, float)):
+                v.fix(float(x))
+            for v, x in zip(c.theta_m.values(), row):
+                v.fix(float(x))
+            big.add_component(f"sample_{i}", c)
+            copies.append(c)
+        big.obj = pyo.Objective(expr=0.0)
+        if not slv.solve(big).status.ok:
+            return None
+        return np.array([[pyo.value(c._g_expr[k]) for k in range(self.n_g)] for c in copies], float)
 
     def diagnose(self, theta_p, theta_m, solver="ipopt") -> str:
         """Structural and numerical warnings from IDAES's DiagnosticsToolbox at (θp, θm)."""
