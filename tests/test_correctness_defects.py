@@ -208,3 +208,83 @@ def test_unknown_theta_p_key_nominal_outside_bounds_and_constant_cqa():
     with pytest.warns(UserWarning, match="depends on no state and no theta"):
         ProcessModel(m, {"a": m.a}, {"b": m.b}, {"g": m.g0, "const": lambda mm: mm.c0 * 2},
                      covariance=[[1.0]])
+
+
+# --------------------------------------------------------------------------- review findings
+GLOBAL = [s for s in ("scip", "maingo") if s in flexspace.available_solvers()][:1]
+
+
+def _one_state(build):
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(mutable=True, initialize=1.0)
+    m.th = pyo.Param(mutable=True, initialize=0.5)
+    build(m)
+    return m
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_theta_dependent_state_bound_is_a_domain_edge(solver):
+    """x ∈ [−5, cmax(θp)], x = θ, θ ~ N(0.5, 0.1²): no solution for θ > 1 = cmax ⇒ δ = 5."""
+    def build(m):
+        m.x = pyo.Var(bounds=(-5, m.p), initialize=0.5)
+        m.eq = pyo.Constraint(expr=m.x == m.th)
+        m.g = pyo.Expression(expr=m.x - 10)
+    m = _one_state(build)
+    model = ProcessModel(m, {"p": m.p}, {"th": m.th}, {"g": m.g}, covariance=[[0.01]])
+    assert flexibility_index(model, [1.0], "box", solver).delta == pytest.approx(5.0, rel=1e-5)
+    assert not flexibility_test(model, [1.0], delta=5.5, uncertainty_set="box", solver=solver).feasible
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_function_domain_edge_sqrt(solver):
+    """x = p·sqrt(θ), θ ~ N(1, 0.3²): no solution for θ < 0 ⇒ δ = 1/0.3 (bounds never reached)."""
+    def build(m):
+        m.th.set_value(1.0)
+        m.x = pyo.Var(bounds=(-10, 10), initialize=1.0)
+        m.eq = pyo.Constraint(expr=m.x == m.p * pyo.sqrt(m.th))
+        m.g = pyo.Expression(expr=m.x - 10.0)
+    m = _one_state(build)
+    model = ProcessModel(m, {"p": m.p}, {"th": m.th}, {"g": m.g}, covariance=[[0.09]])
+    r = flexibility_index(model, [1.0], "box", solver, certify=False)
+    assert r.status != ResultStatus.OK or r.delta <= 1 / 0.3 + 1e-5
+    assert not flexibility_test(model, [1.0], delta=5.0, uncertainty_set="box", solver=solver).feasible
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_model_inequality_on_theta_alone_bounds_the_index(solver):
+    """No states, model inequality θ ≤ 1.5, θ ~ N(0.5, 0.6²) ⇒ δ = 1/0.6."""
+    def build(m):
+        m.valid = pyo.Constraint(expr=m.th <= 1.5)
+        m.g = pyo.Expression(expr=m.p * m.th - 10)
+    m = _one_state(build)
+    model = ProcessModel(m, {"p": m.p}, {"th": m.th}, {"g": m.g}, covariance=[[0.36]], check_square=False)
+    assert flexibility_index(model, [1.0], "box", solver).delta == pytest.approx(1 / 0.6, rel=1e-5)
+
+
+def test_ranged_cqa_with_equal_theta_sides_keeps_both():
+    m = pyo.ConcreteModel()
+    m.lo = pyo.Param(mutable=True, initialize=1.0)
+    m.hi = pyo.Param(mutable=True, initialize=1.0)
+    m.p = pyo.Param(mutable=True, initialize=0.95)
+    m.x = pyo.Var(bounds=(-5, 5))
+    m.eq = pyo.Constraint(expr=m.x == m.p)
+    m.spec = pyo.Constraint(expr=pyo.inequality(m.lo, m.x, m.hi))
+    model = ProcessModel(m, {"p": m.p}, {"lo": m.lo, "hi": m.hi}, {"spec": m.spec}, covariance=np.eye(2) * 0.01)
+    assert model.g_names == ["spec.lower", "spec.upper"]
+    r = flexibility_index(model, [0.95], "box", "ipopt")
+    assert r.status == ResultStatus.NOMINAL_INFEASIBLE  # x = 0.95 < lo = 1
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_extended_test_uses_the_whole_requested_box(solver):
+    """x = p + θ ≤ 5 over p ∈ 1 ± 50·0.1 (no theta_p_bounds): p = 6 violates (χ = 1.1 at θ's edge)."""
+    def build(m):
+        m.x = pyo.Var(bounds=(-100, 100))
+        m.eq = pyo.Constraint(expr=m.x == m.p + m.th)
+        m.q = pyo.Constraint(expr=m.x <= 5)
+    m = _one_state(build)
+    m.th.set_value(0.0)
+    model = ProcessModel(m, {"p": m.p}, {"th": m.th}, {"q": m.q}, covariance=[[0.01]])
+    t = flexspace.extended_flexibility_test(model, 50.0, [1.0], [0.1], [0.1], delta_m=1.0, uncertainty_set="box",
+                                            solver=solver)
+    assert not t.feasible and t.chi == pytest.approx(1.1, abs=1e-4)

@@ -95,6 +95,12 @@ def add_domain_checks(block: pyo.Block, inst) -> DomainBlock:
     # objectives for the feasibility form (flexibility test): some solvers reject a constant one
     block.touch_obj = pyo.Objective(range(len(exprs)), rule=lambda b, j: exprs[j], sense=pyo.maximize)
     block.touch_obj.deactivate()
+    edges = restricted_arguments(inst)
+    block.edge = pyo.Constraint([i for i, (kind, _) in enumerate(edges) if kind in ("sqrt", "pow")],
+                                rule=lambda b, i: edges[i][1] <= 0)
+    block.edge.deactivate()
+    block.edge_obj = pyo.Objective(list(block.edge.keys()), rule=lambda b, i: -edges[i][1], sense=pyo.maximize)
+    block.edge_obj.deactivate()
     rows, states, reason = _jacobian(inst)
     if rows:
         n = len(states)
@@ -107,7 +113,69 @@ def add_domain_checks(block: pyo.Block, inst) -> DomainBlock:
         jb.obj = pyo.Objective(expr=jb.v[0], sense=pyo.maximize)
         jb.obj.deactivate()
         jb.deactivate()
-    return DomainBlock(block, names, exprs, rows, states, reason)
+    dom = DomainBlock(block, names, exprs, rows, states, reason)
+    dom.edges = edges
+    return dom
+
+
+_LIMITED = ("sqrt", "log", "log10", "asin", "acos")
+
+
+def restricted_arguments(inst) -> List[tuple]:
+    """``(kind, argument)`` of every function in h and g that is defined on part of the
+    line only: sqrt, log, log10, asin, acos, a non-integer power, a division.  A solution
+    branch can end where such an argument leaves its domain, without reaching a bound and
+    without a singular Jacobian, so the domain proof must look at them too."""
+    from pyomo.core.expr.numeric_expr import DivisionExpression, PowExpression, UnaryFunctionExpression
+
+    out = []
+
+    def walk(e):
+        if not hasattr(e, "is_expression_type") or not e.is_expression_type():
+            return
+        if isinstance(e, UnaryFunctionExpression) and e.getname() in _LIMITED:
+            out.append((e.getname(), e.args[0]))
+        elif isinstance(e, PowExpression):
+            base, ex = e.args
+            if not _has_vars(ex):
+                x = pyo.value(ex)
+                if float(x) != int(x) or x < 0:
+                    out.append(("pow" if x > 0 else "div", base))
+            else:
+                out.append(("log", base))  # a variable exponent: base^y = exp(y log base)
+        elif isinstance(e, DivisionExpression) and _has_vars(e.args[1]):
+            out.append(("div", e.args[1]))
+        for a in e.args:
+            walk(a)
+
+    for c in inst.model.h.values():
+        walk(c.body)
+    for e in inst.g:
+        walk(e)
+    return out
+
+
+def _has_vars(e) -> bool:
+    from pyomo.core.expr.visitor import identify_variables
+
+    return not isinstance(e, (int, float)) and any(True for _ in identify_variables(e, include_fixed=False))
+
+
+def _argument_safe(kind: str, arg) -> bool:
+    """Interval arithmetic over the current bounds keeps ``arg`` inside the function's domain."""
+    from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
+
+    lo, hi = compute_bounds_on_expr(arg)
+    if lo is None or hi is None:
+        return False
+    if kind in ("sqrt", "pow"):
+        # strictly: FBBT itself assumes a solution and clips the argument at 0, the edge we look for
+        return lo > 1e-12
+    if kind in ("log", "log10"):
+        return lo > 0
+    if kind == "div":
+        return lo > 0 or hi < 0
+    return lo >= -1 and hi <= 1  # asin, acos
 
 
 def _is_zero(e) -> bool:
@@ -129,18 +197,22 @@ def interval_checks(dom: DomainBlock, inst) -> tuple:
         try:
             fbbt_h(inst)
         except Exception:  # noqa: BLE001 - FBBT inconclusive/infeasible here: prove nothing by intervals
-            return list(range(len(dom.exprs))), False
+            return list(range(len(dom.exprs))), False, list(range(len(dom.edges)))
         needed = []
         for j, e in enumerate(dom.exprs):
             _, hi = compute_bounds_on_expr(e)
             if hi is None or hi >= -1e-9:
                 needed.append(j)
         jac_ok = _interval_nonsingular(dom.jac_exprs)
+        unsafe = [i for i, (kind, arg) in enumerate(dom.edges) if not _argument_safe(kind, arg)]
     finally:
         for v, lb, ub in saved:
             v.setlb(lb)
             v.setub(ub)
-    return _never_crossed(dom, inst, needed, saved), jac_ok
+    needed = [j for j in needed if not _multiple_of_an_equation(dom.exprs[j], inst)]
+    if dom.edges:  # _never_crossed's FBBT would use these functions' own domains as bounds
+        return needed, jac_ok, unsafe
+    return _never_crossed(dom, inst, needed, saved), jac_ok, unsafe
 
 
 def _never_crossed(dom: DomainBlock, inst, needed: List[int], saved) -> List[int]:
@@ -178,6 +250,36 @@ def _never_crossed(dom: DomainBlock, inst, needed: List[int], saved) -> List[int
             v.setub(ub)
 
 
+def _linear_key(e):
+    """``{var id: coefficient}`` and constant of a linear expression (None if not linear)."""
+    from pyomo.repn import generate_standard_repn
+
+    r = generate_standard_repn(e, compute_values=True, quadratic=False)
+    if not r.is_linear() or r.nonlinear_expr is not None:
+        return None
+    return {id(v): float(c) for v, c in zip(r.linear_vars, r.linear_coefs) if c != 0}, float(r.constant)
+
+
+def _multiple_of_an_equation(d, inst) -> bool:
+    """``d`` is a constant multiple of an equation of h (``x(0) == x0`` against the bound
+    ``x ≤ x0``): d = 0 at every solution, so it is never crossed (intervals cannot see it)."""
+    kd = _linear_key(d)
+    if kd is None or not kd[0]:
+        return False
+    for c in inst.model.h.values():
+        if not (c.active and c.equality):
+            continue
+        kh = _linear_key(c.body - c.upper)
+        if kh is None or set(kh[0]) != set(kd[0]):
+            continue
+        i = next(iter(kd[0]))
+        f = kd[0][i] / kh[0][i]
+        if all(abs(kd[0][v] - f * kh[0][v]) <= 1e-12 * (1 + abs(kd[0][v])) for v in kd[0]) \
+                and abs(kd[1] - f * kh[1]) <= 1e-12 * (1 + abs(kd[1])):
+            return True
+    return False
+
+
 def _interval_nonsingular(rows) -> bool:
     """Every matrix in the interval Jacobian is nonsingular (sufficient test)."""
     from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
@@ -202,6 +304,10 @@ def _interval_nonsingular(rows) -> bool:
     if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return False
     mid, rad = 0.5 * (lo + hi), 0.5 * (hi - lo)
+    # outward rounding: widen by a few ulps of the entries, and refuse ill-conditioned centres
+    rad = rad + 8 * np.finfo(float).eps * (np.abs(mid) + np.abs(rad)) + 1e-300
+    if not np.isfinite(np.linalg.cond(mid)) or np.linalg.cond(mid) > 1e8:
+        return False
     try:
         C = np.linalg.inv(mid)
     except np.linalg.LinAlgError:
@@ -213,11 +319,22 @@ def _interval_nonsingular(rows) -> bool:
 def domain_subproblems(dom: DomainBlock, inst) -> Optional[List[tuple]]:
     """The domain subproblems still to solve after the interval checks, as
     ``(name, constraints, blocks, feasibility objective)``; None when the domain cannot be
-    proven (``dom.reason``)."""
+    proven here (the reason in ``dom.why``)."""
+    dom.why = dom.reason
     if not dom.provable:
         return None
-    needed, jac_ok = interval_checks(dom, inst)
+    missing = [v.name for v in inst.state_vars() if v.lb is None or v.ub is None]
+    if missing:
+        dom.why = f"states without finite bounds on this set: {missing[:5]}"
+        return None
+    needed, jac_ok, unsafe = interval_checks(dom, inst)
+    bad = [dom.edges[i][0] for i in unsafe if dom.edges[i][0] not in ("sqrt", "pow")]
+    if bad:
+        dom.why = f"the argument of {bad[0]} may leave its domain on this set (interval arithmetic)"
+        return None
     out = [(f"domain: {dom.names[j]}", [dom.touch[j]], [], dom.block.touch_obj[j]) for j in needed]
+    out += [(f"domain: {dom.edges[i][0]} argument reaches 0", [dom.block.edge[i]], [], dom.block.edge_obj[i])
+            for i in unsafe]
     if dom.jac is not None and not jac_ok:
         out.append(("domain: singular Jacobian", [], [dom.jac], dom.jac.obj))
     return out

@@ -105,7 +105,8 @@ def ensure_valid_big_m(mb: pyo.Block, g: Sequence) -> Optional[float]:
     variable bounds: ``U ≥ max_k hi(g_k) − min_k lo(g_k)`` by interval arithmetic, so that no
     θ of the set is cut off by the big-M constraints.  A larger U stays valid, so the
     heuristic default is kept whenever it already suffices.  Returns the interval U, or None
-    when some g_k has an unbounded interval (then the heuristic U is used as it is)."""
+    when some g_k has an unbounded interval: the MINLP route then cannot be trusted here and
+    the caller records the subproblem as failed (use method="enumeration")."""
     from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
 
     lo, hi = [], []
@@ -115,6 +116,10 @@ def ensure_valid_big_m(mb: pyo.Block, g: Sequence) -> Optional[float]:
             return None
         lo.append(a)
         hi.append(b)
+    return _raise_big_m(mb, lo, hi)
+
+
+def _raise_big_m(mb, lo, hi) -> float:
     need = max(max(hi) - min(lo), max(abs(x) for x in lo + hi)) * 1.01 + 1e-9
     if need > pyo.value(mb.U):
         mb.U.set_value(need)
@@ -206,8 +211,8 @@ class _Problem:
                 b.minlp.deactivate()
         dom = getattr(m, "dom", None)
         if dom is not None:
-            dom.touch.deactivate()
-            dom.touch_obj.deactivate()
+            for c in (dom.touch, dom.touch_obj, dom.edge, dom.edge_obj):
+                c.deactivate()
             if hasattr(dom, "jac"):
                 dom.jac.deactivate()
         objective.activate()
@@ -450,8 +455,9 @@ class FlexibilityAnalysis:
             _restore(m, start)
             m.delta.set_value(0.0)
             prob.only(m.fx.obj, cons, blocks)
-            if k is None:
-                ensure_valid_big_m(m.fx.minlp, prob.inst.g)
+            if k is None and ensure_valid_big_m(m.fx.minlp, prob.inst.g) is None:
+                res.subproblems.append(_no_big_m())
+                continue
             r = self._tightened_global_solve(prob) if presolve and k is not None else self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
             sp = self._index_result(prob, name, r)
@@ -505,9 +511,9 @@ class FlexibilityAnalysis:
         """Prove that set(δ) lies in the model's domain, or lower δ to where it leaves it
         (global solvers; :mod:`flexspace.formulations.domain`)."""
         m, inst = prob.m, prob.inst
-        if not inst.state_vars() or self.model.domain_everywhere:
+        if (not inst.state_vars() and not inst.domain) or self.model.domain_everywhere:
             res.domain = ("declared by the model (domain_everywhere=True)" if inst.state_vars()
-                          else "explicit model (no states): every theta_m has a solution")
+                          else "explicit model (no states, no inequalities): every theta_m has a solution")
             return
         size_ub = self._size(res.delta) * (1 + 1e-9) + 1e-12
         old = m.delta.ub
@@ -516,7 +522,7 @@ class FlexibilityAnalysis:
         try:
             todo = domain_subproblems(prob.dom, inst)
             if todo is None:
-                res.domain = f"not proven ({prob.dom.reason}): certified by sampling"
+                res.domain = f"not proven ({prob.dom.why}): certified by sampling"
                 res.certified = None
                 return
             start = _snapshot(m)
@@ -707,8 +713,9 @@ class FlexibilityAnalysis:
         for k, obj, blocks in targets:
             _restore(m, start)
             prob.only(obj, [], blocks)
-            if k is None:  # the θ box is the requested set's: big-M must be valid on it
-                ensure_valid_big_m(fblock.minlp, inst.g)
+            if k is None and ensure_valid_big_m(fblock.minlp, inst.g) is None:  # valid on the requested set
+                res.subproblems.append(_no_big_m())
+                continue
             r = self.solver.solve(m)
             name = self.model.g_names[k] if k is not None else "minlp"
             val = float(pyo.value(obj)) if r.status.ok else float("nan")
@@ -740,14 +747,14 @@ class FlexibilityAnalysis:
         if not self.solver.is_global:
             res.domain = "not checked (local solver)"
             return
-        if not prob.inst.state_vars() or self.model.domain_everywhere:
+        if (not prob.inst.state_vars() and not prob.inst.domain) or self.model.domain_everywhere:
             res.domain = ("declared by the model (domain_everywhere=True)" if prob.inst.state_vars()
-                          else "explicit model (no states)")
+                          else "explicit model (no states, no inequalities)")
             return
         todo = domain_subproblems(prob.dom, prob.inst)
         if todo is None:
             res.status = ResultStatus.FAILED
-            res.domain = f"not provable ({prob.dom.reason})"
+            res.domain = f"not provable ({prob.dom.why})"
             return
         m = prob.m
         start = _snapshot(m)
@@ -794,6 +801,7 @@ class FlexibilityAnalysis:
             theta_p=self._theta_dict(self.model.theta_p_names, center), delta_m=dm, delta_p=dp,
             _theta_m_names=list(self.model.theta_m_names))
         _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(dm))
+        self._bound_theta_p(inst, center, dp * dmin, dp * dplus)
         if not self.solver.is_global:
             init = self._initialise(prob, center)
             if not init.status.ok:
@@ -803,6 +811,15 @@ class FlexibilityAnalysis:
         self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p)
         res.certified = True if (res.solved and self.solver.is_global) else None
         return self._finish(res, t0, center)
+
+    def _bound_theta_p(self, inst, center, below, above) -> None:
+        """θp bounds = the requested box (Eq. 33), clipped to ``theta_p_bounds`` when the model
+        has them (Algorithm 3's rectangles are clipped the same way); never a smaller box."""
+        lo, hi = center - below, center + above
+        if self.model.theta_p_bounds is not None:
+            lo = np.maximum(lo, self.model.theta_p_bounds[:, 0])
+            hi = np.minimum(hi, self.model.theta_p_bounds[:, 1])
+        _bound_theta(inst.theta_p, 0.5 * (lo + hi), 0.5 * np.abs(hi - lo))  # (padded: a point box is fine)
 
     def _ext_problem(self, center, dmin, dplus) -> _Problem:
         key = (tuple(center), tuple(dmin), tuple(dplus))
@@ -866,6 +883,12 @@ class FlexibilityAnalysis:
         if not math.isfinite(d) or d < 0:
             raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
         return d
+
+
+def _no_big_m() -> SubproblemResult:
+    return SubproblemResult("minlp", float("nan"), SolverStatus.ERROR,
+                            message="no valid big-M: a CQA is unbounded on the set's box by interval arithmetic "
+                                    "(bound the states it uses, or use method='enumeration')")
 
 
 def _check_method(method: str, solver: Solver) -> str:

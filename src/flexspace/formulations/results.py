@@ -93,7 +93,9 @@ class _Common:
         if self.status == ResultStatus.FAILED:
             return "failed"
         if self.is_global:
-            return "global" if self.certified is not False else "global, contradicted by sampling"
+            if self.certified is False:
+                return "global, contradicted by sampling"
+            return "global, domain sampled" if self.domain.startswith("not proven") else "global"
         return "certified local" if self.certified else "uncertified local"
 
     def _base_dict(self) -> dict:

@@ -103,7 +103,7 @@ def _check_distinct(tp: Dict[str, object], tm: Dict[str, object]) -> None:
         raise ValueError(f"theta_p and theta_m share the names {both}; give each parameter a distinct name")
 
 
-def _expand_cqas(model, gs: Dict[str, object]) -> Dict[str, object]:
+def _expand_cqas(model, gs: Dict[str, object], theta_ids=()) -> Dict[str, object]:
     """CQA specs: a Constraint becomes ``(uid, part)`` (a ranged one gives ``name.lower`` and
     ``name.upper``); an Expression a ComponentUID; a callable stays.  Equalities are refused."""
     out: Dict[str, object] = {}
@@ -113,7 +113,7 @@ def _expand_cqas(model, gs: Dict[str, object]) -> Dict[str, object]:
             if isinstance(e, EqualityExpression):
                 raise ValueError(f"CQA {nm!r} is an equality; a CQA must be an inequality g <= 0 (an equation "
                                  "belongs to the model h = 0)")
-            parts = _Rewriter({}).relation(e, nm)
+            parts = _Rewriter({}, theta_ids).relation(e, nm)
             if len(parts) == 1:
                 _add_unique(out, nm, (ComponentUID(c), 0), "constraints")
             else:
@@ -136,8 +136,15 @@ class _Rewriter:
     """Substitutes the θ variables for the user's θ components in any expression
     (descending into named Expressions), and splits relations into ``lhs op rhs`` parts."""
 
-    def __init__(self, sub: dict):
+    def __init__(self, sub: dict, theta_ids=()):
         self.sub = sub
+        self.theta_ids = set(sub) | set(theta_ids)
+
+    def _depends(self, e) -> bool:
+        """True when ``e`` has a variable or a θ (so its value is not a constant)."""
+        if isinstance(e, (int, float)):
+            return False
+        return _has_variables(e) or any(id(p) in self.theta_ids for p in identify_mutable_parameters(e))
 
     def __call__(self, e):
         if isinstance(e, (int, float)):
@@ -154,7 +161,7 @@ class _Rewriter:
             pairs = [("<=",) + tuple(expr.args)]
         elif isinstance(expr, RangedExpression):
             a, b, c = expr.args
-            same = a is c or (not _has_variables(a) and not _has_variables(c) and pyo.value(a) == pyo.value(c))
+            same = a is c or (not self._depends(a) and not self._depends(c) and pyo.value(a) == pyo.value(c))
             # lo <= body <= lo is an equation (Pyomo's own reading: ConstraintData.equality)
             pairs = [("==", b, a)] if same else [("<=", a, b), ("<=", b, c)]
         else:
@@ -244,6 +251,9 @@ class ModelInstance:
         from ..solvers import SolveResult, SolverStatus
 
         if not self.state_vars():
+            worst = max((pyo.value(d) for _, d in self.domain), default=-1.0)
+            if worst > 1e-9:  # an inequality of the model on θ alone is violated: outside the domain
+                return SolveResult(SolverStatus.INFEASIBLE, message=f"a model inequality is violated by {worst:.3g}")
             return SolveResult(SolverStatus.OPTIMAL, message="no state variables: nothing to solve")
         return solver.solve(self.model)
 
@@ -386,7 +396,7 @@ class ProcessModel:
         gs = _expand(constraints, "g")
         if not gs:
             raise ValueError("constraints: give at least one CQA constraint g_k <= 0")
-        gs = _expand_cqas(model, gs)
+        gs = _expand_cqas(model, gs, {id(c) for c in list(tp.values()) + list(tm.values())})
         self.name = name
         self.description = description
         self.sources = sources
@@ -430,8 +440,25 @@ class ProcessModel:
         self._check_cqas_depend()
 
     def _check_cqas_depend(self) -> None:
-        """Warn about a CQA that depends on no state and no θ (it is a constant)."""
+        """Warn about a CQA that depends on no state and no θ (it is a constant) and about a θ
+        that the model never uses symbolically (its value may have been copied, e.g. into
+        another Param's ``initialize``, and would stay frozen); refuse untransformed GDP
+        Disjuncts."""
+        from pyomo.gdp import Disjunct
+
+        if any(True for _ in self._template.component_data_objects(Disjunct, active=True, descend_into=True)):
+            raise ValueError(f"model {self.name!r} has active Disjuncts: apply a GDP transformation (e.g. "
+                             "pyo.TransformationFactory('gdp.bigm').apply_to(m)) before passing it")
         inst = self.instance()
+        used = set()
+        for e in [c.body for c in inst.model.h.values()] + [e for e in inst.g if not isinstance(e, (int, float))]:
+            used.update(id(v) for v in identify_variables(e, include_fixed=True))
+        unused = [n for n, v in zip(self.theta_p_names + self.theta_m_names, inst.theta_p + inst.theta_m)
+                  if id(v) not in used]
+        if unused:  # a warning, not an error: a θp that the CQAs do not depend on is legitimate
+            warnings.warn(f"theta {unused} appear in no equation, bound or CQA of model {self.name!r}: if their value "
+                          "was copied (e.g. Param(initialize=m.theta) or pyo.value(m.theta) in a rule) it stays frozen "
+                          "at the nominal. Use the theta component itself in the expressions", stacklevel=3)
         for nm, e in zip(self.g_names, inst.g):
             if not _has_variables(e):
                 warnings.warn(f"CQA {nm!r} depends on no state and no theta (it is the constant {pyo.value(e):g}); "
@@ -524,7 +551,9 @@ class ProcessModel:
         inst = ModelInstance(top, list(top.theta_p.values()), list(top.theta_m.values()), g_exprs,
                              list(self.g_names))
         inst.theta_bounds = theta_bounds
-        inst.domain = domain + inst.bound_domain()
+        dependent = [(f"bound {v.name} {'>=' if side == 'lb' else '<='} (theta expression)",
+                      e - v if side == "lb" else v - e) for v, side, e in theta_bounds]
+        inst.domain = domain + dependent + inst.bound_domain()
         return inst
 
     def _cqa_expressions(self, proc, rewrite) -> List:
