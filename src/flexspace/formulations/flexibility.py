@@ -638,14 +638,7 @@ class FlexibilityAnalysis:
         if n_samples is None:
             n_samples = N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
         pts = self.uset.sample(delta, int(n_samples), np.random.default_rng(random_state))
-        if self.model.simulator is not None:
-            g = self.model.simulate(theta_p, pts)
-            how = "vectorised simulator"
-        else:
-            if self._eval is None:
-                self._eval = self.model.instance()
-            g = self.model.evaluate_pyomo(theta_p, pts, self.square_solver, instance=self._eval)
-            how = f"square Pyomo solves ({self.square_solver.name})"
+        g, how = self._sampled_g(theta_p, pts)
         failed_rows = ~np.all(np.isfinite(g), axis=1)
         # feasibility tolerance per CQA, relative to its scale at the nominal point (a boundary
         # sample sits at g = 0 up to the solver's own tolerance: measured 1.8e-6 on g ~ 15)
@@ -659,6 +652,35 @@ class FlexibilityAnalysis:
         res.certification = {"n_samples": int(pts.shape[0]), "delta": float(delta), "max_g": worst,
                              "failed_samples": int(failed_rows.sum()), "violating_samples": int(bad.sum()),
                              "tolerance": float(np.max(tol)), "evaluated_by": how}
+
+    def _sampled_g(self, theta_p, pts):
+        """g at θp for each row of ``pts`` (NaN rows: no solution), and how it was evaluated."""
+        if self.model.simulator is not None:
+            return self.model.simulate(theta_p, pts), "vectorised simulator"
+        if self._eval is None:
+            self._eval = self.model.instance()
+        g = self.model.evaluate_pyomo(theta_p, pts, self.square_solver, instance=self._eval)
+        return g, f"square Pyomo solves ({self.square_solver.name})"
+
+    def _certify_local_test(self, res, theta_ps, delta, n_per_point: int) -> None:
+        """A local solver's χ ≤ 0 is not a proof: sample set(δ) at each θp; a violation or a
+        sample without a solution makes the status ``uncertified`` (never feasible)."""
+        rng = np.random.default_rng(0)
+        n_bad = n = 0
+        worst = -np.inf
+        for tp in theta_ps:
+            pts = self.uset.sample(delta, n_per_point, rng)
+            g, how = self._sampled_g(tp, pts)
+            tol = 1e-6 * (1.0 + np.nan_to_num(np.nanmax(np.abs(g), axis=0), nan=0.0)) if np.isfinite(g).any() else 1e-6
+            bad = ~np.all(np.isfinite(g), axis=1) | np.any(np.nan_to_num(g, nan=np.inf) > tol, axis=1)
+            n_bad, n = n_bad + int(bad.sum()), n + len(pts)
+            if np.isfinite(g).any():
+                worst = max(worst, float(np.nanmax(g)))
+        res.certified = n_bad == 0
+        res.certification = {"n_samples": n, "theta_p_points": len(theta_ps), "violating_samples": n_bad,
+                             "max_g": worst, "evaluated_by": how}
+        if n_bad:
+            res.status = ResultStatus.UNCERTIFIED
 
     # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
@@ -687,10 +709,11 @@ class FlexibilityAnalysis:
         inst.set_theta(theta_p, self.model.theta_m_nominal)
         inst.bound_states()
         self._run_free(prob, res, inst.theta_m, None)
-        if res.solved and not self.solver.is_global:
-            res.certified = None  # a local max of g can under-state chi; no a-posteriori certificate here
+        if res.solved and not self.solver.is_global and res.chi <= 0:
+            n = N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
+            self._certify_local_test(res, [theta_p], delta, n)
         elif res.solved:
-            res.certified = True
+            res.certified = self.solver.is_global
         return self._finish(res, t0, theta_p)
 
     def _run_free(self, prob, res, free, p_free) -> None:
@@ -810,6 +833,9 @@ class FlexibilityAnalysis:
         inst.bound_states()
         self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p)
         res.certified = True if (res.solved and self.solver.is_global) else None
+        if res.solved and not self.solver.is_global and res.chi <= 0:
+            self._certify_local_test(res, _box_points(center - dp * dmin, center + dp * dplus, self.model),
+                                     dm, 400 if self.model.simulator is not None else 20)
         return self._finish(res, t0, center)
 
     def _bound_theta_p(self, inst, center, below, above) -> None:
@@ -883,6 +909,19 @@ class FlexibilityAnalysis:
         if not math.isfinite(d) or d < 0:
             raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
         return d
+
+
+def _box_points(lo, hi, model, n_random: int = 6) -> List[np.ndarray]:
+    """θp points that sample a box: its corners (up to 16), centre and a few random points,
+    clipped to the model's θp bounds."""
+    import itertools
+
+    if model.theta_p_bounds is not None:
+        lo = np.maximum(lo, model.theta_p_bounds[:, 0])
+        hi = np.minimum(hi, model.theta_p_bounds[:, 1])
+    corners = [np.array(c, float) for c in itertools.islice(itertools.product(*zip(lo, hi)), 16)]
+    rng = np.random.default_rng(0)
+    return corners + [0.5 * (lo + hi)] + [lo + rng.random(len(lo)) * (hi - lo) for _ in range(n_random)]
 
 
 def _no_big_m() -> SubproblemResult:
