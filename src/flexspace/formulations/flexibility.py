@@ -404,14 +404,33 @@ class FlexibilityAnalysis:
             v.unfix()
         try:
             self._index_subproblems(prob, method, presolve, res)
-            if self._combine(res):
+            if self._combine(res) and self.solver.is_global:
                 self._index_domain(prob, res)
         finally:
             for v in inst.theta_m:
                 v.fix()
         if self._combine(res):
             self._certify_index(res, theta_p, certify, n_certify, random_state)
+            if res.status == ResultStatus.UNCERTIFIED and res.certification.get("failed_samples"):
+                self._local_domain_search(prob, res, theta_p, certify, n_certify, random_state)
         return self._finish(res, t0, theta_p)
+
+    def _local_domain_search(self, prob, res, theta_p, certify, n_certify, random_state) -> None:
+        """Local solvers: sampling found θm without a solution; search the domain's edge with
+        local solves (:meth:`_index_domain`), lower δ to it and certify again.  Only done then:
+        the search costs seconds on larger models, and sampling decides either way."""
+        inst = prob.inst
+        res.status, res.certified, res.delta_sampled = ResultStatus.OK, None, None
+        inst.set_theta(self._theta_p(theta_p), None)
+        for v in inst.theta_m:
+            v.unfix()
+        try:
+            self._index_domain(prob, res)
+        finally:
+            for v in inst.theta_m:
+                v.fix()
+        if self._combine(res):
+            self._certify_index(res, theta_p, certify, n_certify, random_state)
 
     def _nominal_check(self, res, theta_p) -> bool:
         """g at (θp, θ̄m): False (result final) when it cannot be evaluated or is violated."""
