@@ -45,10 +45,7 @@ import pytest
 import flexspace
 from flexspace.montecarlo import monte_carlo_probability
 
-try:
-    from hypothesis import given, settings, strategies as st
-except ImportError:  # pragma: no cover - hypothesis is in the test extras
-    given = None
+from hypothesis import given, settings, strategies as st  # in the test extras (pyproject.toml)
 
 AVAILABLE = flexspace.available_solvers()
 SOLVERS = ("ipopt", "maingo", "scip")
@@ -537,21 +534,17 @@ def test_monte_carlo_verdicts_are_the_same_in_every_form(model, form):
 _TP_RANGE = {"cstr": (9.6, 20.0), "batch": (3.0, 4.0)}
 _PROP_SOLVER = "scip" if "scip" in AVAILABLE else "ipopt"
 
-if given is not None:
-    @settings(max_examples=12, deadline=None, derandomize=True, database=None)
-    @given(data=st.data())
-    def test_index_equals_closed_form_for_any_theta_p_and_form(data):
-        """Hypothesis draws a model with a closed form, a form, a set and θp: δ = closed form."""
-        model = data.draw(st.sampled_from(sorted(_TP_RANGE)), label="model")
-        form = data.draw(st.sampled_from(FORMS), label="form")
-        uset = data.draw(st.sampled_from(SETS), label="set")
-        lo, hi = _TP_RANGE[model]
-        tp = data.draw(st.floats(lo, hi, allow_nan=False), label="theta_p")
-        exact = MODELS[model]["closed"](tp)
-        assert 0.2 < exact < 5.5
-        r = flexspace.flexibility_index(built(model, form), [tp], uset, _PROP_SOLVER, **_solver_kwargs(_PROP_SOLVER))
-        assert r.status.value == "ok", str(r)
-        assert r.delta == pytest.approx(exact, rel=1e-5), f"{model}/{form}/{uset} at {tp}: exact {exact}\n{r}"
-else:  # pragma: no cover
-    def test_index_equals_closed_form_for_any_theta_p_and_form():
-        pytest.skip("hypothesis is not installed")
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(data=st.data())
+def test_index_equals_closed_form_for_any_theta_p_and_form(data):
+    """Hypothesis draws a model with a closed form, a form, a set and θp: δ = closed form."""
+    model = data.draw(st.sampled_from(sorted(_TP_RANGE)), label="model")
+    form = data.draw(st.sampled_from(FORMS), label="form")
+    uset = data.draw(st.sampled_from(SETS), label="set")
+    lo, hi = _TP_RANGE[model]
+    tp = data.draw(st.floats(lo, hi, allow_nan=False), label="theta_p")
+    exact = MODELS[model]["closed"](tp)
+    assert 0.2 < exact < 5.5
+    r = flexspace.flexibility_index(built(model, form), [tp], uset, _PROP_SOLVER, **_solver_kwargs(_PROP_SOLVER))
+    assert r.status.value == "ok", str(r)
+    assert r.delta == pytest.approx(exact, rel=1e-5), f"{model}/{form}/{uset} at {tp}: exact {exact}\n{r}"

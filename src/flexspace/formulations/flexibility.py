@@ -23,6 +23,7 @@ components — no Pyomo model is rebuilt per point.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Dict, List, Optional, Sequence, Union
@@ -400,15 +401,10 @@ class FlexibilityAnalysis:
             return self._fail_init(res, init, t0, theta_p)
         inst.set_theta(theta_p, None)
         inst.bound_states()
-        for v in inst.theta_m:
-            v.unfix()
-        try:
+        with _free(inst.theta_m):
             self._index_subproblems(prob, method, presolve, res)
             if self._combine(res) and self.solver.is_global:
                 self._index_domain(prob, res)
-        finally:
-            for v in inst.theta_m:
-                v.fix()
         if self._combine(res):
             self._certify_index(res, theta_p, certify, n_certify, random_state)
             if res.status == ResultStatus.UNCERTIFIED and res.certification.get("failed_samples"):
@@ -422,13 +418,8 @@ class FlexibilityAnalysis:
         inst = prob.inst
         res.status, res.certified, res.delta_sampled = ResultStatus.OK, None, None
         inst.set_theta(self._theta_p(theta_p), None)
-        for v in inst.theta_m:
-            v.unfix()
-        try:
+        with _free(inst.theta_m):
             self._index_domain(prob, res)
-        finally:
-            for v in inst.theta_m:
-                v.fix()
         if self._combine(res):
             self._certify_index(res, theta_p, certify, n_certify, random_state)
 
@@ -737,15 +728,10 @@ class FlexibilityAnalysis:
 
     def _run_free(self, prob, res, free, p_free) -> None:
         """Unfix ``free`` θ, run the test subproblems and the domain check, fix them again."""
-        for v in free:
-            v.unfix()
-        try:
+        with _free(free):
             self._run_test(prob, prob.m.ft, res.method, res, p_free)
             if res.solved:
                 self._test_domain(prob, res)
-        finally:
-            for v in free:
-                v.fix()
 
     def _run_test(self, prob, fblock, method, res, p_free):
         m, inst = prob.m, prob.inst
@@ -941,6 +927,18 @@ def _box_points(lo, hi, model, n_random: int = 6) -> List[np.ndarray]:
     corners = [np.array(c, float) for c in itertools.islice(itertools.product(*zip(lo, hi)), 16)]
     rng = np.random.default_rng(0)
     return corners + [0.5 * (lo + hi)] + [lo + rng.random(len(lo)) * (hi - lo) for _ in range(n_random)]
+
+
+@contextlib.contextmanager
+def _free(variables):
+    """Unfix ``variables`` (the θ a subproblem optimises over) for the block; fix them after."""
+    for v in variables:
+        v.unfix()
+    try:
+        yield
+    finally:
+        for v in variables:
+            v.fix()
 
 
 def _no_big_m() -> SubproblemResult:
