@@ -33,7 +33,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     from flexspace.designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
-    from flexspace.models import case1, case2
+    from flexspace.models.cases import case1, case2
 
     m1, m2 = case1.model(), case2.model()
     rows = []

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from flexspace import FlexibilityAnalysis
-from flexspace.models import case2
+from flexspace.models.cases import case2
 from flexspace.montecarlo import monte_carlo_probability
 
 POINTS = [(20.0, 1100.0), (25.0, 1300.0), (16.0, 1000.0), (12.0, 800.0), (17.0, 1300.0)]

@@ -29,36 +29,37 @@ import numpy as np
 import pandas as pd
 
 
-def _doe(seed: int):
-    from flexspace.models.crystallization.doe import generate_doe
+def _doe(random_state: int):
+    from flexspace.crystallization.doe import generate_doe
 
     t = time.perf_counter()
-    doe = generate_doe(random_state=seed, holdout_kwargs={"pop_size": 6, "n_gen": 2})
+    doe = generate_doe(random_state=random_state, holdout_kwargs={"pop_size": 6, "n_gen": 2})
     print(f"DoE (in-silico lab, 35 runs): {time.perf_counter() - t:.1f} s")
     return doe
 
 
-def part_embed(doe, n_points: int = 200, seed: int = 0) -> pd.DataFrame:
+def part_embed(doe, n_points: int = 200, random_state: int = 0) -> pd.DataFrame:
     from sklearn.exceptions import ConvergenceWarning
     from xgboost import XGBRegressor
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from flexspace.models.crystallization.design_space import design_input_bounds, make_surrogate
-    from flexspace.models.crystallization.profile import FEATURE_NAMES
+    from flexspace.crystallization.design_space import design_input_bounds, make_surrogate
+    from flexspace.crystallization.profile import FEATURE_NAMES
     from flexspace.surrogates.omlt_embed import _rel_err, embed_surrogate, predict_with_block
 
     sub = doe[doe["D50"].notna()]
     X, y = sub[list(FEATURE_NAMES)].to_numpy(float), sub["D50"].to_numpy(float)
     b = design_input_bounds()
-    pts = np.random.default_rng(seed + 1).uniform(b[:, 0], b[:, 1], size=(n_points, len(FEATURE_NAMES)))
+    pts = np.random.default_rng(random_state + 1).uniform(b[:, 0], b[:, 1], size=(n_points, len(FEATURE_NAMES)))
     models = {
-        "MLP relu (MILP)": make_surrogate("mlp", seed, "relu"),
-        "MLP tanh (NLP)": make_surrogate("mlp", seed, "tanh"),
-        "RandomForest": make_surrogate("rf", seed),
-        "GradientBoosting": make_surrogate("gbt", seed),
+        "MLP relu (MILP)": make_surrogate("mlp", random_state, "relu"),
+        "MLP tanh (NLP)": make_surrogate("mlp", random_state, "tanh"),
+        "RandomForest": make_surrogate("rf", random_state),
+        "GradientBoosting": make_surrogate("gbt", random_state),
         "XGBoost (converted)": Pipeline([("scaler", StandardScaler()),
-                                          ("model", XGBRegressor(n_estimators=50, max_depth=3, random_state=seed))]),
+                                          ("model", XGBRegressor(n_estimators=50, max_depth=3,
+                                                                       random_state=random_state))]),
     }
     rows = []
     for name, est in models.items():
@@ -83,30 +84,32 @@ def part_embed(doe, n_points: int = 200, seed: int = 0) -> pd.DataFrame:
     return df
 
 
-def part_map(doe, kind: str, n_grid: int = 21, n_mc: int = 2000, seed: int = 0, params=("seed_loading", "C")):
-    from flexspace.models.crystallization.design_space import run_design_space
+def part_map(doe, kind: str, n_grid: int = 21, n_samples: int = 2000, random_state: int = 0,
+             params=("seed_loading", "C")):
+    from flexspace.crystallization.design_space import SurrogateSpec, run_design_space
 
     with tempfile.TemporaryDirectory() as d:
-        res = run_design_space(kind, params, d, n_grid=n_grid, n_mc=n_mc, doe=doe, random_state=seed, verbose=True)
+        res = run_design_space(SurrogateSpec(kind, params=params, doe=doe), d, n_grid=n_grid, n_samples=n_samples,
+                               random_state=random_state, verbose=True)
     t, o = res["timings"], res["ordering"]
     print(f"\n== design space {n_grid}x{n_grid}, {kind} surrogates, theta_p = {list(params)}, solver {res['solver']} ==")
     print(f"driver: {res['driver']}")
-    print(f"fit {t['fit_s']:.1f} s | embed {t['embed_s']:.2f} s | MC (N={n_mc}) {t['mc_s']:.1f} s | "
+    print(f"fit {t['fit_s']:.1f} s | embed {t['embed_s']:.2f} s | MC (N={n_samples}) {t['mc_s']:.1f} s | "
           f"Alg 2 {t['alg2_s']:.1f} s ({'<' if t['alg2_s'] < 300 else '>='} 5 min) | Alg 3 {t['alg3_s']:.1f} s "
           f"({res['alg3_tests']} extended tests, delta_p = {res['delta_p']:.4g})")
-    print(f"points: MC {o['n_mc']}, Alg 2 {o['n_alg2']}, Alg 3 {o['n_alg3']}; Alg3 not in Alg2: "
+    print(f"points: MC {o['n_in_mc']}, Alg 2 {o['n_alg2']}, Alg 3 {o['n_alg3']}; Alg3 not in Alg2: "
           f"{o['alg3_not_in_alg2']}, Alg2 not in MC: {o['alg2_not_in_mc']}, failed Alg 2 solves: "
           f"{o['n_failed_alg2']} -> ordering holds: {o['holds']}")
     return res
 
 
-def part_pareto(doe, kind: str = "gbt", n_cycles: int = 4, n_points: int = 21, seed: int = 0):
-    from flexspace.models.crystallization.design_space import fit_crystallization_surrogates
-    from flexspace.surrogates.pareto_pyomo import compare_with_nsga2
+def part_pareto(doe, kind: str = "gbt", n_cycles: int = 4, n_points: int = 21, random_state: int = 0):
+    from flexspace.crystallization.design_space import fit_crystallization_surrogates
+    from flexspace.crystallization.pareto import compare_with_nsga2
 
-    f = fit_crystallization_surrogates(doe, kind, cqas=("D50", "DoA"), random_state=seed, n_members=2)
+    f = fit_crystallization_surrogates(doe, kind, cqas=("D50", "DoA"), random_state=random_state, n_members=2)
     r = compare_with_nsga2(f["D50"], f["DoA"], n_cycles=n_cycles, n_points=n_points, pop_size=40, n_gen=40,
-                           random_state=seed)
+                           random_state=random_state)
     e = r["eps"]
     print(f"\n== eps-constraint vs NSGA-II ({kind}, {n_cycles} cycles, same surrogates and bounds) ==")
     print(f"eps-constraint ({e.solver}): {r['n_eps']} non-dominated points from {len(e.statuses)} epsilon levels "
@@ -124,19 +127,20 @@ def main(argv=None):
     ap.add_argument("--part", choices=("all", "embed", "map", "pareto"), default="all")
     ap.add_argument("--surrogate", choices=("mlp", "rf", "gbt", "all"), default="gbt")
     ap.add_argument("--grid", type=int, default=21)
-    ap.add_argument("--n-mc", type=int, default=2000)
+    ap.add_argument("--n-samples", type=int, default=2000)
     ap.add_argument("--n-cycles", type=int, default=4)
     ap.add_argument("--n-points", type=int, default=21)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--random-state", type=int, default=0)
     a = ap.parse_args(argv)
-    doe = _doe(a.seed)
+    doe = _doe(a.random_state)
     if a.part in ("all", "embed"):
-        part_embed(doe, seed=a.seed)
+        part_embed(doe, random_state=a.random_state)
     if a.part in ("all", "map"):
         for k in (("mlp", "rf", "gbt") if a.surrogate == "all" else (a.surrogate,)):
-            part_map(doe, k, a.grid, a.n_mc, a.seed)
+            part_map(doe, k, a.grid, a.n_samples, a.random_state)
     if a.part in ("all", "pareto"):
-        part_pareto(doe, "gbt" if a.surrogate in ("all", "mlp") else a.surrogate, a.n_cycles, a.n_points, a.seed)
+        part_pareto(doe, "gbt" if a.surrogate in ("all", "mlp") else a.surrogate, a.n_cycles, a.n_points,
+                    a.random_state)
 
 
 if __name__ == "__main__":

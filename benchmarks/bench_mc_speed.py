@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from flexspace.models import case1, case2
+from flexspace.models.cases import case1, case2
 from flexspace.montecarlo import monte_carlo_probability, sample_theta_m
 
 

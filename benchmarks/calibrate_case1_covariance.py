@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from flexspace import FlexibilityAnalysis
-from flexspace.models import case1
+from flexspace.models.cases import case1
 from flexspace.montecarlo import monte_carlo_probability, sample_theta_m
 
 TARGET_MC, TARGET_FLEX, R_BA = 375.0, 425.0, 4.0
@@ -67,7 +67,7 @@ def main() -> int:
     print(f"\nbest cv = {best[0]:.3f}: tau_MC = {best[1]:.1f} (seed ~375), tau_ellipsoid = {best[2]:.1f}, "
           f"tau_box = {best[3]:.1f} (seed ~425 for both); shipped: cv = "
           f"{np.sqrt(case1.COVARIANCE[1, 1]) / case1.K_NOMINAL[1]:.3f} "
-          f"(flexspace.models.case1.COVARIANCE); {time.perf_counter() - t0:.0f} s")
+          f"(flexspace.models.cases.case1.COVARIANCE); {time.perf_counter() - t0:.0f} s")
     return 0
 
 

@@ -15,14 +15,14 @@ import time
 import numpy as np
 import pandas as pd
 
-from flexspace.models.crystallization import InSilicoLab
-from flexspace.models.crystallization.doe import random_profile, thermocycle_profile
+from flexspace.crystallization import InSilicoLab
+from flexspace.crystallization.doe import random_profile, thermocycle_profile
 
 
-def lab_timings(n_per_type: int = 10, seed: int = 0) -> pd.DataFrame:
+def lab_timings(n_per_type: int = 10, random_state: int = 0) -> pd.DataFrame:
     lab = InSilicoLab()
     lab.simulate(random_profile(1, np.random.default_rng(0)))  # warm-up
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rows = []
     for k, label in ((1, "linear"), (2, "cool+heat"), (3, "1 cycle"), (5, "2 cycles"), (7, "3 cycles"), (9, "4 cycles")):
         ts, mb, steps, bt = [], [], [], []
@@ -46,9 +46,9 @@ def lab_timings(n_per_type: int = 10, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def thermocycle_sweep(n_bases: int = 8, seed: int = 1) -> pd.DataFrame:
+def thermocycle_sweep(n_bases: int = 8, random_state: int = 1) -> pd.DataFrame:
     lab = InSilicoLab()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(random_state)
     rows = []
     for _ in range(n_bases):
         c0, sd = rng.uniform(24.8, 55.2), rng.uniform(0.05, 0.15)
@@ -70,16 +70,16 @@ def main() -> None:
     print(thermocycle_sweep().to_string(float_format=lambda v: f"{v:.2f}"))
     for flag, quick in (("quick", True), ("full", False)):
         if getattr(a, flag):
-            from flexspace.models.crystallization.workflow import run_workflow
+            from flexspace.crystallization.workflow import run_workflow
 
             with tempfile.TemporaryDirectory() as d:
                 t = time.perf_counter()
                 res = run_workflow(d, quick=quick, random_state=0, verbose=False)
                 wall = time.perf_counter() - t
             print(f"\n== run_workflow({flag}) wall time: {wall:.1f} s ==")
-            print(pd.Series(res["timings"]).to_string(float_format=lambda v: f"{v:.1f}"))
-            print(res["validation"].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-            print(res["erm"].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+            print(pd.Series(res.timings).to_string(float_format=lambda v: f"{v:.1f}"))
+            print(res.validation.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+            print(res.erm.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
 
 
 if __name__ == "__main__":

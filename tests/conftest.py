@@ -8,13 +8,13 @@ logging.getLogger("pyomo").setLevel(logging.ERROR)
 
 @pytest.fixture(scope="session")
 def case1_model():
-    from flexspace.models import case1
+    from flexspace.models.cases import case1
 
     return case1.model()
 
 
 @pytest.fixture(scope="session")
 def case2_model():
-    from flexspace.models import case2
+    from flexspace.models.cases import case2
 
     return case2.model()

@@ -4,7 +4,7 @@ import pytest
 
 import flexspace
 from flexspace import FlexibilityAnalysis, ResultStatus
-from flexspace.models import case1, case2
+from flexspace.models.cases import case1, case2
 from flexspace.montecarlo import monte_carlo_probability, sample_theta_m
 
 
@@ -55,7 +55,7 @@ def test_case2_delta_max_keeps_rate_constants_positive():
     sd = np.sqrt(np.diag(model.covariance))
     assert np.all(model.theta_m_nominal - model.delta_max * sd > 0)
     assert FlexibilityAnalysis(model, "box", "ipopt").delta_max == case2.DELTA_MAX
-    assert FlexibilityAnalysis(model, "box", "ipopt", delta_max=4.0).delta_max == 4.0
+    assert FlexibilityAnalysis(model, "box", "ipopt", {"delta_max": 4.0}).delta_max == 4.0
 
 
 def test_case2_covariance_as_transcribed_is_refused():
@@ -80,7 +80,8 @@ def test_case1_region_is_conservative_vs_monte_carlo(case1_model, tp):
     results = {}
     for name, model, solver in (("maingo-reduced", CASE1_REDUCED, "maingo"), ("maingo-full", case1_model, "maingo"),
                                 ("scip-full", case1_model, "scip")):
-        r = flexspace.flexibility_index(model, tp, "ellipsoid", solver, time_limit=15, diagnose_failures=False)
+        r = flexspace.flexibility_index(model, tp, "ellipsoid", solver, options={"time_limit": 15},
+                                        diagnose_failures=False)
         results[name] = r
         if r.ok:
             assert r.status == ResultStatus.OK and r.is_global and r.certified
@@ -96,7 +97,7 @@ def test_case1_region_is_conservative_vs_monte_carlo(case1_model, tp):
 @pytest.mark.parametrize("solver", ["scip", "maingo"])
 @pytest.mark.parametrize("tp", CASE1_POINTS[1:3])
 def test_case1_enumeration_and_minlp_agree(case1_model, solver, tp, set_kind):
-    fa = FlexibilityAnalysis(case1_model, set_kind, solver, time_limit=30)
+    fa = FlexibilityAnalysis(case1_model, set_kind, solver, {"time_limit": 30})
     e, m = fa.index(tp), fa.index(tp, method="minlp")
     assert e.ok and m.ok, (str(e), str(m))
     assert e.delta == pytest.approx(m.delta, abs=1e-5)
@@ -132,11 +133,13 @@ def test_case2_maingo_region_is_conservative_vs_monte_carlo(tp):
     out at 60 s)."""
     mc = monte_carlo_probability(CASE2_REDUCED, tp, n_samples=20000, random_state=1)
     assert mc.n_failed == 0
-    r = flexspace.flexibility_index(CASE2_REDUCED, tp, "ellipsoid", "maingo", time_limit=30, diagnose_failures=False)
+    r = flexspace.flexibility_index(CASE2_REDUCED, tp, "ellipsoid", "maingo", options={"time_limit": 30},
+                                    diagnose_failures=False)
     assert r.status in (ResultStatus.OK, ResultStatus.NOMINAL_INFEASIBLE), str(r)
     assert r.is_global and (r.certified or r.status == ResultStatus.NOMINAL_INFEASIBLE)
     assert r.probability <= mc.probability + mc.std_error, (r.probability, mc)
-    ldl = flexspace.flexibility_index(CASE2_REDUCED, tp, "ldl", "maingo", time_limit=30, diagnose_failures=False)
+    ldl = flexspace.flexibility_index(CASE2_REDUCED, tp, "ldl", "maingo", options={"time_limit": 30},
+                                      diagnose_failures=False)
     assert ldl.status == r.status and ldl.delta == pytest.approx(r.delta, rel=2e-5)
 
 
@@ -144,7 +147,7 @@ def test_case2_maingo_region_is_conservative_vs_monte_carlo(tp):
 @pytest.mark.parametrize("tp", [(20.0, 1100.0), (16.0, 1000.0)])
 def test_case2_enumeration_and_minlp_agree(tp, set_kind):
     """Case 2, MAiNGO: one NLP per g_k and the big-M MINLP give the same δ to 1e-5."""
-    fa = FlexibilityAnalysis(CASE2_REDUCED, set_kind, "maingo", time_limit=30, diagnose_failures=False)
+    fa = FlexibilityAnalysis(CASE2_REDUCED, set_kind, "maingo", {"time_limit": 30}, diagnose_failures=False)
     e, m = fa.index(tp), fa.index(tp, method="minlp")
     assert e.ok and m.ok and e.is_global and m.is_global, (str(e), str(m))
     assert e.delta == pytest.approx(m.delta, abs=1e-5)
@@ -152,7 +155,7 @@ def test_case2_enumeration_and_minlp_agree(tp, set_kind):
 
 def test_case2_global_box_is_conservative_vs_monte_carlo(case2_model):
     """SCIP (global) box index on case 2's seven-state form at (20, 1100)."""
-    r = flexspace.flexibility_index(case2_model, (20.0, 1100.0), "box", "scip", time_limit=30)
+    r = flexspace.flexibility_index(case2_model, (20.0, 1100.0), "box", "scip", options={"time_limit": 30})
     assert r.status == ResultStatus.OK and r.is_global
     mc = monte_carlo_probability(case2_model, (20.0, 1100.0), n_samples=20000, random_state=1)
     assert r.probability <= mc.probability + mc.std_error, (r.probability, mc)

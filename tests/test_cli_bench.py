@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from flexspace.bench import region_agreement, run_benchmarks
+from flexspace.cli.bench import region_agreement, run_benchmarks
 
 
 def test_region_agreement_metrics():

@@ -138,7 +138,8 @@ def test_confidence_set_beyond_delta_max_is_not_clipped(solver):
     m.th = pyo.Param(range(n), mutable=True, initialize=0.0)
     m.g = pyo.Expression(expr=sum(float(a[i]) * m.th[i] for i in range(n)) + m.tp - b)
     model = ProcessModel(m, {"tp": m.tp}, m.th, {"g": m.g}, covariance=cov)
-    t = flexibility_test(model, [0.0], confidence=0.99, uncertainty_set="ellipsoid", solver=solver, time_limit=15)
+    t = flexibility_test(model, [0.0], confidence=0.99, uncertainty_set="ellipsoid", solver=solver,
+                         options={"time_limit": 15})
     assert not t.feasible
     if t.solved:  # MAiNGO may time out in 20 dimensions: then "failed", which is not feasible either
         assert t.chi == pytest.approx(0.003, abs=2e-4)
@@ -245,7 +246,7 @@ def test_function_domain_edge_sqrt(solver):
         m.g = pyo.Expression(expr=m.x - 10.0)
     m = _one_state(build)
     model = ProcessModel(m, {"p": m.p}, {"th": m.th}, {"g": m.g}, covariance=[[0.09]])
-    r = flexibility_index(model, [1.0], "box", solver, certify=False)
+    r = flexibility_index(model, [1.0], "box", solver, options={"certify": False})
     assert r.status != ResultStatus.OK or r.delta <= 1 / 0.3 + 1e-5
     assert not flexibility_test(model, [1.0], delta=5.0, uncertainty_set="box", solver=solver).feasible
 

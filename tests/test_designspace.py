@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from flexspace.designspace import (BracketError, CheckpointMismatchError, DesignSpaceMap, NominalInfeasibleError,
+from flexspace.designspace import (Bisection, BracketError, CheckpointMismatchError, DesignSpaceMap, NominalInfeasibleError,
                                    flexibility_index_map, flexibility_test_region, monte_carlo_map)
-from flexspace.models import case1
+from flexspace.models.cases import case1
 from flexspace.montecarlo import monte_carlo_probability, sample_theta_m
 
 SMALL = [np.linspace(4.0, 6.0, 4), np.linspace(350.0, 550.0, 5)]
@@ -84,10 +84,10 @@ def test_flexindex_map_process_pool_equals_serial_and_marks_failures(case1_model
     assert serial.table["global"].all() and serial.run_info["executor"] == "serial"
     assert pooled.run_info["executor"] == "ProcessPoolExecutor"
     # a point that cannot be solved in the time given is marked failed, never inside the region
-    hard = flexibility_index_map(case1_model, grid=[[4.0], [350.0]], solver="maingo", gap=1e-6, abs_gap=1e-12,
-                                 time_limit=0.3, progress=False)
+    hard = flexibility_index_map(case1_model, grid=[[4.0], [350.0]], solver="maingo",
+                                 options={"gap": 1e-6, "abs_gap": 1e-12, "time_limit": 0.3}, progress=False)
     assert hard.table.status[0] == "failed" and np.isnan(hard.probability).all()
-    assert not hard.region(0.0).any() and hard.failed.all()
+    assert not hard.region(1e-9).any() and hard.failed.all()  # not even at the lowest confidence
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -97,8 +97,13 @@ import signal, sys
 # and a child process inherits an ignored disposition
 signal.signal(signal.SIGINT, signal.default_int_handler)
 from flexspace.designspace import flexibility_index_map
-from flexspace.models import case1
+from flexspace.formulations import FlexibilityAnalysis
+from flexspace.models.cases import case1
 import numpy as np
+import time
+# a slow child (0.5 s more per point) so that the interrupt lands mid-map however loaded the machine is
+_index = FlexibilityAnalysis.index
+FlexibilityAnalysis.index = lambda self, *a, **k: (time.sleep(0.5), _index(self, *a, **k))[1]
 grid = [np.linspace(4.0, 5.4, 6), np.linspace(380.0, 550.0, 8)]
 flexibility_index_map(case1.model(), grid=grid, solver="maingo", out=sys.argv[1], progress=False)
 """
@@ -186,7 +191,8 @@ def test_bisection_converges_with_history(case1_model):
 def test_bisection_budget_keeps_a_proven_rectangle(case1_model):
     """max_time runs out after the bracket check: the returned rectangle is the last proven-
     feasible one (here δp = 0), marked not converged, and the note says why."""
-    r = flexibility_test_region(case1_model, 0.85, uncertainty_set="ellipsoid", solver="scip", max_time=0.0)
+    r = flexibility_test_region(case1_model, 0.85, uncertainty_set="ellipsoid", solver="scip",
+                                algorithm=Bisection(max_time=0.0))
     rect = r.rectangle
     assert not rect.converged and rect.delta_p == 0.0 and rect.iterations[0].status == "feasible"
     assert any("max_time" in n for n in r.notes)
@@ -198,17 +204,19 @@ def test_bisection_bracket_errors(case1_model):
     with pytest.raises(NominalInfeasibleError, match=r"chi\(delta_p\^L=0\) = .* is not < 0"):
         flexibility_test_region(case1_model, 0.85, theta_p_nominal=(6.0, 450.0), solver="scip")
     with pytest.raises(BracketError, match=r"chi\(delta_p\^U=0.1\) = .* <= 0"):
-        flexibility_test_region(case1_model, 0.85, solver="scip", delta_p_upper=0.1)
+        flexibility_test_region(case1_model, 0.85, solver="scip", algorithm=Bisection(delta_p_upper=0.1))
 
 
 def test_move_nominal_and_cover(case1_model):
     base = flexibility_test_region(case1_model, 0.85, solver="scip")
-    moved = flexibility_test_region(case1_model, 0.85, solver="scip", move_nominal=True, move_rounds=1)
+    moved = flexibility_test_region(case1_model, 0.85, solver="scip", move_nominal=True,
+                                    algorithm=Bisection(move_rounds=1))
     assert moved.rectangle.volume >= base.rectangle.volume
     assert moved.rectangle.converged
     fi = flexibility_index_map(case1_model, grid=[np.linspace(4, 6, 6), np.linspace(350, 550, 6)],
                                solver="maingo", progress=False)
-    cov = flexibility_test_region(case1_model, 0.85, solver="scip", cover=fi, max_rectangles=3)
+    cov = flexibility_test_region(case1_model, 0.85, solver="scip", cover=fi,
+                                  algorithm=Bisection(max_rectangles=3))
     assert 2 <= len(cov.rectangles) <= 3
     inside = cov.contains(fi.points).reshape(fi.shape)
     assert inside.sum() > base.contains(fi.points).sum()  # more of the region is covered
@@ -221,14 +229,14 @@ def test_cli_run_writes_map_png_summary(tmp_path):
     from flexspace.cli import main
 
     out = tmp_path / "run"
-    assert main(["run", "case1", "--method", "mc", "--samples", "200", "--grid", "5", "6", "--out", str(out),
+    assert main(["run", "case1", "--method", "mc", "--n-samples", "200", "--grid", "5", "6", "--out", str(out),
                  "--quiet"]) == 0
     for f in ("map.csv", "map.png", "summary.json"):
         assert (out / f).exists()
     m = DesignSpaceMap.from_csv(out / "map.csv")
     assert m.shape == (5, 6) and m.table.status.notna().all()
     s = json.loads((out / "summary.json").read_text())
-    assert s["settings"]["samples"] == 200 and s["map"]["points"] == 30 and "time_s" in s
+    assert s["settings"]["n_samples"] == 200 and s["map"]["points"] == 30 and "time_s" in s
     assert main(["run", "case1", "--method", "flexindex", "--grid", "3", "3", "--out", str(out / "fi"),
                  "--quiet"]) == 0
     fi = DesignSpaceMap.from_csv(out / "fi" / "map.csv")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from flexspace.designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
-from flexspace.models import case1, case2
+from flexspace.models.cases import case1, case2
 
 P_C = 0.85
 GAP_SLACK = 1e-3
@@ -57,7 +57,7 @@ def _case2_maps(model):
     mc = monte_carlo_map(model, grid=[R, T], n_samples=1000, random_state=0, progress=False)
     assert mc.table.n_failed.sum() == 0
     fi = flexibility_index_map(model, grid=[R, T], uncertainty_set="box", solver="scip", workers=2,
-                               time_limit=15, progress=False)
+                               options={"time_limit": 15}, progress=False)
     assert fi.table["global"].all()
     assert fi.failed.sum() <= 2, fi.table[fi.table.status == "failed"]  # SCIP may time out on a corner point
     return mc, fi
@@ -93,7 +93,8 @@ def test_ordering_case2_maingo_box_full_chain():
     mc = monte_carlo_map(CASE2_REDUCED, n_samples=1000, random_state=0, progress=False)
     fi = flexibility_index_map(CASE2_REDUCED, uncertainty_set="box", solver="maingo", workers=2, progress=False)
     assert fi.table["global"].all() and fi.failed.sum() == 0
-    region = flexibility_test_region(CASE2_REDUCED, P_C, uncertainty_set="box", solver="maingo", time_limit=20)
+    region = flexibility_test_region(CASE2_REDUCED, P_C, uncertainty_set="box", solver="maingo",
+                                     options={"time_limit": 20})
     assert region.is_global and region.delta_p > 0
     inside = _check_ordering(mc, fi, region)
     assert inside.sum() < fi.region(P_C).sum()  # the true region is not a rectangle (seed §3.2)

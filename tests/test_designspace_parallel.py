@@ -15,8 +15,8 @@ def test_dask_local_cluster_maps_equal_serial(case1_model):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         ex = client.get_executor()
-        dask_mc = monte_carlo_map(case1_model, n_samples=1000, executor=ex, chunk_size=40, progress=False)
-        dask_fi = flexibility_index_map(case1_model, grid=grid, solver="maingo", executor=ex, chunk_size=2,
+        dask_mc = monte_carlo_map(case1_model, n_samples=1000, workers=ex, chunk_size=40, progress=False)
+        dask_fi = flexibility_index_map(case1_model, grid=grid, solver="maingo", workers=ex, chunk_size=2,
                                         progress=False)
         workers_used = len(client.scheduler_info()["workers"])
     assert workers_used == 2

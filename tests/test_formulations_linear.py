@@ -35,9 +35,9 @@ def test_minlp_route_matches_closed_form():
     box, ell = closed_forms(A, b, mean, cov)
     for solver in ("maingo", "scip"):
         # the MINLP incumbent is not polished by a local solve: ask for a 1e-8 gap to reach 1e-6
-        assert flexspace.flexibility_index(model, [1.0], "ldl", solver, method="minlp", gap=1e-8).delta == \
+        assert flexspace.flexibility_index(model, [1.0], "ldl", solver, method="minlp", options={"gap": 1e-8}).delta == \
             pytest.approx(ell, abs=1e-6)
-        assert flexspace.flexibility_index(model, [1.0], "box", solver, method="minlp", gap=1e-8).delta == \
+        assert flexspace.flexibility_index(model, [1.0], "box", solver, method="minlp", options={"gap": 1e-8}).delta == \
             pytest.approx(box, abs=1e-6)
 
 
@@ -61,5 +61,5 @@ def test_capped_when_no_violation_possible():
     b = np.array([100.0])  # 100 σ away
     model = linear_model(A, b, np.zeros(2), np.eye(2))
     for solver in ("ipopt", "maingo"):
-        r = flexspace.flexibility_index(model, [1.0], "ellipsoid", solver, delta_max=6.0)
+        r = flexspace.flexibility_index(model, [1.0], "ellipsoid", solver, options={"delta_max": 6.0})
         assert r.ok and r.capped and r.delta == pytest.approx(6.0)

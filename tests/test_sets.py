@@ -5,7 +5,7 @@ import pytest
 from scipy import stats
 
 from flexspace import BoxSet, EllipsoidalSet
-from flexspace.formulations import validate_covariance
+from flexspace.formulations import SetHandle, SetKind, validate_covariance
 
 COV = np.array([[2.0, 0.6, 0.1], [0.6, 1.0, -0.3], [0.1, -0.3, 0.5]])
 MEAN = np.array([1.0, -2.0, 0.5])
@@ -57,16 +57,22 @@ class TestBoxSet:
         s = BoxSet(MEAN, COV)
         d = s.delta_for_confidence(0.85)
         assert s.probability(d) == pytest.approx(0.85, abs=1e-7)
-        with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        with pytest.raises(ValueError, match=r"confidence must be a finite number in \(0, 1\)"):
             s.delta_for_confidence(1.0)
+
+    def test_kind(self):
+        assert BoxSet(MEAN, COV).kind is SetKind.BOX
 
     def test_pyomo_block_is_the_box(self):
         s = BoxSet(MEAN, COV)
         m = pyo.ConcreteModel()
         m.t = pyo.Var(range(3))
-        s.build(m, list(m.t.values()), 2.0)
+        h = s.build(m, list(m.t.values()), 2.0)
+        assert isinstance(h, SetHandle) and h.block is m and h.auxiliary == []
         for i in range(3):
             assert pyo.value(m.box_upper[i].upper) == pytest.approx(MEAN[i] + 2 * np.sqrt(COV[i, i]))
+        lo, hi = s.bounds(2.0)
+        assert np.allclose(lo, MEAN - 2 * np.sqrt(np.diag(COV))) and np.allclose(hi, MEAN + s.half_widths(2.0))
 
     def test_samples_inside(self):
         s = BoxSet(MEAN, COV)
@@ -75,6 +81,11 @@ class TestBoxSet:
 
 
 class TestEllipsoidalSet:
+    def test_kind(self):
+        assert EllipsoidalSet(MEAN, COV).kind is SetKind.LDL
+        assert EllipsoidalSet(MEAN, COV, ldl=False).kind is SetKind.ELLIPSOID
+        assert EllipsoidalSet(MEAN, COV).n_auxiliary == 3 and EllipsoidalSet(MEAN, COV, ldl=False).n_auxiliary == 0
+
     def test_ldl_factors(self):
         s = EllipsoidalSet(MEAN, COV)
         assert np.allclose(np.triu(s.L, 1), 0) and np.allclose(np.diag(s.L), 1)
@@ -97,14 +108,17 @@ class TestEllipsoidalSet:
         P = s.sample(1.0, 50, 3, boundary_fraction=0.0)
         m = pyo.ConcreteModel()
         m.t = pyo.Var(range(3))
-        s.build(m, list(m.t.values()), 1.0)
+        h = s.build(m, list(m.t.values()), 1.0)
+        assert len(h.auxiliary) == (3 if ldl else 0)
         for p in P:
             for i in range(3):
                 m.t[i].set_value(p[i])
+            w = s.auxiliary_values(p[None])[0]
             if ldl:
-                w = s.L.T @ (p - MEAN)
-                for i in range(3):
-                    m.w[i].set_value(w[i])
+                assert np.allclose(w, s.L.T @ (p - MEAN))
+            for v, x in zip(h.auxiliary, w):
+                v.set_value(x)
+                assert v.lb <= x <= v.ub  # built with a numeric δ: w bounded by set(δ)
             body = pyo.value(m.ellipsoid.body)
             assert body <= pyo.value(m.ellipsoid.upper) + 1e-9
             assert body == pytest.approx(s.mahalanobis(p[None])[0] ** 2)

@@ -42,12 +42,12 @@ def _nlp():
 
 @pytest.mark.parametrize("name", ["maingo", "scip"])
 def test_infeasible_is_reported(name):
-    r = Solver(name, time_limit=20).solve(_nlp())
+    r = Solver(name, {"time_limit": 20}).solve(_nlp())
     assert r.status == SolverStatus.INFEASIBLE and not r.status.ok
 
 
 def test_hard_guard_kills_a_hanging_solve(monkeypatch):
-    s = Solver("maingo", time_limit=0.5)
+    s = Solver("maingo", {"time_limit": 0.5})
     monkeypatch.setattr(s, "_solve_inproc", lambda m: time.sleep(30))
     t0 = time.perf_counter()
     r = s.solve(_nlp())
@@ -68,4 +68,4 @@ def test_crash_is_error_status(monkeypatch):
 
 def test_bad_time_limit():
     with pytest.raises(ValueError, match="time_limit"):
-        Solver("ipopt", time_limit=-1)
+        Solver("ipopt", {"time_limit": -1})

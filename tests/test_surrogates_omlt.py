@@ -1,5 +1,6 @@
 """OMLT embedding of ML surrogates (GitHub issue 6): blocks vs predict, XGBoost, MAiNGO and
-named expressions, plug-in process model, ε-constraint front, design space, CLI."""
+named expressions, the plug-in :class:`SurrogateProcessModel`.  The crystallization uses of
+them (ε-constraint front, design space, CLI) are tested in ``tests/crystallization``."""
 import numpy as np
 import pandas as pd
 import pyomo.environ as pyo
@@ -12,10 +13,13 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 import flexspace
+from flexspace.models.base import ProcessModel
+from flexspace.models.surrogate import SurrogateProcessModel
 from flexspace.solvers import available_solvers
-from flexspace.surrogates.omlt_embed import (SurrogateEmbeddingError, _rel_err, _tree_attributes, embed_surrogate,
-                                             predict_with_block, recommended_solvers, substitute_named_expressions)
-from flexspace.surrogates.omlt_process import surrogate_process_model
+from flexspace.surrogates.omlt_embed import (EmbeddedSurrogate, SurrogateEmbeddingError, _rel_err, _tree_attributes,
+                                             embed_surrogate, predict_with_block, recommended_solvers,
+                                             substitute_named_expressions)
+from flexspace.surrogates.omlt_process import EmbeddingSpec, surrogate_process_model
 
 SOLVERS = set(available_solvers())
 needs = lambda *names: pytest.mark.skipif(not set(names) <= SOLVERS, reason=f"needs {names}")  # noqa: E731
@@ -174,11 +178,11 @@ def test_maingo_rejects_omlt_expressions_and_substitution_fixes_it(data):
 
     m, _ = model()
     assert any(True for _ in m.component_data_objects(pyo.Expression))
-    raw = get_solver("maingo", time_limit=30, gap=1e-6).solve(m)
+    raw = get_solver("maingo", {"time_limit": 30, "gap": 1e-6}).solve(m)
     assert not raw.status.ok and "xpression" in raw.message  # MAiNGO's interface refuses them
     m, blk = model()
     substitute_named_expressions(m)
-    r = get_solver("maingo", time_limit=30, gap=1e-6).solve(m)
+    r = get_solver("maingo", {"time_limit": 30, "gap": 1e-6}).solve(m)
     assert r.status.ok
     grid = np.column_stack([np.full(2001, 5.0)] * 3 + [np.linspace(0, 10, 2001)])
     assert pyo.value(blk.outputs[0]) == pytest.approx(est.predict(grid).max(), rel=1e-4, abs=1e-4)
@@ -194,14 +198,15 @@ def _two_cqa_model(kind, reduced_space=False, data_seed=0):
         est = GradientBoostingRegressor(n_estimators=20, random_state=0) if kind == "gbt" else _mlp(kind, (6,))
         sur[k] = _pipe(est).fit(X, y)
     return surrogate_process_model(sur, {"a": ">=15", "b": "<=12"}, ["x0", "x1", "x2"], ["x0", "x1"], [5, 5, 5],
-                                   {"a": 1.0, "b": 0.5}, np.array([[0, 10]] * 3), reduced_space=reduced_space)
+                                   {"a": 1.0, "b": 0.5}, np.array([[0, 10]] * 3),
+                                   embedding=EmbeddingSpec(reduced_space=reduced_space))
 
 
 @needs("maingo")
 def test_process_model_reduced_space_tanh_solved_by_maingo():
     pm = _two_cqa_model("tanh", reduced_space=True)
     g = pm.simulate([5, 5], np.zeros((1, 2)))[0]
-    r = flexspace.flexibility_index(pm, [5, 5], "box", "maingo", time_limit=30)
+    r = flexspace.flexibility_index(pm, [5, 5], "box", "maingo", options={"time_limit": 30})
     assert r.ok and r.is_global
     # additive errors: δ_k = −g_k/σ_k at the nominal point (box), the index is their minimum
     assert r.delta == pytest.approx(min(-g[0] / 1.0, -g[1] / 0.5, 6.0), rel=1e-4)
@@ -216,7 +221,7 @@ def test_tree_process_model_index_and_mc_consistent():
         expect = 0.0 if np.any(g > 0) else min(-g[0] / 1.0, -g[1] / 0.5, 6.0)
         r = flexspace.flexibility_index(pm, tp, "box", "highs")
         assert r.delta == pytest.approx(expect, rel=1e-5, abs=1e-7)
-    r_e = flexspace.flexibility_index(pm, [5, 5], "ellipsoid", "scip", time_limit=30)  # MIQCP
+    r_e = flexspace.flexibility_index(pm, [5, 5], "ellipsoid", "scip", options={"time_limit": 30})  # MIQCP
     g = pm.simulate([5, 5], np.zeros((1, 2)))[0]
     assert r_e.delta == pytest.approx(min(-g[0] / 1.0, -g[1] / 0.5, 6.0), rel=1e-4)
     from flexspace.montecarlo import monte_carlo_probability
@@ -225,58 +230,48 @@ def test_tree_process_model_index_and_mc_consistent():
     assert mc.probability >= r_e.probability - 3 * mc.std_error  # MC region ⊇ index region
 
 
-# --------------------------------------------------------------------------- crystallization
-@pytest.fixture(scope="module")
-def cryst_doe():
-    from flexspace.models.crystallization.doe import TABLE1_MIX, sample_profiles, validate_doe
-    from flexspace.models.crystallization.lab import InSilicoLab
-    from flexspace.models.crystallization.profile import FEATURE_NAMES
-
-    X = sample_profiles(TABLE1_MIX, random_state=0)
-    Y = InSilicoLab(random_state=0).measure(X, random_state=1)
-    df = pd.concat([pd.DataFrame(X, columns=list(FEATURE_NAMES)), Y[["D50", "DoA", "crystallinity"]]], axis=1)
-    return validate_doe(df)
-
-
-@needs("scip")
-def test_epsilon_front_matches_or_beats_nsga2(cryst_doe):
-    from flexspace.models.crystallization.design_space import fit_crystallization_surrogates
-    from flexspace.surrogates.pareto_pyomo import compare_with_nsga2
-
-    f = fit_crystallization_surrogates(cryst_doe, "gbt", cqas=("D50", "DoA"), n_members=2)
-    r = compare_with_nsga2(f["D50"], f["DoA"], n_cycles=1, n_points=6, pop_size=20, n_gen=15)
-    assert r["eps"].n_failed == 0 and r["n_eps"] >= 2
-    assert r["eps_max_violation"] <= 1e-7           # ε points satisfy NSGA-II's own Eq. 2-5 constraints
-    assert r["eps_block_vs_predict"] <= 1e-5        # block optimum = predict() at the returned points
-    assert r["hv_eps"] >= 0.95 * r["hv_nsga2"]
+def test_surrogate_process_model_declares_its_fields():
+    pm = _two_cqa_model("gbt")
+    assert type(pm) is SurrogateProcessModel and isinstance(pm, ProcessModel)
+    assert pm.feature_names == ["x0", "x1", "x2"]
+    assert pm.theta_p_names == ["x0", "x1"] and pm.g_names == ["a", "b"]
+    assert pm.limits == {"a": (">=", 15.0), "b": ("<=", 12.0)}
+    assert pm.problem_class == "milp"
+    assert list(pm.embedded) == ["a", "b"]
+    assert all(isinstance(e, EmbeddedSurrogate) and e.problem_class == "milp" for e in pm.embedded.values())
+    np.testing.assert_array_equal(pm.fixed_values, [5.0, 5.0, 5.0])
+    # the declared fields are the ones the model computes with: g = sign * (predict + e - limit)
+    x = np.array([[7.0, 3.0, 5.0]])
+    ya, yb = (float(pm.embedded[k].estimator.predict(x)[0]) for k in ("a", "b"))
+    np.testing.assert_allclose(pm.simulate([7.0, 3.0], np.zeros((1, 2)))[0], [15.0 - ya, yb - 12.0])
+    assert {"embedded", "limits", "problem_class", "feature_names", "fixed_values"} <= set(
+        SurrogateProcessModel.__annotations__)
+    assert _two_cqa_model("tanh").problem_class == "nlp"
 
 
-@needs("highs")
-def test_crystallization_design_space_ordering_and_cli(cryst_doe, tmp_path):
-    from flexspace.models.crystallization.cli_design_space import main
-    from flexspace.models.crystallization.doe import save_doe
+def test_surrogate_process_model_refuses_inconsistent_fields():
+    def build(**fields):
+        m = pyo.ConcreteModel()
+        m.p, m.t = pyo.Param(mutable=True, initialize=1.0), pyo.Param(mutable=True, initialize=0.0)
+        m.y = pyo.Var(initialize=1.0)
+        m.h = pyo.Constraint(expr=m.y == m.p + m.t)
+        m.g = pyo.Expression(expr=m.y - 3.0)
+        kw = dict(embedded={"a": "block"}, limits={"a": ("<=", 3)}, problem_class="nlp", feature_names=["p"],
+                  fixed_values=[1.0])
+        kw.update(fields)
+        return SurrogateProcessModel(m, theta_p={"p": m.p}, theta_m={"t": m.t}, constraints={"a": m.g},
+                                     covariance=[[1.0]], check_square=False, **kw)
 
-    path = save_doe(cryst_doe, tmp_path / "doe.csv")
-    out = tmp_path / "ds"
-    code = main(["--surrogate", "gbt", "--params", "seed_loading", "C", "--out", str(out), "--grid", "5",
-                 "--n-mc", "500", "--doe", str(path)])
-    assert code == 0
-    df = pd.read_csv(out / "design_space.csv")
-    assert len(df) == 25 and {"seed_loading", "C", "mc_probability", "fi_probability", "in_alg3"} <= set(df.columns)
-    assert (out / "design_space.png").stat().st_size > 1000
-    assert not (df["in_alg3"] & ~df["in_alg2"]).any()   # Alg 3 ⊆ Alg 2
-    assert not (df["in_alg2"] & ~df["in_mc"]).any()     # Alg 2 ⊆ MC
-    assert df["in_alg2"].any()
-
-
-@needs("highs")
-def test_design_space_small_grid_and_profile_validity(cryst_doe):
-    from flexspace.models.crystallization.design_space import run_design_space
-
-    res = run_design_space("rf", ("c0", "T2"), None, n_grid=3, n_mc=300, doe=cryst_doe,
-                           n_members=3, verbose=False)
-    df = res["table"]
-    assert res["driver"].startswith("flexspace.designspace") and len(df) == 9
-    assert res["ordering"]["holds"] and res["ordering"]["n_failed_alg2"] == 0
-    # T2 up to 70 °C is above the seeding temperature for low c0: flagged, not hidden
-    assert not df["profile_feasible"].all() and df["profile_feasible"].any()
+    pm = build()
+    assert pm.limits == {"a": ("<=", 3.0)} and isinstance(pm.limits["a"][1], float)
+    assert pm.fixed_values.dtype == float and pm.feature_names == ["p"] and pm.embedded == {"a": "block"}
+    with pytest.raises(ValueError, match="problem_class"):
+        build(problem_class="minlp")
+    with pytest.raises(ValueError, match="fixed_values must have 1"):
+        build(fixed_values=[1.0, 2.0])
+    with pytest.raises(ValueError, match="limits must name the CQA constraints"):
+        build(limits={"b": ("<=", 3.0)})
+    with pytest.raises(ValueError, match="embedded must name the CQA constraints"):
+        build(embedded={})
+    with pytest.raises(ValueError, match="sense"):
+        build(limits={"a": ("==", 3.0)})

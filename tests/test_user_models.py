@@ -33,7 +33,7 @@ AVAILABLE = flexspace.available_solvers()
 SOLVERS = ("ipopt", "maingo", "scip")
 SETS = ("box", "ellipsoid", "ldl")
 COMBOS = list(itertools.product(SETS, SOLVERS))
-KW = {"time_limit": 30.0}
+KW = {"options": {"time_limit": 30.0}}
 
 
 def _need(solver):
@@ -233,5 +233,6 @@ def test_flexibility_test_region_stays_out_of_the_hole(name, solver):
     lo, hi = hole_interval(0.85)
     assert HOLE["tp_bounds"][0][0] < lo < 0.7 < hi < HOLE["tp_bounds"][0][1]
     reg = flexspace.flexibility_test_region(built(name), confidence=0.85, theta_p_nominal=[0.7],
-                                            uncertainty_set="ellipsoid", solver=solver, max_time=60)
+                                            uncertainty_set="ellipsoid", solver=solver,
+                                            algorithm=flexspace.Bisection(max_time=60))
     assert reg.lower[0] >= lo - 1e-4 and reg.upper[0] <= hi + 1e-4, str(reg)

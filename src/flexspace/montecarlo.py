@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import os
+
 import numpy as np
+
+from .errors import ValidationError
+from .validation import check_number, check_random_state
 
 __all__ = ["MonteCarloResult", "sample_theta_m", "monte_carlo_probability"]
 
@@ -25,9 +30,30 @@ class MonteCarloResult:
 
 def sample_theta_m(model, n: int, random_state=0) -> np.ndarray:
     """N samples of θm ~ N(θ̄m, Σ) (Cholesky of Σ; reproducible through ``random_state``)."""
-    rng = np.random.default_rng(random_state)
+    n = check_number("n_samples", n, integer=True, low=1, hint="samples per grid point, e.g. 1000")
+    _check_memory(n, model)
+    rng = np.random.default_rng(check_random_state("random_state", random_state))
     C = np.linalg.cholesky(model.covariance)
-    return model.theta_m_nominal + rng.standard_normal((int(n), model.n_m)) @ C.T
+    return model.theta_m_nominal + rng.standard_normal((n, model.n_m)) @ C.T
+
+
+def _available_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # not POSIX: assume 4 GiB
+        return 4 << 30
+
+
+def _check_memory(n: int, model) -> None:
+    """The samples and one evaluation of g must fit in half of the free memory."""
+    need = n * (model.n_m + len(model.g_names) + 2) * 8
+    free = _available_bytes()
+    if need > free // 2:
+        raise ValidationError(
+            f"n_samples={n} needs about {need / 2**30:.1f} GiB (samples of {model.n_m} parameters and "
+            f"{len(model.g_names)} CQAs), more than half of the {free / 2**30:.1f} GiB free; use at most "
+            f"{max(1, free // 2 // ((model.n_m + len(model.g_names) + 2) * 8))} samples, or average several maps "
+            "run with different random_state values")
 
 
 def monte_carlo_probability(model, theta_p, n_samples: int = 1000, random_state=0, samples=None,

@@ -22,15 +22,20 @@ statement about the problem, certified only by a global solver).
 from __future__ import annotations
 
 import contextlib
+import logging
 import enum
 import math
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import pyomo.environ as pyo
+
+from .errors import SolverUnavailableError, ValidationError
+from .options import OptionsLike, resolve_options
 
 __all__ = [
     "SolverStatus",
@@ -74,7 +79,7 @@ class SolveResult:
     solver: str = ""
 
 
-class UnknownSolverError(ValueError):
+class UnknownSolverError(ValidationError):
     """Raised for a solver name flexspace does not know."""
 
 
@@ -179,48 +184,62 @@ def _fmt_version(v) -> str:
 
 
 # --------------------------------------------------------------------------- solving
+class _DropOutOfBoundsLoad(logging.Filter):
+    """Solvers return values a hair outside variable bounds (within their feasibility
+    tolerance); Pyomo's W1002 warning for loading them is noise: our results carry the status."""
+
+    def filter(self, record):  # noqa: D401
+        return getattr(record, "id", None) != "W1002"
+
+
+@contextlib.contextmanager
+def _quiet_pyomo():
+    """During one of our solves only: Pyomo's appsi interfaces log a warning for every
+    non-optimal termination, and ``pyomo.core`` warns when loading values within the
+    solver's tolerance outside a bound; our results carry both.  The logger level and
+    filter are restored afterwards (importing flexspace changes no logging state)."""
+    appsi, core = logging.getLogger("pyomo.contrib.appsi"), logging.getLogger("pyomo.core")
+    level, flt = appsi.level, _DropOutOfBoundsLoad()
+    appsi.setLevel(logging.ERROR)
+    core.addFilter(flt)
+    try:
+        yield
+    finally:
+        appsi.setLevel(level)
+        core.removeFilter(flt)
+
+
 class Solver:
     """A configured solver.  ``solve(model)`` returns a :class:`SolveResult`.
 
     Parameters
     ----------
     name : one of :func:`solver_names`.
-    time_limit : seconds; passed to the solver *and* enforced by the hard guard.
-    gap : relative optimality gap for global solvers (MAiNGO ``epsilonR``, SCIP
-        ``rel_gap``).  Set explicitly because MAiNGO's default is slow (solvers.md).
-    abs_gap : absolute gap (MAiNGO ``epsilonA``, SCIP ``abs_gap``).
-    feas_tol : constraint feasibility tolerance (Ipopt ``constr_viol_tol``, MAiNGO
-        ``deltaIneq``/``deltaEq``, SCIP ``numerics/feastol``).
+    options : a :class:`~flexspace.options.SolveOptions`, a preset name, a dict of
+        changes to the ``"index"`` preset, or None (that preset).  The solver uses
+        ``time_limit`` (passed to the solver *and* enforced by the hard guard), ``gap``,
+        ``abs_gap`` (None: 1e-9) and ``feas_tol``.
     hard_guard : run the solve in a forked child killed at ``time_limit + grace``.
         Defaults to True for MAiNGO, SCIP and BARON (they do not honour limits).
-    options : extra solver options, passed through.
+    solver_options : extra solver options, passed through.
     """
 
-    def __init__(
-        self,
-        name: str,
-        time_limit: float = 60.0,
-        gap: float = 1e-6,
-        abs_gap: float = 1e-9,
-        feas_tol: float = 1e-8,
-        hard_guard: Optional[bool] = None,
-        options: Optional[dict] = None,
-    ):
+    def __init__(self, name: str, options: OptionsLike = None, *, hard_guard: Optional[bool] = None,
+                 solver_options: Optional[dict] = None):
+        opts = resolve_options(options)
         self.spec = _spec(name)
         if not _is_available(self.spec.name):
-            raise RuntimeError(
+            raise SolverUnavailableError(
                 f"solver {self.spec.name!r} is not available on this machine "
                 f"(available: {available_solvers()}); run `make setup` and `flexspace solvers`."
             )
-        if not (time_limit > 0 and math.isfinite(time_limit)):
-            raise ValueError(f"time_limit must be a positive finite number of seconds, got {time_limit!r}")
         self.name = self.spec.name
-        self.time_limit = float(time_limit)
-        self.gap = float(gap)
-        self.abs_gap = float(abs_gap)
-        self.feas_tol = float(feas_tol)
+        self.time_limit = float(opts.time_limit)
+        self.gap = float(opts.gap)
+        self.abs_gap = 1e-9 if opts.abs_gap is None else float(opts.abs_gap)
+        self.feas_tol = float(opts.feas_tol)
         self.hard_guard = self.spec.guard if hard_guard is None else bool(hard_guard)
-        self.options = dict(options or {})
+        self.solver_options = dict(solver_options or {})
         self.n_solves = 0
 
     # -- properties
@@ -242,13 +261,14 @@ class Solver:
         """Solve ``model`` (its active objective and constraints); load the solution if usable."""
         self.n_solves += 1
         t0 = time.perf_counter()
-        if self.hard_guard and hasattr(os, "fork"):
-            res = self._guarded_solve(model)
-        else:
-            try:
-                res = self._solve_inproc(model)
-            except Exception as exc:  # noqa: BLE001 - a crash is a status, not an exception
-                res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
+        with _quiet_pyomo():
+            if self.hard_guard and hasattr(os, "fork"):
+                res = self._guarded_solve(model)
+            else:
+                try:
+                    res = self._solve_inproc(model)
+                except Exception as exc:  # noqa: BLE001 - a crash is a status, not an exception
+                    res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
         res.time = time.perf_counter() - t0
         res.solver = self.name
         return res
@@ -263,11 +283,17 @@ class Solver:
 
         variables = list(model.component_data_objects(pyo.Var, descend_into=True))
         rfd, wfd = os.pipe()
+        parent = os.getpid()
+        # without prctl: a pipe whose write end only this process holds; EOF tells the child we died
+        watch_r, watch_w = (None, None) if _pdeathsig_available() else os.pipe()
         pid = os.fork()
         if pid == 0:  # child
             code = 0
             try:
                 os.close(rfd)
+                if watch_w is not None:
+                    os.close(watch_w)
+                exit_with_parent(parent, watch_r)  # no orphan solver when this process is killed
                 try:
                     r = self._solve_inproc(model)
                     vals = [v.value for v in variables] if r.status.ok else None
@@ -283,6 +309,8 @@ class Solver:
             finally:
                 os._exit(code)
         os.close(wfd)
+        if watch_r is not None:
+            os.close(watch_r)
         deadline = time.monotonic() + self.time_limit + max(2.0, 0.1 * self.time_limit)
         chunks, timed_out = [], False
         try:
@@ -307,6 +335,8 @@ class Solver:
                 with contextlib.suppress(ProcessLookupError):  # it may have exited just now
                     os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+            if watch_w is not None:
+                os.close(watch_w)
         if timed_out:
             return SolveResult(SolverStatus.TIME_LIMIT, message=(
                 f"hard wall-clock guard: no answer after {self.time_limit + max(2.0, 0.1 * self.time_limit):.1f} s;"
@@ -345,7 +375,7 @@ class Solver:
             "max_wall_time": self.time_limit,
             "max_iter": 3000,
         }
-        opts.update(self.options)
+        opts.update(self.solver_options)
         s = pyo.SolverFactory("cyipopt")
         r = s.solve(model, tee=False, options=opts, load_solutions=True)
         tc = r.solver.termination_condition
@@ -382,14 +412,14 @@ class Solver:
             # (mid-point only) MAiNGO did not close the gap on convex ellipsoid constraints with
             # n >= 4 in 30 s; with this it takes 0.25 s (measured, linear g, n = 5).
             opt.maingo_options["LBP_linPoints"] = 5
-            for k, v in self.options.items():
+            for k, v in self.solver_options.items():
                 opt.maingo_options[k] = v
         else:
             from pyomo.contrib.appsi.solvers import Highs
 
             opt = Highs()
             opt.config.mip_gap = self.gap
-            for k, v in self.options.items():
+            for k, v in self.solver_options.items():
                 opt.highs_options[k] = v
         opt.config.time_limit = self.time_limit
         opt.config.load_solution = False
@@ -419,7 +449,7 @@ class Solver:
 
         opt = SF2("scip_direct")
         sopts = {"numerics/feastol": max(self.feas_tol, 1e-9)}
-        sopts.update(self.options)
+        sopts.update(self.solver_options)
         r = opt.solve(model, time_limit=self.time_limit, rel_gap=self.gap, abs_gap=self.abs_gap,
                       load_solutions=False, raise_exception_on_nonoptimal_result=False,
                       solver_options=sopts)
@@ -457,6 +487,74 @@ class Solver:
         return SolveResult(status, objective=obj, message=str(tc))
 
 
+# --------------------------------------------------------------------------- child processes
+_PDEATHSIG: list = []  # [prctl function or None], probed once
+
+
+def _prctl():
+    if not _PDEATHSIG:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+                fn = None
+        _PDEATHSIG.append(fn)
+    return _PDEATHSIG[0]
+
+
+def _pdeathsig_available() -> bool:
+    return _prctl() is not None
+
+
+def exit_with_parent(parent_pid: int, watch_fd: Optional[int] = None) -> None:
+    """Make this child process die when its parent ``parent_pid`` dies (no orphans after a
+    SIGKILL of a map): on Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere (or if prctl
+    fails) a daemon thread that waits for EOF on ``watch_fd`` (the read end of a pipe whose
+    write end only the parent holds) or, without one, for the parent process id to change.
+    Used by the solver guard's forked child and, as their ``initializer``, by the maps' pool
+    workers (so the chain map → worker → solver child is covered link by link)."""
+    import signal
+    import threading
+
+    prctl, armed = _prctl(), False
+    if prctl is not None:
+        armed = prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(watch_fd, os.getppid()), daemon=True,
+                         name="flexspace-parent-watch").start()
+    if os.getppid() != parent_pid and not _pid_alive(parent_pid):
+        os._exit(1)  # the parent died before the death signal was armed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover - alive, owned by someone else
+        return True
+    return True
+
+
+def _watch_parent(watch_fd: Optional[int], ppid: int) -> None:  # pragma: no cover - non-Linux fallback
+    if watch_fd is not None:
+        while True:
+            try:
+                if not os.read(watch_fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+    else:
+        while os.getppid() == ppid:
+            time.sleep(0.5)
+    os._exit(1)
+
+
 def _finite(x) -> Optional[float]:
     try:
         x = float(x)
@@ -471,11 +569,12 @@ def _active_objective_value(model) -> Optional[float]:
     return None
 
 
-def get_solver(name, **kwargs) -> Solver:
-    """Return a configured :class:`Solver`; ``name`` may already be a :class:`Solver`."""
+def get_solver(name, options: OptionsLike = None, **kwargs) -> Solver:
+    """Return a configured :class:`Solver`; ``name`` may already be a :class:`Solver`
+    (returned as is).  ``options``: see :class:`Solver`."""
     if isinstance(name, Solver):
         return name
-    return Solver(name, **kwargs)
+    return Solver(name, options, **kwargs)
 
 
 # --------------------------------------------------------------------------- the table
@@ -513,7 +612,7 @@ def solver_table(time_limit: float = 20.0) -> List[dict]:
         row["version"] = _fmt_version(v)
         m, expected = _check_problem("milp" if spec.kind == "milp" else "nlp")
         try:
-            res = Solver(name, time_limit=time_limit).solve(m)
+            res = Solver(name, {"time_limit": time_limit}).solve(m)
             ok = res.status.ok and res.objective is not None and abs(res.objective - expected) < 1e-4
             row["available"] = bool(ok)
             row["check"] = (f"{'ok' if ok else 'FAILED'}: {res.status.value}, obj={res.objective!r} "

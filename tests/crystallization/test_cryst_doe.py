@@ -3,10 +3,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flexspace.models.crystallization import InSilicoLab
-from flexspace.models.crystallization.doe import (MEASURED_COUNTS, TABLE1_MIX, DoEValidationError, generate_doe,
+from flexspace.crystallization import InSilicoLab
+from flexspace.crystallization.doe import (MEASURED_COUNTS, TABLE1_MIX, DoEValidationError, generate_doe,
                                                   load_doe, save_doe, validate_doe)
-from flexspace.models.crystallization.profile import FEATURE_NAMES, check_profiles
+from flexspace.crystallization.profile import FEATURE_NAMES, check_profiles
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flexspace.models.crystallization import InSilicoLab
-from flexspace.models.crystallization.doe import random_profile, thermocycle_profile
-from flexspace.models.crystallization.kinetics import saturation_temperature, solubility
+from flexspace.crystallization import InSilicoLab
+from flexspace.crystallization.doe import random_profile, thermocycle_profile
+from flexspace.crystallization.kinetics import saturation_temperature, solubility
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_measurement_noise_is_seeded_and_of_table3_size(lab):
 
 def test_finite_volume_growth_translates_distribution(lab):
     """Pure growth at constant G (van Leer FV + Heun): number conserved, mean size shifts by G·t."""
-    from flexspace.models.crystallization.doe import thermocycle_profile
+    from flexspace.crystallization.doe import thermocycle_profile
 
     N0 = lab.initial_state(thermocycle_profile(45.0, 0.1, 0.15, 0.7, 8.0, 0))[0]
     N, G = N0.copy(), 0.01
@@ -82,7 +82,7 @@ def test_finite_volume_growth_translates_distribution(lab):
 
 
 def test_grid_refinement_changes_cqas_little():
-    from flexspace.models.crystallization.doe import thermocycle_profile
+    from flexspace.crystallization.doe import thermocycle_profile
 
     x = thermocycle_profile(45.0, 0.1, 0.15, 0.7, 8.0, 2)
     coarse, fine = InSilicoLab().simulate(x), InSilicoLab(n_cells=240, dL_um=1.0).simulate(x)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from flexspace.models.crystallization.profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, FEATURE_NAMES, LOWER, UPPER,
+from flexspace.crystallization.profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, FEATURE_NAMES, LOWER, UPPER,
                                                       ProfileLatentTransform, check_profiles, decode_profile,
                                                       encode_profile, is_feasible, n_cycles, n_stages,
                                                       seeding_temperature)

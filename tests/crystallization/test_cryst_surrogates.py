@@ -4,9 +4,9 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from flexspace.models.crystallization import InSilicoLab, ProfileLatentTransform, check_profiles
-from flexspace.models.crystallization.design import CycleProfileSpace
-from flexspace.models.crystallization.doe import TABLE1_MIX, sample_profiles
+from flexspace.crystallization import InSilicoLab, ProfileLatentTransform, check_profiles
+from flexspace.crystallization.design import CycleProfileSpace
+from flexspace.crystallization.doe import TABLE1_MIX, sample_profiles
 from flexspace.surrogates import (REDUCED_GRIDS, EnsembleRegressor, erm_search, erm_weights, forest_tree_std,
                                   knee_point, make_generator, make_pipeline, run_nsga2, select_model)
 
@@ -113,7 +113,7 @@ def test_package_imports_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys, flexspace.surrogates, flexspace.models.crystallization.workflow, "
-            "flexspace.models.crystallization.cli; assert 'torch' not in sys.modules, 'torch imported eagerly'")
+    code = ("import sys, flexspace.surrogates, flexspace.crystallization.workflow, "
+            "flexspace.cli.crystallization; assert 'torch' not in sys.modules, 'torch imported eagerly'")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flexspace.models.crystallization.cli import register
-from flexspace.models.crystallization.profile import CQA_NAMES, FEATURE_NAMES
-from flexspace.models.crystallization.workflow import run_workflow
+from flexspace.cli.crystallization import register
+from flexspace.crystallization.profile import CQA_NAMES, FEATURE_NAMES
+from flexspace.crystallization.workflow import WorkflowResult, run_workflow
 
 
 @pytest.fixture(scope="module")
@@ -19,41 +19,42 @@ def quick_run(tmp_path_factory):
 
 def test_quick_workflow_outputs(quick_run):
     r = quick_run
-    out = r["out_dir"]
+    assert isinstance(r, WorkflowResult)
+    out = r.out_dir
     text = (out / "report.md").read_text(encoding="utf-8")
     for section in ("Step 2", "Step 4", "Steps 5 and 8", "Steps 6–7", "Step 9", "Table 3"):
         assert section in text
     for fig in ("parity.png", "alpha_curve_D50.png", "pareto_fronts.png", "pareto_crystallinity.png"):
         assert (out / "figures" / fig).stat().st_size > 1000
-    assert set(r["best_models"]) == set(CQA_NAMES)
-    X = r["doe"][list(FEATURE_NAMES)].to_numpy()
+    assert set(r.best_models) == set(CQA_NAMES)
+    X = r.doe[list(FEATURE_NAMES)].to_numpy()
     for cqa in CQA_NAMES:
         pipe = joblib.load(out / "models" / f"{cqa}.joblib")
         # the saved model is the deployed one, refitted on training + hold-out runs (Step 8 → 2)
-        np.testing.assert_allclose(pipe.predict(X), r["pipelines"][cqa].predict(X))
-        assert r["pipelines"][cqa] is not r["evaluated_pipelines"][cqa]
+        np.testing.assert_allclose(pipe.predict(X), r.pipelines[cqa].predict(X))
+        assert r.pipelines[cqa] is not r.evaluated_pipelines[cqa]
     assert "refitted with the same hyper-parameters" in text
-    assert sorted(r["pareto"]) == [1, 2, 3, 4]
-    assert all(len(f) > 0 for f in r["pareto"].values())
+    assert sorted(r.pareto) == [1, 2, 3, 4]
+    assert all(len(f) > 0 for f in r.pareto.values())
 
 
 def test_validation_table_reports_2sigma_honestly(quick_run):
-    v = quick_run["validation"]
+    v = quick_run.validation
     assert list(v["CQA"]) == list(CQA_NAMES)
     recomputed = (v["abs_deviation"] <= 2 * v["predicted_sigma"]).to_numpy()
     assert np.array_equal(recomputed, v["within_2sigma"].to_numpy())
     assert (v["measured_sd"] > 0).all() and (v["predicted_sigma"] > 0).all()
-    text = (quick_run["out_dir"] / "report.md").read_text(encoding="utf-8")
+    text = (quick_run.out_dir / "report.md").read_text(encoding="utf-8")
     for _, row in v.iterrows():
         line = next(ln for ln in text.splitlines() if ln.startswith(f"- {row['CQA']}: measured"))
         assert ("NOT within ±2σ (" in line) == (not row["within_2sigma"])
     assert (v["predicted_sigma_total"] >= v["predicted_sigma"]).all()
-    uq = pd.read_csv(quick_run["out_dir"] / "data" / "uq_methods.csv")
+    uq = pd.read_csv(quick_run.out_dir / "data" / "uq_methods.csv")
     assert (uq["bootstrap_mean_sigma"] > 0).all() and (uq["MCCV_mean_sigma"] > 0).all()
 
 
 def test_erm_before_after_reported(quick_run):
-    e = quick_run["erm"]
+    e = quick_run.erm
     assert list(e["CQA"]) == ["D50"]
     assert {"holdout_MSE_before", "holdout_MSE_after", "holdout_MAE_before", "holdout_MAE_after"} <= set(e.columns)
     assert (e["val_MSE_weighted"] <= e["val_MSE_real_only"] + 1e-12).all()
@@ -62,9 +63,9 @@ def test_erm_before_after_reported(quick_run):
 def test_cli_register_and_run_user_doe(quick_run, tmp_path, capsys):
     parser = argparse.ArgumentParser(prog="flexspace")
     register(parser.add_subparsers(dest="command"))
-    user = quick_run["doe"].drop(columns=["profile_type", "n_cycles"])
+    user = quick_run.doe.drop(columns=["profile_type", "n_cycles"])
     user.to_csv(tmp_path / "user.csv", index=False)
-    args = parser.parse_args(["crystallization", "run", "--out", str(tmp_path / "o"), "--quick", "--seed", "1",
+    args = parser.parse_args(["crystallization", "run", "--out", str(tmp_path / "o"), "--quick", "--random-state", "1",
                               "--doe", str(tmp_path / "user.csv"), "--no-torch"])
     assert args.func(args) == 0
     assert (tmp_path / "o" / "report.md").exists()

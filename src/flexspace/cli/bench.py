@@ -86,7 +86,7 @@ def region_agreement(method_region: np.ndarray, mc_prob: np.ndarray, mc_se: np.n
 def _versions() -> str:
     import importlib.metadata as md
 
-    from .solvers import solver_table
+    from ..solvers import solver_table
 
     vers = {r["name"]: r["version"] for r in solver_table() if r["version"]}
     pk = [f"{p} {md.version(p)}" for p in ("pyomo", "numpy", "scipy")]
@@ -107,16 +107,30 @@ def _header(case: str, cfg: BenchConfig) -> str:
             "reduced-space form of the same steady state (see the case's `build_pyomo_reduced`).\n")
 
 
-def _case(name):
-    from .models import case1, case2
+class _CaseRun:
+    """The models of one case (the full form, and the reduced form where configured)."""
 
-    return {"case1": case1, "case2": case2}[name]
+    def __init__(self, case: str, cfg: BenchConfig):
+        from ..designspace import make_grid
+        from ..models.cases import case_model
 
+        self.case, self.cfg = case, cfg
+        self.model = case_model(case)
+        self._reduced = None
+        self.axes = make_grid(self.model, cfg.grid)
+        self.pts = np.array(np.meshgrid(*self.axes, indexing="ij")).reshape(len(self.axes), -1).T
 
-def _grid_axes(case_mod, cfg: BenchConfig):
-    shape = cfg.grid or case_mod.GRID_SHAPE
-    b = case_mod.THETA_P_BOUNDS
-    return [np.linspace(lo, hi, n) for (lo, hi), n in zip(b, shape)]
+    def form(self, solver) -> str:
+        return "reduced" if (self.case, solver) in {tuple(x) for x in self.cfg.reduced_for} else "full"
+
+    def model_for(self, solver):
+        if self.form(solver) == "full":
+            return self.model
+        if self._reduced is None:
+            from ..models.cases import case_model
+
+            self._reduced = case_model(self.case, "reduced")
+        return self._reduced
 
 
 def _probe(model, pts, mc_prob, set_kind, solver, cfg: BenchConfig) -> Optional[str]:
@@ -124,15 +138,14 @@ def _probe(model, pts, mc_prob, set_kind, solver, cfg: BenchConfig) -> Optional[
     fail, or when they predict a map longer than ``cfg.map_budget``.  Probe points: half with the
     highest Monte Carlo probability (they need a real solve), half nearest the p_c boundary
     (where solves are hardest)."""
-    from .designspace.maps import MAP_ABS_GAP, MAP_GAP
-    from .formulations import FlexibilityAnalysis
-    from .solvers import get_solver
+    from ..formulations import FlexibilityAnalysis
+    from ..options import resolve_options
 
     if cfg.probe_points <= 0:
         return None
-    # the same solver settings as the map's (flexibility_index_map defaults)
-    slv = get_solver(solver, time_limit=cfg.time_limit, gap=MAP_GAP, abs_gap=MAP_ABS_GAP)
-    fa = FlexibilityAnalysis(model, set_kind, slv, time_limit=cfg.time_limit, gap=MAP_GAP, diagnose_failures=False)
+    # the same solver settings as the map's (the "index_map" preset)
+    options = resolve_options({"time_limit": cfg.time_limit}, "index_map")
+    fa = FlexibilityAnalysis(model, set_kind, solver, options, diagnose_failures=False)
     top = list(np.argsort(-np.nan_to_num(mc_prob, nan=-1.0), kind="stable")[: (cfg.probe_points + 1) // 2])
     near = [int(i) for i in np.argsort(np.abs(np.nan_to_num(mc_prob, nan=-1.0) - P_C), kind="stable")
             if i not in top]
@@ -163,91 +176,99 @@ def _why(reg) -> str:
 
 def run_case(case: str, cfg: BenchConfig, out_dir: str, log=print) -> dict:
     """Run one case: MC, Alg 2 (sets × solvers), Alg 3 (sets × solvers); write table and figures."""
-    from .designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
-    from .solvers import available_solvers
-
-    cm = _case(case)
-    model = cm.model()
-    reduced = {}
-
-    def form(solver):
-        return "reduced" if (case, solver) in {tuple(x) for x in cfg.reduced_for} else "full"
-
-    def model_for(solver):
-        if form(solver) == "full":
-            return model
-        if not reduced:
-            reduced["m"] = cm.model(formulation="reduced")
-        return reduced["m"]
-    axes = _grid_axes(cm, cfg)
-    pts = np.array(np.meshgrid(*axes, indexing="ij")).reshape(2, -1).T
-    solvers = [s for s in cfg.solvers if s in available_solvers()]
+    run = _CaseRun(case, cfg)
     rows: List[dict] = []
+    mc = _mc_row(run, rows, log)
+    maps = _alg2_rows(run, mc, rows, log)
+    rects = _alg3_rows(run, mc, rows, log) if cfg.alg3 else {}
+    _write_tables(case, cfg, rows, out_dir)
+    if cfg.figures:
+        _figures(case, run.model, mc, maps, rects, out_dir)
+    return {"rows": rows, "mc": mc, "maps": maps, "rects": rects}
+
+
+def _row(method, s, solver, form, time_s, n_region, agree, failed, uncertified, is_global, note) -> dict:
+    return {"method": method, "set": s, "solver": solver, "form": form, "time_s": time_s, "n_region": n_region,
+            "iou": agree.get("iou", float("nan")), "over_vs_mc": agree.get("over_vs_mc", 0), "failed": failed,
+            "uncertified": uncertified, "global": is_global, "note": note}
+
+
+def _mc_row(run: _CaseRun, rows, log):
+    from ..designspace import monte_carlo_map
 
     t0 = time.perf_counter()
-    mc = monte_carlo_map(model, grid=axes, n_samples=cfg.samples, random_state=0, progress=False)
+    mc = monte_carlo_map(run.model, grid=run.axes, n_samples=run.cfg.samples, random_state=0, progress=False)
     t_mc = time.perf_counter() - t0
-    P_mc, SE_mc = mc.probability.ravel(), mc.std_error.ravel()
-    rows.append({"method": "Alg 1 (Monte Carlo)", "set": "-", "solver": "numpy", "form": "simulator",
-                 "time_s": t_mc,
-                 "n_region": int(np.sum(P_mc >= P_C)), "iou": 1.0, "over_vs_mc": 0,
-                 "failed": int(np.sum(mc.failed)), "uncertified": 0, "global": "-", "note": ""})
-    log(f"[{case}] MC map: {t_mc:.2f} s")
+    rows.append(_row("Alg 1 (Monte Carlo)", "-", "numpy", "simulator", t_mc,
+                     int(np.sum(mc.probability.ravel() >= P_C)), {"iou": 1.0, "over_vs_mc": 0},
+                     int(np.sum(mc.failed)), 0, "-", ""))
+    log(f"[{run.case}] MC map: {t_mc:.2f} s")
+    return mc
 
+
+def _alg2_rows(run: _CaseRun, mc, rows, log) -> Dict[tuple, object]:
+    from ..designspace import flexibility_index_map
+    from ..solvers import available_solvers
+
+    cfg, case = run.cfg, run.case
+    P_mc, SE_mc = mc.probability.ravel(), mc.std_error.ravel()
     maps: Dict[tuple, object] = {}
-    for solver in solvers:
+    for solver in [s for s in cfg.solvers if s in available_solvers()]:
         for s in cfg.sets2:
-            key = ("Alg 2", s, solver)
-            skip = _probe(model_for(solver), pts, P_mc, s, solver, cfg)
+            skip = _probe(run.model_for(solver), run.pts, P_mc, s, solver, cfg)
             if skip:
-                rows.append({"method": "Alg 2 (flex index)", "set": s, "solver": solver, "form": form(solver),
-                             "time_s": float("nan"),
-                             "n_region": 0, "iou": float("nan"), "over_vs_mc": 0, "failed": len(pts),
-                             "uncertified": 0, "global": solver != "ipopt", "note": skip})
+                rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver), float("nan"), 0, {},
+                                 len(run.pts), 0, solver != "ipopt", skip))
                 log(f"[{case}] Alg 2 {s}/{solver}: {skip}")
                 continue
             t0 = time.perf_counter()
-            dm = flexibility_index_map(model_for(solver), grid=axes, uncertainty_set=s, solver=solver,
-                                       time_limit=cfg.time_limit, workers=cfg.workers if cfg.workers > 1 else None, progress=False)
+            dm = flexibility_index_map(run.model_for(solver), grid=run.axes, uncertainty_set=s, solver=solver,
+                                       options={"time_limit": cfg.time_limit}, workers=cfg.workers, progress=False)
             t = time.perf_counter() - t0
-            maps[key] = dm
-            df = dm.to_dataframe()
+            maps[("Alg 2", s, solver)] = dm
             region = dm.region(P_C).ravel()
             agree = region_agreement(region, P_mc, SE_mc)
-            uncert = int(np.sum(df["status"].isin(["uncertified", "contradicted"])))
-            rows.append({"method": "Alg 2 (flex index)", "set": s, "solver": solver, "form": form(solver),
-                         "time_s": t,
-                         "n_region": int(region.sum()), **agree, "failed": int(np.sum(dm.failed)),
-                         "uncertified": uncert, "global": solver != "ipopt", "note": ""})
+            uncert = int(np.sum(dm.to_dataframe()["status"].isin(["uncertified", "contradicted"])))
+            rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver), t, int(region.sum()), agree,
+                             int(np.sum(dm.failed)), uncert, solver != "ipopt", ""))
             log(f"[{case}] Alg 2 {s}/{solver}: {t:.1f} s, region {int(region.sum())}, IoU {agree['iou']:.3f}")
+    return maps
 
+
+def _alg3_rows(run: _CaseRun, mc, rows, log) -> Dict[tuple, object]:
+    from ..designspace import Bisection, flexibility_test_region
+    from ..solvers import available_solvers
+
+    cfg, case = run.cfg, run.case
+    P_mc, SE_mc = mc.probability.ravel(), mc.std_error.ravel()
     rects: Dict[tuple, object] = {}
-    if cfg.alg3:
-        for solver in [s for s in (cfg.solvers3 or cfg.solvers) if s in available_solvers()]:
-            for s in cfg.sets3:
-                t0 = time.perf_counter()
-                try:
-                    reg = flexibility_test_region(model_for(solver), P_C, uncertainty_set=s, solver=solver,
-                                                  time_limit=cfg.time_limit, max_time=cfg.alg3_budget)
-                    t = time.perf_counter() - t0
-                    inside = reg.contains(pts)
-                    agree = region_agreement(inside, P_mc, SE_mc)
-                    rects[("Alg 3", s, solver)] = reg
-                    rows.append({"method": "Alg 3 (flex test, bisection)", "set": s, "solver": solver,
-                                 "form": form(solver), "time_s": t,
-                                 "n_region": int(inside.sum()), **agree, "failed": 0,
-                                 "uncertified": 0 if reg.certified else 1, "global": solver != "ipopt",
-                                 "note": f"rectangle {np.round(reg.lower, 3).tolist()}–{np.round(reg.upper, 3).tolist()}"
-                                         f", δp = {reg.rectangle.delta_p:.4g}, {reg.n_solves} extended tests"
-                                         f"{'' if reg.rectangle.converged else ' (NOT converged: ' + _why(reg) + ')'}"})
-                    log(f"[{case}] Alg 3 {s}/{solver}: {t:.1f} s, {int(inside.sum())} grid points inside")
-                except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, not a crash
-                    rows.append({"method": "Alg 3 (flex test, bisection)", "set": s, "solver": solver, "form": form(solver),
-                                 "time_s": time.perf_counter() - t0, "n_region": 0, "iou": float("nan"),
-                                 "over_vs_mc": 0, "failed": 1, "uncertified": 0, "global": solver != "ipopt",
-                                 "note": f"failed: {type(exc).__name__}: {str(exc)[:120]}"})
-                    log(f"[{case}] Alg 3 {s}/{solver}: failed: {exc}")
+    for solver in [s for s in (cfg.solvers3 or cfg.solvers) if s in available_solvers()]:
+        for s in cfg.sets3:
+            t0 = time.perf_counter()
+            try:
+                reg = flexibility_test_region(run.model_for(solver), P_C, uncertainty_set=s, solver=solver,
+                                              algorithm=Bisection(max_time=cfg.alg3_budget),
+                                              options={"time_limit": cfg.time_limit})
+            except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, not a crash
+                rows.append(_row("Alg 3 (flex test, bisection)", s, solver, run.form(solver),
+                                 time.perf_counter() - t0, 0, {}, 1, 0, solver != "ipopt",
+                                 f"failed: {type(exc).__name__}: {str(exc)[:120]}"))
+                log(f"[{case}] Alg 3 {s}/{solver}: failed: {exc}")
+                continue
+            t = time.perf_counter() - t0
+            inside = reg.contains(run.pts)
+            rects[("Alg 3", s, solver)] = reg
+            note = (f"rectangle {np.round(reg.lower, 3).tolist()}–{np.round(reg.upper, 3).tolist()}"
+                    f", δp = {reg.rectangle.delta_p:.4g}, {reg.n_solves} extended tests"
+                    f"{'' if reg.rectangle.converged else ' (NOT converged: ' + _why(reg) + ')'}")
+            rows.append(_row("Alg 3 (flex test, bisection)", s, solver, run.form(solver), t, int(inside.sum()),
+                             region_agreement(inside, P_mc, SE_mc), 0, 0 if reg.certified else 1,
+                             solver != "ipopt", note))
+            log(f"[{case}] Alg 3 {s}/{solver}: {t:.1f} s, {int(inside.sum())} grid points inside")
+    return rects
 
+
+def _write_tables(case, cfg, rows, out_dir) -> None:
     os.makedirs(out_dir, exist_ok=True)
     md = [_header(case, cfg), "| method | set | solver | model form | wall time [s] | p≥0.85 | IoU vs MC | over MC |"
           " failed | uncertified | global | note |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -260,65 +281,62 @@ def run_case(case: str, cfg: BenchConfig, out_dir: str, log=print) -> dict:
         f.write("\n".join(md) + "\n")
     with open(os.path.join(out_dir, f"{case}.json"), "w") as f:
         json.dump({"case": case, "config": cfg.__dict__, "rows": rows}, f, indent=1, default=str)
-    if cfg.figures:
-        _figures(case, model, mc, maps, rects, out_dir)
-    return {"rows": rows, "mc": mc, "maps": maps, "rects": rects}
 
 
 def _figures(case, model, mc, maps, rects, out_dir):
-    import matplotlib
+    """Seed Figs. 1-3 for one case, drawn on matplotlib Figures (no pyplot, no backend change)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Ellipse, Rectangle
+    from ..designspace import plot_design_space
 
-    from .designspace import plot_design_space
-    from .formulations import FlexibilityAnalysis
-    from .montecarlo import sample_theta_m
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    plot_design_space(mc, ax=ax, p_c=P_C, title=f"{case}: Monte Carlo (Algorithm 1)")
+    fig = Figure(figsize=(6, 4.5))
+    plot_design_space(mc, ax=fig.add_subplot(), confidence=P_C, title=f"{case}: Monte Carlo (Algorithm 1)")
     fig.savefig(os.path.join(out_dir, f"{case}_fig1_mc.png"), dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
     if maps:
         keys = list(maps)
         ncol = min(3, len(keys))
         nrow = int(np.ceil(len(keys) / ncol))
-        fig, axs = plt.subplots(nrow, ncol, figsize=(5.2 * ncol, 4.2 * nrow), squeeze=False)
+        fig = Figure(figsize=(5.2 * ncol, 4.2 * nrow))
+        axs = fig.subplots(nrow, ncol, squeeze=False)
         for ax, key in zip(axs.ravel(), keys):
             rl = [r for (a, s, sv), r in rects.items() if sv == key[2] and (s == key[1] or
                                                                           (key[1] == "ldl" and s == "ellipsoid"))]
-            plot_design_space(maps[key], ax=ax, p_c=P_C, rectangles=rl or None,
+            plot_design_space(maps[key], ax=ax, confidence=P_C, rectangles=rl or None,
                               title=f"Alg 2 {key[1]} / {key[2]}" + (" + Alg 3" if rl else ""), colorbar=False)
         for ax in axs.ravel()[len(keys):]:
             ax.axis("off")
         fig.tight_layout()
         fig.savefig(os.path.join(out_dir, f"{case}_fig2_alg2_alg3.png"), dpi=100, bbox_inches="tight")
-        plt.close(fig)
+    fig = Figure(figsize=(5.5, 4.5))
+    _theta_m_figure(case, model, fig.add_subplot())
+    fig.savefig(os.path.join(out_dir, f"{case}_fig3_theta_m.png"), dpi=110, bbox_inches="tight")
 
-    # seed Fig. 3: θm samples at one θp, feasible / infeasible, with the Alg 2 box and ellipsoid
+
+def _theta_m_figure(case, model, ax) -> None:
+    """Seed Fig. 3: θm samples at one θp, feasible / infeasible, with the Alg 2 box and ellipsoid."""
+    from matplotlib.patches import Ellipse, Rectangle
+
+    from ..formulations import FlexibilityAnalysis
+    from ..montecarlo import sample_theta_m
+
     tp = model.theta_p_nominal
     S = sample_theta_m(model, 1000, random_state=0)
-    g = model.simulate(tp, S)
-    ok = np.all(g <= 0, axis=1)
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ok = np.all(model.simulate(tp, S) <= 0, axis=1)
     i, j = 0, model.n_m - 1 if model.n_m > 1 else 0
     ax.scatter(S[ok, i], S[ok, j], s=6, c="tab:green", label="feasible")
     ax.scatter(S[~ok, i], S[~ok, j], s=6, c="tab:red", label="infeasible")
+    c = model.theta_m_nominal
     for s, color in (("box", "k"), ("ellipsoid", "tab:blue")):
         fa = FlexibilityAnalysis(model, s, "ipopt", diagnose_failures=False)
         r = fa.index(tp)
         if not r.solved:
             continue
-        c = model.theta_m_nominal
         if s == "box":
             hw = fa.uset.half_widths(r.delta)
             ax.add_patch(Rectangle((c[i] - hw[i], c[j] - hw[j]), 2 * hw[i], 2 * hw[j], fill=False, color=color,
                                    lw=2, label=f"box, δ={r.delta:.2f}"))
         else:
-            sub = model.covariance[np.ix_([i, j], [i, j])]
-            ev, V = np.linalg.eigh(sub)
+            ev, V = np.linalg.eigh(model.covariance[np.ix_([i, j], [i, j])])
             ang = np.degrees(np.arctan2(V[1, 1], V[0, 1]))
             ax.add_patch(Ellipse((c[i], c[j]), 2 * r.delta * np.sqrt(ev[1]), 2 * r.delta * np.sqrt(ev[0]),
                                  angle=ang, fill=False, color=color, lw=2,
@@ -327,8 +345,6 @@ def _figures(case, model, mc, maps, rects, out_dir):
     ax.set_ylabel(model.theta_m_names[j])
     ax.set_title(f"{case}: θm samples at θp = {np.round(tp, 3).tolist()}")
     ax.legend(fontsize=8)
-    fig.savefig(os.path.join(out_dir, f"{case}_fig3_theta_m.png"), dpi=110, bbox_inches="tight")
-    plt.close(fig)
 
 
 def run_benchmarks(preset: str = "full", out_dir: str = "benchmarks/results", cases=("case1", "case2"),
@@ -350,6 +366,15 @@ def register(subparsers) -> None:
     g.add_argument("--quick", action="store_true", help="coarser grids and shorter limits (< 5 min)")
     g.add_argument("--tiny", action="store_true", help="3x3 grids, Ipopt only (seconds; used by the tests)")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--cases", nargs="+", default=["case1", "case2"], choices=["case1", "case2"])
-    p.set_defaults(func=lambda a: (run_benchmarks("tiny" if a.tiny else ("quick" if a.quick else "full"),
-                                                  a.out, tuple(a.cases)), 0)[1])
+    from ..models.cases import CASES
+
+    p.add_argument("--cases", nargs="+", default=sorted(CASES), choices=sorted(CASES))
+    p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench(args) -> int:
+    from .common import check_out_dir
+
+    check_out_dir(args.out)
+    run_benchmarks("tiny" if args.tiny else ("quick" if args.quick else "full"), args.out, tuple(args.cases))
+    return 0

@@ -2,14 +2,18 @@
 
 Usage::
 
-    flexspace crystallization run --out DIR [--quick] [--seed N] [--doe FILE.csv] [--no-torch]
+    flexspace crystallization run --out DIR [--quick] [--random-state N] [--doe FILE.csv] [--no-torch]
 
-runs seed Steps 2–9 (:func:`.workflow.run_workflow`) and writes ``DIR/report.md``.
+runs seed Steps 2–9 (:func:`flexspace.crystallization.workflow.run_workflow`) and writes
+``DIR/report.md``; ``flexspace crystallization design-space ...`` is registered by
+:func:`.crystallization_design_space.register_design_space`.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from .crystallization_design_space import error_line, register_design_space
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -21,35 +25,36 @@ def register(subparsers) -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the workflow (DoE → models → UQ → synthetic data → NSGA-II → report)")
     run.add_argument("--out", required=True, help="output directory (report.md, figures/, data/, models/)")
     run.add_argument("--quick", action="store_true", help="reduced grids/ensembles/generations (about a minute)")
-    run.add_argument("--seed", type=int, default=0, help="random_state for everything (default 0)")
+    run.add_argument("--random-state", type=int, default=0, help="seed of everything random (default 0)")
     run.add_argument("--doe", default=None, help="your own DoE CSV (13 feature columns + CQA columns)")
     run.add_argument("--no-torch", action="store_true", help="copula generator only (skip GAN/VAE)")
     run.set_defaults(func=_run)
-    __import__(f"{__package__}.cli_design_space", fromlist=["x"]).register_design_space(sub)  # issue 6
+    register_design_space(sub)  # issue 6
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
 
 
 def _run(args) -> int:
-    from .doe import DoEValidationError
-    from .workflow import run_workflow
+    from ..crystallization.doe import DoEValidationError
+    from ..crystallization.workflow import run_workflow
+    from ..errors import ValidationError
 
     try:
-        res = run_workflow(args.out, quick=args.quick, random_state=args.seed, doe_csv=args.doe,
+        res = run_workflow(args.out, quick=args.quick, random_state=args.random_state, doe_csv=args.doe,
                            use_torch=False if args.no_torch else None)
-    except DoEValidationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (DoEValidationError, ValidationError) as exc:  # bad --doe file/table: one line, exit 2
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2
-    val = res.get("validation")
+    val = res.validation
     if val is not None:
         print(val[["CQA", "measured_mean", "measured_sd", "predicted_mean", "predicted_sigma", "within_2sigma"]]
               .to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-    print(f"report: {res['report']}")
+    print(f"report: {res.report}")
     return 0
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry (``python -m flexspace.models.crystallization.cli run --out DIR``)."""
+    """Stand-alone entry (``python -m flexspace.cli.crystallization run --out DIR``)."""
     parser = argparse.ArgumentParser(prog="flexspace")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["crystallization", *(sys.argv[1:] if argv is None else argv)])

@@ -3,14 +3,14 @@
 Usage::
 
     flexspace crystallization design-space --surrogate {mlp,rf,gbt} --params NAME NAME --out DIR
-        [--grid 21] [--pc 0.85] [--n-mc 2000] [--set box] [--solver highs] [--seed 0]
-        [--doe FILE.csv] [--limit D50>=18 --limit DoA<=85 ...] [--sigma ensemble|total]
-        [--activation relu|tanh]
+        [--grid 21] [--confidence 0.85] [--n-samples 2000] [--uncertainty-set box]
+        [--solver highs] [--time-limit 60] [--random-state 0] [--doe FILE.csv]
+        [--limit D50>=18 --limit DoA<=85 ...] [--sigma ensemble|total] [--activation relu|tanh]
 
 fits the surrogates on the in-silico lab's DoE (or ``--doe``), embeds them through OMLT,
 maps the design space over the two parameters (Monte Carlo, Algorithm 2) and finds the
 Algorithm 3 rectangle, then writes ``DIR/design_space.csv``, ``DIR/design_space.png`` and
-``DIR/design_space.md`` (see :mod:`.design_space`).
+``DIR/design_space.md`` (see :mod:`flexspace.crystallization.design_space`).
 
 :func:`register_design_space` adds the sub-command to the ``crystallization`` parser.
 """
@@ -19,11 +19,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .profile import CQA_NAMES, FEATURE_NAMES
+from ..crystallization.profile import CQA_NAMES, FEATURE_NAMES
+
+
+def error_line(exc: BaseException) -> str:
+    """The exception's message on one line (``error: ...`` output of the commands)."""
+    return " ".join(str(exc).split())
 
 
 def _find_crystallization_subparsers(subparsers):
-    """The sub-command action of the ``crystallization`` parser (created by :func:`.cli.register`)."""
+    """The sub-command action of the ``crystallization`` parser (created by :func:`.crystallization.register`)."""
     parser = subparsers.choices.get("crystallization") if hasattr(subparsers, "choices") else None
     if parser is None:
         return None
@@ -52,11 +57,13 @@ def register_design_space(subparsers) -> argparse.ArgumentParser:
                    help=f"two θp features (default seed_loading C); choose from {', '.join(FEATURE_NAMES)}")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--grid", type=int, default=21, help="grid points per parameter (default 21)")
-    p.add_argument("--pc", type=float, default=0.85, help="confidence level p_c (default 0.85)")
-    p.add_argument("--n-mc", type=int, default=2000, help="Monte Carlo samples per grid point (default 2000)")
-    p.add_argument("--set", default="box", choices=("box", "ellipsoid", "ldl"), help="uncertainty set (default box)")
+    p.add_argument("--confidence", type=float, default=0.85,
+                   help="p_c, the probability the region must reach (default 0.85)")
+    p.add_argument("--n-samples", type=int, default=2000, help="Monte Carlo samples per grid point (default 2000)")
+    p.add_argument("--uncertainty-set", default="box", choices=("box", "ellipsoid", "ldl"),
+                   help="uncertainty set (default box)")
     p.add_argument("--solver", default=None, help="default: highs (trees, ReLU MLP), ipopt (smooth MLP; see design_space.default_solver)")
-    p.add_argument("--seed", type=int, default=0, help="random_state (DoE, fits, MC samples)")
+    p.add_argument("--random-state", type=int, default=0, help="seed of the DoE, the fits and the MC samples")
     p.add_argument("--doe", default=None, help="your own DoE CSV (13 features + CQA columns)")
     p.add_argument("--limit", action="append", default=None, metavar="CQA<=V|CQA>=V",
                    help="a CQA limit, repeatable (default: data-driven limits, see design_space.auto_limits)")
@@ -87,8 +94,8 @@ def _parse_limits(items):
 
 
 def _run(args) -> int:
-    from .design_space import run_design_space
-    from .doe import DoEValidationError, load_doe
+    from ..crystallization.design_space import DEFAULT_CQAS, SurrogateSpec, run_design_space
+    from ..crystallization.doe import DoEValidationError, load_doe, require_measured
 
     for p in args.params:
         if p not in FEATURE_NAMES:
@@ -100,12 +107,16 @@ def _run(args) -> int:
     try:
         limits = _parse_limits(args.limit)
         doe = load_doe(args.doe) if args.doe else None
+        if doe is not None:  # one surrogate per CQA, fitted on every row where it was measured
+            require_measured(doe, DEFAULT_CQAS, source=args.doe, purpose="design-space (one surrogate per CQA)")
     except (ValueError, DoEValidationError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2
-    res = run_design_space(args.surrogate, args.params, args.out, n_grid=args.grid, p_c=args.pc, n_mc=args.n_mc,
-                           uncertainty_set=args.set, solver=args.solver, doe=doe, limits=limits, sigma=args.sigma,
-                           random_state=args.seed, time_limit=args.time_limit, activation=args.activation)
+    spec = SurrogateSpec(kind=args.surrogate, params=args.params, limits=limits, sigma=args.sigma,
+                         activation=args.activation, doe=doe)
+    res = run_design_space(spec, args.out, n_grid=args.grid, confidence=args.confidence, n_samples=args.n_samples,
+                           uncertainty_set=args.uncertainty_set, solver=args.solver,
+                           options={"time_limit": args.time_limit}, random_state=args.random_state)
     t = res["timings"]
     print(f"MC {t['mc_s']:.1f} s, Alg 2 {t['alg2_s']:.1f} s, Alg 3 {t['alg3_s']:.1f} s; ordering {res['ordering']}")
     print(f"map: {res['csv']}\nfigure: {res['figure']}")
@@ -113,13 +124,13 @@ def _run(args) -> int:
 
 
 def main(argv=None) -> int:
-    """Stand-alone entry: ``python -m flexspace.models.crystallization.cli_design_space --out DIR ...``."""
-    from . import cli as ccli
+    """Stand-alone entry: ``python -m flexspace.cli.crystallization_design_space --out DIR ...``.
 
+    Builds ``flexspace crystallization design-space`` alone (the full command is registered by
+    :func:`flexspace.cli.crystallization.register`, which imports this module)."""
     parser = argparse.ArgumentParser(prog="flexspace")
-    sub = parser.add_subparsers(dest="command")
-    ccli.register(sub)
-    register_design_space(sub)
+    crystallization = parser.add_subparsers(dest="command").add_parser("crystallization")
+    register_design_space(crystallization.add_subparsers(dest="crystallization_command"))
     args = parser.parse_args(["crystallization", "design-space", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)
 

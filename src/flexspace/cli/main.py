@@ -8,11 +8,63 @@ import os
 import sys
 import time
 
+from .common import check_out_dir
+
 CORE_SOLVERS = ("ipopt", "maingo", "scip", "highs")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line ``error: ...`` with exit code 2."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def _checked(check, name, convert=float):
+    """An argparse ``type`` that converts the text and runs a flexspace validator on it."""
+    from ..validation import ValidationError
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            what = "an integer" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {text!r}") from None
+        try:
+            check(name, value)
+        except ValidationError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _positive(name, value):
+    from ..validation import check_number
+
+    check_number(name, value, low=0, low_open=True)
+
+
+def _count(name, value):
+    from ..validation import check_number
+
+    check_number(name, value, integer=True, low=1)
+
+
+def _count_or_zero(name, value):
+    from ..validation import check_number
+
+    check_number(name, value, integer=True, low=0)
+
+
+def _probability(name, value):
+    from ..validation import check_probability
+
+    check_probability(name, value)
+
+
 def _cmd_solvers(args) -> int:
-    from .solvers import solver_table
+    from ..solvers import solver_table
 
     rows = solver_table(time_limit=args.time_limit)
     cols = ["name", "version", "available", "type", "problem", "check"]
@@ -33,21 +85,14 @@ FORM_HELP = ("the seed's full model, or the reduced-space form of the same stead
              "solves on case 2)")
 
 
-def _load_model(name: str, formulation: str = "full"):
-    from .models import case1, case2
-
-    cases = {"case1": case1, "case2": case2}
-    if name not in cases:
-        raise SystemExit(f"unknown model {name!r}; choose from {sorted(cases)}")
-    return cases[name].model(formulation=formulation)
-
-
 def _cmd_index(args) -> int:
-    from .formulations import flexibility_index
+    from ..formulations import flexibility_index
+    from ..models.cases import case_model
 
-    model = _load_model(args.model, args.formulation)
+    model = case_model(args.case, args.formulation)
     theta_p = args.theta_p if args.theta_p else None
-    r = flexibility_index(model, theta_p, args.set, args.solver, method=args.method, time_limit=args.time_limit)
+    r = flexibility_index(model, theta_p, args.uncertainty_set, args.solver, method=args.method,
+                          options={"time_limit": args.time_limit})
     print(r)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2, default=str))
@@ -58,23 +103,36 @@ def _cmd_demo(args) -> int:
     """Case 1: flexibility index (box/ellipsoid × local/global) and Monte Carlo at the nominal
     point, then the design space by all three algorithms (Monte Carlo map, flexibility-index
     map with MAiNGO on 2 workers, Algorithm 3 rectangle) in one overlay figure."""
+    from ..models.cases import case_model
+
+    check_out_dir(args.out)
+    model = case_model("case1")
+    _demo_point(model)
+    confidence = 0.85
+    shape = "x".join(str(n) for n in model.grid_shape)
+    print(f"\ndesign space on the seed's {shape} grid, confidence = {confidence}:")
+    mc_map, fi_map, region = _demo_maps(model, confidence)
+    path = os.path.join(args.out, "case1_design_space.png")
+    from ..designspace import design_space_figure
+
+    design_space_figure([mc_map, fi_map], region, confidence).savefig(path, dpi=120, bbox_inches="tight")
+    print(f"figure: {path}")
+    return 0
+
+
+def _demo_point(model) -> None:
     import numpy as np
 
-    from .designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
-    from .formulations import FlexibilityAnalysis
-    from .models import case1
-    from .montecarlo import monte_carlo_probability
-    from .solvers import available_solvers
+    from ..formulations import FlexibilityAnalysis
+    from ..montecarlo import monte_carlo_probability
+    from ..solvers import available_solvers
 
-    os.makedirs(args.out, exist_ok=True)
-    model = case1.model()
     tp = model.theta_p_nominal
     print(f"flexspace demo: case 1 ({model.description})")
     cv = np.sqrt(np.diag(model.covariance)) / model.theta_m_nominal
     print(f"nominal theta_p: R_BA={tp[0]}, tau={tp[1]} s; covariance of (k1, k2) is a RECONSTRUCTION "
-          f"({', '.join(f'{100 * c:.3g} %' for c in cv)} CV, see flexspace.models.case1)\n")
-    avail = available_solvers()
-    solvers = [s for s in ("ipopt", "maingo") if s in avail]
+          f"({', '.join(f'{100 * c:.3g} %' for c in cv)} CV, see flexspace.models.cases.case1)\n")
+    solvers = [s for s in ("ipopt", "maingo") if s in available_solvers()]
     print(f"{'set':<10}{'solver':<8}{'type':<8}{'delta':>10}{'P(set)':>10}{'status':>20}  quality")
     for s in ("box", "ellipsoid"):
         for sv in solvers:
@@ -85,173 +143,151 @@ def _cmd_demo(args) -> int:
     print(f"\nMonte Carlo (100000 samples) at the nominal point: P = {mc.probability:.5f} "
           f"± {mc.std_error:.5f} (failed samples: {mc.n_failed})")
 
-    p_c = 0.85
-    print(f"\ndesign space on the seed's {case1.GRID_SHAPE[0]}x{case1.GRID_SHAPE[1]} grid, p_c = {p_c}:")
+
+def _demo_maps(model, confidence):
+    from ..designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
+    from ..solvers import available_solvers
+
+    avail = available_solvers()
     mc_map = monte_carlo_map(model, n_samples=1000, random_state=0)
     fi_solver = "maingo" if "maingo" in avail else ("scip" if "scip" in avail else "ipopt")
     fi_map = flexibility_index_map(model, uncertainty_set="ellipsoid", solver=fi_solver, workers=2)
     # Algorithm 3 with SCIP: an extended test takes ~0.25 s with SCIP and 3-10 s with MAiNGO (measured)
     a3_solver = "scip" if "scip" in avail else fi_solver
     t0 = time.perf_counter()
-    region = flexibility_test_region(model, p_c, uncertainty_set="ellipsoid", solver=a3_solver)
+    region = flexibility_test_region(model, confidence, uncertainty_set="ellipsoid", solver=a3_solver)
     t_a3 = time.perf_counter() - t0
     rows = [("Algorithm 1: Monte Carlo (1000 samples)", "monte carlo", mc_map.run_info["elapsed_s"],
-             int(mc_map.region(p_c).sum()), int(mc_map.failed.sum())),
-            (f"Algorithm 2: flexibility index (ellipsoid, 2 workers)", fi_solver, fi_map.run_info["elapsed_s"],
-             int(fi_map.region(p_c).sum()), int(fi_map.failed.sum())),
+             int(mc_map.region(confidence).sum()), int(mc_map.failed.sum())),
+            ("Algorithm 2: flexibility index (ellipsoid, 2 workers)", fi_solver, fi_map.run_info["elapsed_s"],
+             int(fi_map.region(confidence).sum()), int(fi_map.failed.sum())),
             ("Algorithm 3: flexibility test bisection (ellipsoid)", a3_solver, t_a3,
              int(region.contains(mc_map.points).sum()), region.n_failed)]
     print(f"{'method':<56}{'solver':<13}{'time [s]':>9}{'points in region':>18}{'failed':>8}")
     for name, sv, t, n, f in rows:
         print(f"{name:<56}{sv:<13}{t:>9.2f}{n:>18d}{f:>8d}")
     print(str(region))
-    path = os.path.join(args.out, "case1_design_space.png")
-    _overlay_figure(mc_map, fi_map, region, p_c, path)
-    print(f"figure: {path}")
-    return 0
-
-
-def _overlay_figure(mc_map, fi_map, region, p_c, path, title=None):
-    """Two panels (Monte Carlo, flexibility index) with the other maps' p_c contours and the
-    Algorithm 3 rectangle(s) overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    maps = [m for m in (mc_map, fi_map) if m is not None]
-    fig, axes = plt.subplots(1, len(maps), figsize=(5.6 * len(maps), 4.4), squeeze=False)
-    for ax, m in zip(axes[0], maps):
-        m.plot(ax=ax, p_c=p_c, rectangles=[region] if region is not None else [])
-        for other, color in ((mc_map, "orange"), (fi_map, "cyan")):
-            if other is None or other is m:
-                continue
-            a0, a1 = other.axes
-            ax.contour(a1, a0, np.nan_to_num(other.probability, nan=0.0), levels=[p_c], colors=color,
-                       linewidths=1.5, linestyles=":")
-        if len(maps) > 1:
-            ax.text(0.01, 0.01, "dotted: the other map's p_c contour", transform=ax.transAxes, fontsize=7,
-                    color="w")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    return mc_map, fi_map, region
 
 
 def _cmd_run(args) -> int:
     """``flexspace run {case1,case2} --method {mc,flexindex,flextest} ...``: DIR/map.csv, map.png, summary.json."""
-    from .designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
-    from .designspace.checkpoint import _jsonable
-    from .models import case1, case2
+    from ..designspace import DesignSpaceMap, design_space_figure, make_grid
+    from ..designspace.checkpoint import _jsonable
+    from ..errors import ValidationError
+    from ..models.cases import case_model
 
-    case = {"case1": case1, "case2": case2}[args.model]
-    model = case.model(formulation=args.formulation)
+    model = case_model(args.case, args.formulation)
     if args.solver is None:
         args.solver = "scip" if args.method == "flextest" else "maingo"
-    os.makedirs(args.out, exist_ok=True)
-    shape = tuple(args.grid) if args.grid else case.GRID_SHAPE
+    if args.grid and len(args.grid) not in (1, model.n_p):
+        raise ValidationError(f"--grid takes one number or one per theta_p ({model.n_p}: "
+                              f"{', '.join(model.theta_p_names)}), got {len(args.grid)} numbers")
+    if args.theta_p is not None and len(args.theta_p) != model.n_p:
+        raise ValidationError(f"--theta-p takes {model.n_p} numbers ({', '.join(model.theta_p_names)}), "
+                              f"got {len(args.theta_p)}")
+    check_out_dir(args.out)
+    axes = make_grid(model, tuple(args.grid) if args.grid else None)
     t0 = time.perf_counter()
-    settings = {"model": args.model, "method": args.method, "set": args.set, "solver": args.solver,
-                "samples": args.samples, "confidence": args.confidence, "workers": args.workers,
-                "grid": list(shape), "time_limit": args.time_limit, "random_state": args.seed}
-    ckpt = None if args.no_checkpoint else os.path.join(args.out, f"checkpoint_{args.method}.jsonl")
-    progress = False if args.quiet else None
-    summary = {"settings": settings}
-    dmap, region = None, None
-    if args.method == "mc":
-        dmap = monte_carlo_map(model, shape=shape, n_samples=args.samples, random_state=args.seed,
-                               workers=args.workers, out=ckpt, progress=progress)
-    elif args.method == "flexindex":
-        dmap = flexibility_index_map(model, shape=shape, uncertainty_set=args.set, solver=args.solver,
-                                     time_limit=args.time_limit, workers=args.workers, out=ckpt, progress=progress)
-    else:
-        region = flexibility_test_region(model, args.confidence, args.theta_p, args.set, args.solver,
-                                         time_limit=args.time_limit, move_nominal=args.move_nominal)
+    summary = {"settings": {k: v for k, v in vars(args).items() if k != "func"}}
+    dmap, region = _run_method(args, model, axes)
+    if region is not None:
         summary["region"] = region.to_dict()
         print(region)
-        # the map CSV for Algorithm 3: grid points inside the rectangle(s) have probability >= p_c (proven)
-        dmap = _region_as_map(model, region, shape)
-    dmap.to_csv(os.path.join(args.out, "map.csv"))
-    _overlay_figure(dmap, None, region, args.confidence, os.path.join(args.out, "map.png"),
-                    title=f"flexspace run {args.model} --method {args.method}")
+        dmap = DesignSpaceMap.from_region(region, axes)  # grid points inside the rectangle(s): probability >= confidence
+    dmap.to_csv(os.path.join(args.out, "map.csv"), metadata=False)  # plain CSV; metadata: summary.json
+    summary["map_metadata"] = dmap.metadata()
+    fig = design_space_figure([dmap], region, args.confidence,
+                              title=f"flexspace run {args.case} --method {args.method}")
+    fig.savefig(os.path.join(args.out, "map.png"), dpi=120, bbox_inches="tight")
     summary["map"] = dmap.summary(args.confidence)
     summary["time_s"] = time.perf_counter() - t0
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(_jsonable(summary), f, indent=2, default=str)
-    print(f"{args.method} map of {args.model}: {dmap.status_counts}; {int(dmap.region(args.confidence).sum())} "
+    print(f"{args.method} map of {args.case}: {dmap.status_counts}; {int(dmap.region(args.confidence).sum())} "
           f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {args.out}/map.csv, "
           f"map.png, summary.json")
     return 0
 
 
-def _region_as_map(model, region, shape):
-    """Algorithm 3 on the grid: inside a rectangle -> probability p_c (a lower bound), outside -> 0 (not certified)."""
-    import numpy as np
+def _run_method(args, model, axes):
+    """(map, None) for Algorithms 1 and 2, (None, region) for Algorithm 3."""
+    from ..designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
 
-    from .designspace import DesignSpaceMap
-    from .designspace.maps import _points, make_grid
+    ckpt = None if args.no_checkpoint else os.path.join(args.out, f"checkpoint_{args.method}.jsonl")
+    progress = False if args.quiet else None
+    options = {"time_limit": args.time_limit}
+    if args.method == "mc":
+        return monte_carlo_map(model, axes, n_samples=args.n_samples, random_state=args.random_state,
+                               workers=args.workers, out=ckpt, progress=progress), None
+    if args.method == "flexindex":
+        return flexibility_index_map(model, axes, args.uncertainty_set, args.solver, options=options,
+                                     workers=args.workers, out=ckpt, progress=progress), None
+    return None, flexibility_test_region(model, args.confidence, args.theta_p, args.uncertainty_set, args.solver,
+                                         options=options, move_nominal=args.move_nominal)
 
-    axes = make_grid(model, shape=shape)
-    pts = _points(axes)
-    inside = region.contains(pts)
-    # probability: p_c inside a rectangle (a lower bound, proven when the solver is global); 0 outside
-    # (not certified by Algorithm 3 — not a computed probability)
-    rows = [{"probability": region.confidence if ins else 0.0, "std_error": float("nan"),
-             "status": "inside rectangle" if ins else "outside rectangle (not certified)", "solver": region.solver,
-             "global": region.is_global, "certified": region.certified if ins else False} for ins in inside]
-    dm = DesignSpaceMap.from_rows("flextest", model.theta_p_names, axes, rows,
-                                  settings={"algorithm": "flexibility test (Algorithm 3)", "set": region.set_kind,
-                                            "solver": region.solver})
-    dm.rectangles = [(r.lower, r.upper) for r in region.rectangles]
-    return dm
+
+SETS = ["box", "ellipsoid", "ldl"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="flexspace", description="Probabilistic design spaces by flexibility analysis")
-    sub = p.add_subparsers(dest="command")
+    from ..models.cases import CASES
+    from .bench import register as register_bench
+    from .crystallization import register as register_crystallization
+
+    p = _Parser(prog="flexspace", description="Probabilistic design spaces by flexibility analysis")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
     s = sub.add_parser("solvers", help="table of solvers: version, availability, global/local, a check solve")
     s.add_argument("--check", action="store_true", help="exit non-zero if ipopt/maingo/scip/highs is missing")
-    s.add_argument("--time-limit", type=float, default=20.0)
+    s.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0,
+                   help="seconds per check solve")
     s.set_defaults(func=_cmd_solvers)
     d = sub.add_parser("demo", help="case 1: flexibility indices, Monte Carlo, and a design-space figure")
     d.add_argument("--out", default="demo_out")
     d.set_defaults(func=_cmd_demo)
+    _add_index(sub, sorted(CASES))
+    _add_run(sub, sorted(CASES))
+    register_bench(sub)
+    register_crystallization(sub)
+    return p
+
+
+def _add_index(sub, cases) -> None:
     i = sub.add_parser("index", help="flexibility index of a shipped case at one theta_p")
-    i.add_argument("model", choices=["case1", "case2"])
+    i.add_argument("case", choices=cases)
     i.add_argument("--theta-p", type=float, nargs="+", default=None)
-    i.add_argument("--set", default="ellipsoid", choices=["box", "ellipsoid", "ldl"])
+    i.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
     i.add_argument("--solver", default="maingo")
     i.add_argument("--method", default="enumeration", choices=["enumeration", "minlp"])
-    i.add_argument("--time-limit", type=float, default=60.0)
+    i.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=60.0, help="seconds per solve")
     i.add_argument("--json", action="store_true")
     i.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
     i.set_defaults(func=_cmd_index)
+
+
+def _add_run(sub, cases) -> None:
     r = sub.add_parser("run", help="design space of a shipped case by Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
-    r.add_argument("model", choices=["case1", "case2"])
+    r.add_argument("case", choices=cases)
     r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"])
-    r.add_argument("--set", default="ellipsoid", choices=["box", "ellipsoid", "ldl"])
+    r.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
     r.add_argument("--solver", default=None, help="default: maingo (flexindex), scip (flextest)")
-    r.add_argument("--samples", type=int, default=1000, help="Monte Carlo samples per grid point")
-    r.add_argument("--confidence", type=float, default=0.85, help="p_c")
-    r.add_argument("--workers", type=int, default=1)
+    r.add_argument("--n-samples", type=_checked(_count, "--n-samples", int), default=1000,
+                   help="Monte Carlo samples per grid point")
+    r.add_argument("--confidence", type=_checked(_probability, "--confidence"), default=0.85,
+                   help="p_c, the probability the region must reach, in (0, 1)")
+    r.add_argument("--workers", type=_checked(_count, "--workers", int), default=1, help="worker processes (>= 1)")
     r.add_argument("--out", default="flexspace_out")
-    r.add_argument("--grid", type=int, nargs="+", default=None, help="points per theta_p axis (default: the seed's)")
-    r.add_argument("--time-limit", type=float, default=20.0)
-    r.add_argument("--seed", type=int, default=0, help="random_state of the Monte Carlo samples")
+    r.add_argument("--grid", type=_checked(_count, "--grid", int), nargs="+", default=None,
+                   help="points per theta_p axis: one number, or one per theta_p (default: the seed's)")
+    r.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0, help="seconds per solve")
+    r.add_argument("--random-state", type=_checked(_count_or_zero, "--random-state", int), default=0,
+                   help="seed of the Monte Carlo samples (>= 0)")
     r.add_argument("--theta-p", type=float, nargs="+", default=None, help="Algorithm 3 nominal point")
     r.add_argument("--move-nominal", action="store_true", help="Algorithm 3: also move the nominal point")
     r.add_argument("--no-checkpoint", action="store_true", help="do not write/resume DIR/checkpoint_*.jsonl")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
     r.set_defaults(func=_cmd_run)
-    from .bench import register as register_bench
-
-    register_bench(sub)
-    from .models.crystallization.cli import register
-
-    register(sub)
-    return p
 
 
 def main(argv=None) -> int:
@@ -260,11 +296,17 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ..errors import FlexspaceError
+
     try:
         return int(args.func(args) or 0)
-    except (ValueError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (FlexspaceError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (finished grid points are in the checkpoint; run again to resume)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

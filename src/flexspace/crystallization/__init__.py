@@ -1,9 +1,16 @@
-"""Crystallization digital twin (GitHub issue 5; seed: Barhate et al., PSE 2025).
+"""Crystallization digital twin (GitHub issues 5 and 6; seed: Barhate et al., PSE 2025).
+
+The application package on top of flexspace: it uses :mod:`flexspace.designspace`,
+:mod:`flexspace.surrogates` and :mod:`flexspace.models`, and nothing below it imports it
+(only :mod:`flexspace.cli` does).
 
 Sub-modules: :mod:`.kinetics` (solubility/kinetics with sources), :mod:`.profile`
 (13-feature profile encoding, Eq. 2–4), :mod:`.lab` (in-silico lab, population balance),
 :mod:`.doe` (DoE generator, CSV validator), :mod:`.design` (NSGA-II design problem),
-:mod:`.workflow` (steps 2–9 and the report), :mod:`.cli` (``flexspace crystallization``).
+:mod:`.workflow` (steps 2–9 and the report), :mod:`.design_space` (design space of
+OMLT-embedded surrogates), :mod:`.pareto` (ε-constraint Pareto front on the embedded
+surrogates).  The commands (``flexspace crystallization run | design-space``) are in
+:mod:`flexspace.cli.crystallization` and :mod:`flexspace.cli.crystallization_design_space`.
 """
 from .kinetics import LabParameters, saturation_temperature, solubility
 from .lab import BatchResult, InSilicoLab

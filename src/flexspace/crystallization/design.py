@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...surrogates.design import SurrogateDesignProblem
+from ..surrogates.design import SurrogateDesignProblem
 from .profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, IDX_C, IDX_C0, IDX_H, IDX_SEED, IDX_T, IS_HEATING,
                       N_FEATURES, seeding_temperature)
 

@@ -2,7 +2,7 @@
 
 ε-constraint Pareto front of (max D50, min DoA) over a thermocycle profile space with
 ``n_cycles`` cycles — the same decision variables, bounds and Eq. 2–5 constraints as the
-NSGA-II design of :mod:`flexspace.models.crystallization.design`
+NSGA-II design of :mod:`flexspace.crystallization.design`
 (:class:`CycleProfileSpace`) — solved by a deterministic solver on the embedded
 surrogates:
 
@@ -17,7 +17,7 @@ solubility polynomial is increasing above 2.9 °C (every active set-point is ≥
 convex quadratic constraint.  So tree ensembles / ReLU nets give convex MIQCPs (SCIP;
 HiGHS reads no quadratic constraints), smooth nets NLPs (Ipopt by default, MAiNGO on
 request).  Tree blocks are built with ``strict_splits`` (see
-:meth:`EmbeddedSurrogate.add_to`) so the optimiser cannot sit on a split threshold and
+:meth:`flexspace.surrogates.omlt_embed.EmbeddedSurrogate.add_to`) so the optimiser cannot sit on a split threshold and
 take the better leaf.
 
 :func:`compare_with_nsga2` runs NSGA-II (:func:`flexspace.surrogates.design.run_nsga2`) on
@@ -34,7 +34,13 @@ from typing import Optional
 import numpy as np
 import pyomo.environ as pyo
 
-from .omlt_embed import EmbeddedSurrogate, embed_surrogate, substitute_named_expressions
+from ..solvers import get_solver
+from ..surrogates.design import run_nsga2
+from ..surrogates.omlt_embed import EmbeddedSurrogate, embed_surrogate, substitute_named_expressions
+from .design import CycleProfileSpace
+from .design_space import design_input_bounds
+from .kinetics import SOLUBILITY_COEFFS
+from .profile import IS_HEATING, N_FEATURES, SEED_SUBCOOLING
 
 __all__ = ["EpsilonFront", "build_design_model", "epsilon_constraint_front", "hypervolume_2d", "compare_with_nsga2"]
 
@@ -62,10 +68,6 @@ def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles:
     """Pyomo model: profile decision variables of ``CycleProfileSpace(n_cycles)``, the
     13 features, two OMLT blocks (``m.d50``, ``m.doa``), Eq. 2, 3, 5, and parameters
     ``m.eps`` (DoA ≤ ε, constraint ``m.eps_con``) and ``m.d50_min`` (``m.d50_con``)."""
-    from ..models.crystallization.design import CycleProfileSpace
-    from ..models.crystallization.kinetics import SOLUBILITY_COEFFS
-    from ..models.crystallization.profile import IS_HEATING, N_FEATURES, SEED_SUBCOOLING
-
     space = CycleProfileSpace(n_cycles)
     m = pyo.ConcreteModel(name=f"eps_front_{n_cycles}cycles")
     m.space = space
@@ -125,11 +127,8 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
     ``d50``, ``doa``: fitted estimators or :class:`EmbeddedSurrogate` objects on the 13
     crystallization features.  ``solver``: default SCIP for MILP surrogates (global),
     Ipopt for smooth networks (local; ``"maingo"`` on request — see
-    :func:`flexspace.models.crystallization.design_space.default_solver` for a measured
+    :func:`flexspace.crystallization.design_space.default_solver` for a measured
     MAiNGO failure on such networks).  Failed solves are logged and dropped (never put on the front)."""
-    from ..models.crystallization.design_space import design_input_bounds
-    from ..solvers import get_solver
-
     b = design_input_bounds() if input_bounds is None else np.asarray(input_bounds, float)
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)
@@ -141,7 +140,7 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
         # MAiNGO rejects named Expressions: substitute them in the constraints (the two
         # objectives are plain output variables and are toggled by name below)
         substitute_named_expressions(m, objectives=False)
-    slv = get_solver(solver, time_limit=time_limit, gap=gap)
+    slv = get_solver(solver, {"time_limit": time_limit, "gap": gap})
     space = m.space
     pts, stats, blk_vals = [], [], []
 
@@ -230,10 +229,6 @@ def compare_with_nsga2(d50, doa, n_cycles: int = 4, n_points: int = 21, pop_size
                        random_state: int = 0, solver: Optional[str] = None, time_limit: float = 60.0) -> dict:
     """ε-constraint front vs NSGA-II front on the same surrogates and bounds, with
     hypervolumes (one reference point, common normalisation; module docstring)."""
-    from ..models.crystallization.design import CycleProfileSpace
-    from ..models.crystallization.design_space import design_input_bounds
-    from .design import run_nsga2
-
     b = design_input_bounds()
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)

@@ -17,28 +17,36 @@
 
 Outputs in ``out_dir``: ``report.md``, ``figures/*.png``, ``data/*.csv`` and
 ``models/*.joblib`` (plain scikit-learn pipelines, ``StandardScaler`` + estimator, inputs
-in :data:`FEATURE_NAMES` order with bounds :data:`FEATURE_BOUNDS`).
+in :data:`FEATURE_NAMES` order with bounds :data:`FEATURE_BOUNDS`).  The same results are
+returned as a :class:`WorkflowResult`.
+
+One function per step: :func:`_step2_doe`, :func:`_steps3_4_selection`,
+:func:`_steps6_7_erm`, :func:`_steps5_8_uq_holdout`, :func:`_step8_deploy`,
+:func:`_step9_design`, then :func:`_figures` and :func:`_write_report` (in the order they
+run; the seeds of every step are drawn up front by :func:`_start`).
 """
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from ...surrogates.design import knee_point, run_nsga2
-from ...surrogates.erm import ALPHAS, M_VALUES, erm_search, erm_weights
-from ...surrogates.selection import REDUCED_GRIDS, SEED_GRIDS, refit_like, regression_metrics, select_model
-from ...surrogates.synthetic import make_generator, torch_available
-from ...surrogates.uq import EnsembleRegressor, forest_tree_std
+from ..surrogates.design import knee_point, run_nsga2
+from ..surrogates.erm import ALPHAS, M_VALUES, erm_search, erm_weights
+from ..surrogates.selection import REDUCED_GRIDS, SEED_GRIDS, refit_like, regression_metrics, select_model
+from ..surrogates.synthetic import make_generator, torch_available
+from ..surrogates.uq import EnsembleRegressor, forest_tree_std
 from .design import CycleProfileSpace
 from .doe import generate_doe, load_doe, save_doe, split_xy
 from .lab import InSilicoLab
 from .profile import CQA_NAMES, CQA_UNITS, FEATURE_BOUNDS, FEATURE_NAMES, ProfileLatentTransform
 
-__all__ = ["run_workflow", "FEATURE_NAMES", "FEATURE_BOUNDS", "CQA_NAMES", "WorkflowSettings"]
+__all__ = ["run_workflow", "WorkflowResult", "FEATURE_NAMES", "FEATURE_BOUNDS", "CQA_NAMES", "WorkflowSettings"]
 
 #: Generator target scale per CQA (keeps synthetic CQAs physical).
 TARGET_SCALE = {"D50": "log", "DoA": "logit100", "crystallinity": "logit100"}
@@ -85,8 +93,65 @@ def _ensure_holdout(df: pd.DataFrame, random_state) -> pd.DataFrame:
     return df
 
 
+@dataclass
+class WorkflowResult:
+    """What :func:`run_workflow` returns (the same results are written to ``out_dir``)."""
+
+    #: The DoE used: 13 feature columns, the CQA columns (NaN = not measured), ``split``
+    #: (``"train"`` / ``"holdout"``); written to ``data/doe.csv``.
+    doe: pd.DataFrame
+    #: Step 4, per CQA: the GridSearchCV table of every candidate model (``cv_MSE`` column).
+    selection: dict[str, pd.DataFrame]
+    #: Step 4, per CQA: the name of the selected model (e.g. ``"GBT"``).
+    best_models: dict[str, str]
+    #: Per CQA: the deployed pipeline (refitted on training + hold-out runs when
+    #: ``deploy_on_all_runs``), the one saved as ``models/<CQA>.joblib`` and used in Step 9.
+    pipelines: dict[str, object]
+    #: Per CQA: the pipeline evaluated on the hold-out runs (trained on the training runs only).
+    evaluated_pipelines: dict[str, object]
+    #: Per CQA: whether synthetic rows were adopted (weighted ERM beat real-only on validation).
+    augmented: dict[str, bool]
+    #: Per CQA: the MCCV ensemble (:class:`~flexspace.surrogates.uq.EnsembleRegressor`) of the deployed model.
+    ensembles: dict[str, object]
+    #: Steps 5 and 8: hold-out metrics per CQA (``data/holdout_metrics.csv``).
+    holdout: pd.DataFrame
+    #: Steps 6–7: ERM before/after table (``data/erm_before_after.csv``).
+    erm: pd.DataFrame
+    #: Steps 6–7, per CQA with ERM: the :class:`~flexspace.surrogates.erm.ERMResult` (α-curves, best setting).
+    erm_results: dict[str, object]
+    #: Step 9: ``{n_cycles: Pareto front}`` (features and predicted CQAs; ``data/pareto_<n>cycles.csv``).
+    pareto: dict[int, pd.DataFrame]
+    #: Step 9: lab validation of the 4-cycle knee point (seed Table 3; ``data/validation.csv``),
+    #: ``None`` when D50 or DoA has no model.
+    validation: Optional[pd.DataFrame]
+    #: Step 9, per CQA: measured mean within ±2σ of the prediction.
+    validation_within_2sigma: dict[str, bool]
+    #: Wall time per step in seconds (``doe``, ``selection``, ``synthetic_erm``, ``uq``,
+    #: ``deploy_refit``, ``nsga2_validation``, ``figures``, ``total``).
+    timings: dict[str, float]
+    #: Path of ``report.md``.
+    report: Path
+    #: The output directory.
+    out_dir: Path
+    #: Noise-free lab re-run of the DoE conditions (runs, mean s per batch, max mass-balance
+    #: error, mean batch time in h); ``None`` for a user DoE.
+    lab_stats: Optional[dict]
+
+
+@dataclass
+class _Run:
+    """State shared by the steps of one :func:`run_workflow` call."""
+
+    out: Path
+    S: WorkflowSettings
+    use_torch: bool
+    seeds: dict
+    log: Callable[[str], None]
+    timings: dict = field(default_factory=dict)
+
+
 def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=None, use_torch: bool | None = None,
-                 verbose: bool = True, deploy_on_all_runs: bool = True) -> dict:
+                 verbose: bool = True, deploy_on_all_runs: bool = True) -> WorkflowResult:
     """Run Steps 2–9 and write ``out_dir/report.md`` (see module docstring).
 
     Parameters
@@ -102,27 +167,58 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
         additional data.  The validation experiment of Step 9 stays independent of both.
     """
     t_start = time.perf_counter()
+    run = _start(out_dir, quick, random_state, use_torch, verbose)
+    lab, doe, doe_source, lab_stats = _step2_doe(run, doe_csv)
+    cqas, selection = _steps3_4_selection(run, doe)
+    final, erm, before_after = _steps6_7_erm(run, doe, cqas, selection)
+    ensembles, parity, holdout_table, uq_table = _steps5_8_uq_holdout(run, doe, cqas, selection, final, lab)
+    deployed = _step8_deploy(run, doe, cqas, final, erm, ensembles, deploy_on_all_runs)
+    pareto, validation, val_ok = _step9_design(run, lab, deployed)
+    t0 = time.perf_counter()
+    figs = _figures(run.out / "figures", parity, erm, pareto)
+    run.timings["figures"] = time.perf_counter() - t0
+    run.timings["total"] = time.perf_counter() - t_start
+    report = _write_report(run.out, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
+                           val_ok, figs, run.timings, run.S, run.use_torch, random_state, lab_stats, uq_table,
+                           _refit_note(deployed))
+    run.log(f"report written to {report} ({run.timings['total']:.1f} s)")
+    return WorkflowResult(
+        doe=doe, selection={c: r.table for c, r in selection.items()},
+        best_models={c: r.best_name for c, r in selection.items()},
+        pipelines={c: d["pipeline"] for c, d in deployed.items()},
+        evaluated_pipelines={c: f["pipeline"] for c, f in final.items()},
+        augmented={c: f["augmented"] for c, f in final.items()},
+        ensembles={c: d["ensemble"] for c, d in deployed.items()}, holdout=holdout_table, erm=before_after,
+        erm_results=erm, pareto=pareto, validation=validation, validation_within_2sigma=val_ok,
+        timings=run.timings, report=report, out_dir=run.out, lab_stats=lab_stats)
+
+
+def _start(out_dir, quick: bool, random_state: int, use_torch: bool | None, verbose: bool) -> _Run:
+    """Output folders, settings and one seed per step (drawn in a fixed order from ``random_state``)."""
     out = Path(out_dir)
     for sub in ("figures", "data", "models"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    S = WorkflowSettings(quick)
     use_torch = torch_available() if use_torch is None else use_torch
     rng = np.random.default_rng(random_state)
     seeds = {k: int(rng.integers(2**31)) for k in ("lab", "doe", "select", "uq", "erm", "nsga", "valid")}
-    timings: dict[str, float] = {}
     log = (lambda msg: print(f"[crystallization] {msg}", flush=True)) if verbose else (lambda msg: None)
+    return _Run(out, WorkflowSettings(quick), use_torch, seeds, log)
 
-    # ---- Step 2: DoE -------------------------------------------------------------
+
+def _step2_doe(run: _Run, doe_csv):
+    """Step 2: the lab's DoE (or the user's, with hold-out rows ensured), saved to ``data/doe.csv``;
+    for the lab's DoE also a noise-free re-run (time per batch, mass balance).
+    Returns ``(lab, doe, doe_source, lab_stats)``."""
     t0 = time.perf_counter()
-    lab = InSilicoLab(random_state=seeds["lab"])
+    lab = InSilicoLab(random_state=run.seeds["lab"])
     if doe_csv is not None:
-        doe = _ensure_holdout(load_doe(doe_csv), seeds["doe"])
+        doe = _ensure_holdout(load_doe(doe_csv), run.seeds["doe"])
         doe_source = f"user file `{doe_csv}`"
     else:
-        doe = generate_doe(lab, random_state=seeds["doe"], holdout_kwargs=S.holdout_kwargs)
+        doe = generate_doe(lab, random_state=run.seeds["doe"], holdout_kwargs=run.S.holdout_kwargs)
         doe_source = "in-silico lab (seed Table 1 mix, 4 mechanistic hold-out runs)"
-    save_doe(doe, out / "data" / "doe.csv")
-    timings["doe"] = time.perf_counter() - t0
+    save_doe(doe, run.out / "data" / "doe.csv")
+    run.timings["doe"] = time.perf_counter() - t0
     lab_stats = None
     if doe_csv is None:  # lab check on the DoE conditions: time per batch, mass balance
         t1 = time.perf_counter()
@@ -130,67 +226,88 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
         lab_stats = {"runs": len(chk), "mean_s_per_batch": (time.perf_counter() - t1) / len(chk),
                      "max_mass_balance_error": float(chk["mass_balance_error"].max()),
                      "mean_batch_time_h": float(chk["batch_time_min"].mean() / 60)}
-    log(f"DoE ready ({len(doe)} runs, {timings['doe']:.1f} s)")
+    run.log(f"DoE ready ({len(doe)} runs, {run.timings['doe']:.1f} s)")
+    return lab, doe, doe_source, lab_stats
 
-    # ---- Steps 3–5: selection + UQ ---------------------------------------------------
-    selection, final, ensembles, parity = {}, {}, {}, {}
+
+def _steps3_4_selection(run: _Run, doe: pd.DataFrame):
+    """Steps 3–4: per CQA with ≥ 6 measured training rows, model selection (GridSearchCV, K = 3,
+    MSE) on its measured rows.  Returns ``(cqas, {cqa: SelectionResult})``."""
     t0 = time.perf_counter()
+    selection = {}
     cqas = [c for c in CQA_NAMES if doe.loc[doe["split"] == "train", c].notna().sum() >= 6]
     for cqa in cqas:
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
-        res = select_model(X, y, Xh, yh, grids=S.grids, random_state=seeds["select"], n_jobs=S.n_jobs)
+        res = select_model(X, y, Xh, yh, grids=run.S.grids, random_state=run.seeds["select"], n_jobs=run.S.n_jobs)
         selection[cqa] = res
-        log(f"{cqa}: best {res.best_name} (cv MSE {res.table.loc[res.best_name, 'cv_MSE']:.3g})")
-    timings["selection"] = time.perf_counter() - t0
+        run.log(f"{cqa}: best {res.best_name} (cv MSE {res.table.loc[res.best_name, 'cv_MSE']:.3g})")
+    run.timings["selection"] = time.perf_counter() - t0
+    return cqas, selection
 
-    # ---- Steps 6–7: synthetic data + weighted ERM -------------------------------------
+
+def _steps6_7_erm(run: _Run, doe: pd.DataFrame, cqas, selection):
+    """Steps 6–7: constrained synthetic data and weighted ERM (Eq. 1) for the CQAs of
+    ``S.erm_cqas``; synthetic rows are adopted only when they beat real-only on validation.
+    Returns ``(final, erm, before_after)``: ``final[cqa]`` = pipeline, training X, y, w, augmented."""
     t0 = time.perf_counter()
-    erm, before_after = {}, []
+    final, erm, before_after = {}, {}, []
     for cqa in cqas:
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
         pipe = selection[cqa].best_pipeline
         final[cqa] = {"pipeline": pipe, "X": X, "y": y, "w": None, "augmented": False}
-        if cqa not in S.erm_cqas:
+        if cqa not in run.S.erm_cqas:
             continue
-        r = erm_search(pipe, X, y, _generator_factories(cqa, S.gen_epochs, use_torch), m_values=S.m_values,
-                       alphas=S.alphas, random_state=seeds["erm"])
+        r = erm_search(pipe, X, y, _generator_factories(cqa, run.S.gen_epochs, run.use_torch),
+                       m_values=run.S.m_values, alphas=run.S.alphas, random_state=run.seeds["erm"])
         erm[cqa] = r
-        r.curves.to_csv(out / "data" / f"erm_curves_{cqa}.csv", index=False)
-        row = {"CQA": cqa, "generator": r.best["generator"], "m": r.best["m"], "alpha": r.best["alpha"],
-               "val_MSE_real_only": r.baseline_val_MSE, "val_MSE_weighted": r.best["val_MSE"]}
-        if len(yh):
-            b = regression_metrics(yh, pipe.predict(Xh))
-            a = regression_metrics(yh, r.pipeline.predict(Xh))
-            row.update({"holdout_MSE_before": b["MSE"], "holdout_MSE_after": a["MSE"],
-                        "holdout_MAE_before": b["MAE"], "holdout_MAE_after": a["MAE"],
-                        "MSE_change_%": 100 * (a["MSE"] - b["MSE"]) / b["MSE"] if b["MSE"] > 0 else np.nan,
-                        "MAE_change_%": 100 * (a["MAE"] - b["MAE"]) / b["MAE"] if b["MAE"] > 0 else np.nan})
-        before_after.append(row)
+        r.curves.to_csv(run.out / "data" / f"erm_curves_{cqa}.csv", index=False)
+        before_after.append(_erm_row(cqa, r, pipe, Xh, yh))
         if r.best["alpha"] > 0 and r.best["val_MSE"] < r.baseline_val_MSE:  # chosen on validation, not hold-out
             Xs, ys = r.synthetic
             final[cqa] = {"pipeline": r.pipeline, "X": np.vstack([X, Xs]), "y": np.concatenate([y, ys]),
                           "w": erm_weights(len(y), len(ys), r.best["alpha"]), "augmented": True}
-        log(f"{cqa}: ERM best {r.best} vs real-only val MSE {r.baseline_val_MSE:.3g}")
-    timings["synthetic_erm"] = time.perf_counter() - t0
+        run.log(f"{cqa}: ERM best {r.best} vs real-only val MSE {r.baseline_val_MSE:.3g}")
+    run.timings["synthetic_erm"] = time.perf_counter() - t0
     before_after = pd.DataFrame(before_after)
-    before_after.to_csv(out / "data" / "erm_before_after.csv", index=False)
+    before_after.to_csv(run.out / "data" / "erm_before_after.csv", index=False)
+    return final, erm, before_after
 
-    # ---- Steps 5 + 8: UQ ensembles of the final models, hold-out re-evaluation --------------
+
+def _erm_row(cqa: str, r, pipe, Xh, yh) -> dict:
+    """One row of the ERM before/after table (validation MSE; hold-out MSE/MAE when there are hold-out rows)."""
+    row = {"CQA": cqa, "generator": r.best["generator"], "m": r.best["m"], "alpha": r.best["alpha"],
+           "val_MSE_real_only": r.baseline_val_MSE, "val_MSE_weighted": r.best["val_MSE"]}
+    if len(yh):
+        b = regression_metrics(yh, pipe.predict(Xh))
+        a = regression_metrics(yh, r.pipeline.predict(Xh))
+        row.update({"holdout_MSE_before": b["MSE"], "holdout_MSE_after": a["MSE"],
+                    "holdout_MAE_before": b["MAE"], "holdout_MAE_after": a["MAE"],
+                    "MSE_change_%": 100 * (a["MSE"] - b["MSE"]) / b["MSE"] if b["MSE"] > 0 else np.nan,
+                    "MAE_change_%": 100 * (a["MAE"] - b["MAE"]) / b["MAE"] if b["MAE"] > 0 else np.nan})
+    return row
+
+
+def _steps5_8_uq_holdout(run: _Run, doe: pd.DataFrame, cqas, selection, final, lab: InSilicoLab):
+    """Steps 5 and 8: MCCV ensembles of the final models, hold-out re-evaluation against the
+    measurement σ, and the other resampling UQ methods on the hold-out rows.
+    Returns ``(ensembles, parity, holdout_table, uq_table)``."""
     t0 = time.perf_counter()
-    holdout_rows, uq_rows = [], []
+    ensembles, parity, holdout_rows, uq_rows = {}, {}, [], []
     meas_sd = {"D50": None, "DoA": lab.params.noise_doa, "crystallinity": lab.params.noise_crystallinity}
     for cqa in cqas:
         f = final[cqa]
-        ens = EnsembleRegressor(f["pipeline"], "mccv", S.n_members, 0.8, seeds["uq"]).fit(f["X"], f["y"], f["w"])
+        ens = EnsembleRegressor(f["pipeline"], "mccv", run.S.n_members, 0.8, run.seeds["uq"]).fit(
+            f["X"], f["y"], f["w"])
         ensembles[cqa] = ens
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
         mt, st = ens.predict(X, return_std=True)
         parity[cqa] = {"train": (y, mt, st)}
-        row = {"CQA": cqa, "model": selection[cqa].best_name + (" + synthetic (ERM)" if f["augmented"] else ""),
-               "n_train": len(y), "n_holdout": len(yh), "cv_MSE": selection[cqa].table.loc[selection[cqa].best_name, "cv_MSE"],
+        sel = selection[cqa]
+        row = {"CQA": cqa, "model": sel.best_name + (" + synthetic (ERM)" if f["augmented"] else ""),
+               "n_train": len(y), "n_holdout": len(yh), "cv_MSE": sel.table.loc[sel.best_name, "cv_MSE"],
                "MCCV_out_of_sample_MSE": ens.mccv_mse_}
         if len(yh):
             mh, sh = ens.predict(Xh, return_std=True)
@@ -202,22 +319,32 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
                         "step8_accept": bool(np.sqrt(m["MSE"]) <= 2 * sd_meas)})
         holdout_rows.append(row)
         if len(yh):  # other resampling UQ methods on the same hold-out rows
-            boot = EnsembleRegressor(f["pipeline"], "bootstrap", S.n_members, random_state=seeds["uq"]).fit(
-                f["X"], f["y"], f["w"])
-            _, sb = boot.predict(Xh, return_std=True)
-            urow = {"CQA": cqa, "MCCV_mean_sigma": float(np.mean(sh)), "bootstrap_mean_sigma": float(np.mean(sb)),
-                    "bootstrap_OOB_MSE": boot.oob_mse_, "MCCV_out_of_sample_MSE": ens.mccv_mse_,
-                    "holdout_RMSE": float(np.sqrt(m["MSE"]))}
-            if isinstance(f["pipeline"][-1], RandomForestRegressor):
-                urow["forest_trees_mean_sigma"] = float(np.mean(forest_tree_std(f["pipeline"], Xh)[1]))
-            uq_rows.append(urow)
+            uq_rows.append(_uq_methods_row(run, cqa, f, ens, Xh, sh, m))
     holdout_table = pd.DataFrame(holdout_rows)
-    holdout_table.to_csv(out / "data" / "holdout_metrics.csv", index=False)
+    holdout_table.to_csv(run.out / "data" / "holdout_metrics.csv", index=False)
     uq_table = pd.DataFrame(uq_rows)
-    uq_table.to_csv(out / "data" / "uq_methods.csv", index=False)
-    timings["uq"] = time.perf_counter() - t0
+    uq_table.to_csv(run.out / "data" / "uq_methods.csv", index=False)
+    run.timings["uq"] = time.perf_counter() - t0
+    return ensembles, parity, holdout_table, uq_table
 
-    # ---- Step 8 → deployment: refit on training + hold-out runs ---------------------------
+
+def _uq_methods_row(run: _Run, cqa: str, f: dict, ens, Xh, sh, m: dict) -> dict:
+    """Mean σ on the hold-out rows: MCCV (``sh``), bootstrap, and the trees of a random forest."""
+    boot = EnsembleRegressor(f["pipeline"], "bootstrap", run.S.n_members, random_state=run.seeds["uq"]).fit(
+        f["X"], f["y"], f["w"])
+    _, sb = boot.predict(Xh, return_std=True)
+    urow = {"CQA": cqa, "MCCV_mean_sigma": float(np.mean(sh)), "bootstrap_mean_sigma": float(np.mean(sb)),
+            "bootstrap_OOB_MSE": boot.oob_mse_, "MCCV_out_of_sample_MSE": ens.mccv_mse_,
+            "holdout_RMSE": float(np.sqrt(m["MSE"]))}
+    if isinstance(f["pipeline"][-1], RandomForestRegressor):
+        urow["forest_trees_mean_sigma"] = float(np.mean(forest_tree_std(f["pipeline"], Xh)[1]))
+    return urow
+
+
+def _step8_deploy(run: _Run, doe: pd.DataFrame, cqas, final, erm, ensembles, deploy_on_all_runs: bool) -> dict:
+    """Step 8 → deployment: refit each final model (same hyper-parameters, same synthetic rows
+    and α) on training + hold-out runs when asked, and save it to ``models/<CQA>.joblib``.
+    Returns ``{cqa: final entry + ensemble, refit}``."""
     t0 = time.perf_counter()
     deployed = {c: dict(final[c], ensemble=ensembles[c], refit=False) for c in cqas}
     if deploy_on_all_runs:
@@ -233,65 +360,67 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
                 w = erm_weights(len(ya), len(ys), erm[cqa].best["alpha"])
                 Xa, ya = np.vstack([Xa, Xs]), np.concatenate([ya, ys])
             pipe = refit_like(f["pipeline"], Xa, ya, w)
-            ens = EnsembleRegressor(f["pipeline"], "mccv", S.n_members, 0.8, seeds["uq"]).fit(Xa, ya, w)
+            ens = EnsembleRegressor(f["pipeline"], "mccv", run.S.n_members, 0.8, run.seeds["uq"]).fit(Xa, ya, w)
             deployed[cqa] = dict(f, pipeline=pipe, X=Xa, y=ya, w=w, ensemble=ens, refit=True)
     for cqa in cqas:
-        _save_model(deployed[cqa]["pipeline"], out / "models" / f"{cqa}.joblib")
-    timings["deploy_refit"] = time.perf_counter() - t0
+        _save_model(deployed[cqa]["pipeline"], run.out / "models" / f"{cqa}.joblib")
+    run.timings["deploy_refit"] = time.perf_counter() - t0
+    return deployed
 
-    # ---- Step 9: NSGA-II per number of cycles ----------------------------------------------
+
+def _step9_design(run: _Run, lab: InSilicoLab, deployed: dict):
+    """Step 9: NSGA-II fronts for 1–4 thermocycles, then the knee of the 4-cycle front validated
+    in the lab with ``S.replicates`` noisy runs.  Returns ``(pareto, validation, val_ok)``
+    (``({}, None, {})`` without D50 and DoA models)."""
     t0 = time.perf_counter()
     pareto, validation, val_ok = {}, None, {}
     if "D50" in deployed and "DoA" in deployed:
-        pD, pA = deployed["D50"]["pipeline"], deployed["DoA"]["pipeline"]
-
-        def objectives(F):
-            return np.column_stack([-pD.predict(F), pA.predict(F)])
-
-        nrng = np.random.default_rng(seeds["nsga"])
-        for nc in (1, 2, 3, 4):
-            space = CycleProfileSpace(nc)
-            Xd, Fo, _ = run_nsga2(space.problem(objectives), S.nsga_pop, S.nsga_gen, int(nrng.integers(2**31)),
-                                  sampling=space.sample_feasible(S.nsga_pop, nrng))
-            feats = space.to_features(Xd)
-            front = pd.DataFrame(feats, columns=list(FEATURE_NAMES))
-            front["D50_pred"], front["DoA_pred"] = -Fo[:, 0], Fo[:, 1]
-            if "crystallinity" in deployed:
-                front["crystallinity_pred"] = deployed["crystallinity"]["pipeline"].predict(feats)
-            front["n_cycles"] = nc
-            pareto[nc] = front.sort_values("D50_pred").reset_index(drop=True)
-            pareto[nc].to_csv(out / "data" / f"pareto_{nc}cycles.csv", index=False)
-        # pick the knee of the 4-cycle front and validate it in the lab (3 noisy replicates)
+        pareto = _nsga2_fronts(run, deployed)
         f4 = pareto[4]
         i = knee_point(np.column_stack([-f4["D50_pred"], f4["DoA_pred"]]))
         x_opt = f4.loc[i, list(FEATURE_NAMES)].to_numpy(float)
         validation, val_ok = _validate_point(lab, x_opt, {c: d["ensemble"] for c, d in deployed.items()},
-                                             S.replicates, seeds["valid"])
-        validation.to_csv(out / "data" / "validation.csv", index=False)
-        pd.DataFrame([x_opt], columns=list(FEATURE_NAMES)).to_csv(out / "data" / "validated_profile.csv", index=False)
-    timings["nsga2_validation"] = time.perf_counter() - t0
+                                             run.S.replicates, run.seeds["valid"])
+        validation.to_csv(run.out / "data" / "validation.csv", index=False)
+        pd.DataFrame([x_opt], columns=list(FEATURE_NAMES)).to_csv(run.out / "data" / "validated_profile.csv",
+                                                                  index=False)
+    run.timings["nsga2_validation"] = time.perf_counter() - t0
+    return pareto, validation, val_ok
 
-    # ---- report ------------------------------------------------------------------------------
-    t0 = time.perf_counter()
-    figs = _figures(out / "figures", parity, erm, pareto)
-    timings["figures"] = time.perf_counter() - t0
-    timings["total"] = time.perf_counter() - t_start
-    refit_note = ("The deployed models (design, validation, `models/*.joblib`) were refitted with the same "
-                  "hyper-parameters (and synthetic rows/α where ERM was adopted) on training + hold-out runs: the "
-                  "seed's Step 8 → Step 2 loop with the hold-out experiments as the added data. The validation "
-                  "experiment below is new data for them." if any(d["refit"] for d in deployed.values()) else
-                  "The deployed models are the evaluated ones (trained on the training runs only).")
-    report = _write_report(out, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
-                           val_ok, figs, timings, S, use_torch, random_state, lab_stats, uq_table, refit_note)
-    log(f"report written to {report} ({timings['total']:.1f} s)")
-    return {"doe": doe, "selection": {c: r.table for c, r in selection.items()},
-            "best_models": {c: r.best_name for c, r in selection.items()},
-            "pipelines": {c: d["pipeline"] for c, d in deployed.items()},
-            "evaluated_pipelines": {c: f["pipeline"] for c, f in final.items()},
-            "augmented": {c: f["augmented"] for c, f in final.items()},
-            "ensembles": {c: d["ensemble"] for c, d in deployed.items()}, "holdout": holdout_table, "erm": before_after,
-            "erm_results": erm, "pareto": pareto, "validation": validation, "validation_within_2sigma": val_ok,
-            "timings": timings, "report": report, "out_dir": out, "lab_stats": lab_stats}
+
+def _nsga2_fronts(run: _Run, deployed: dict) -> dict[int, pd.DataFrame]:
+    """NSGA-II (max D50, min DoA; Eq. 2–5) per number of cycles on the deployed pipelines;
+    each front saved to ``data/pareto_<n>cycles.csv``."""
+    pD, pA = deployed["D50"]["pipeline"], deployed["DoA"]["pipeline"]
+
+    def objectives(F):
+        return np.column_stack([-pD.predict(F), pA.predict(F)])
+
+    pareto = {}
+    nrng = np.random.default_rng(run.seeds["nsga"])
+    for nc in (1, 2, 3, 4):
+        space = CycleProfileSpace(nc)
+        Xd, Fo, _ = run_nsga2(space.problem(objectives), run.S.nsga_pop, run.S.nsga_gen, int(nrng.integers(2**31)),
+                              sampling=space.sample_feasible(run.S.nsga_pop, nrng))
+        feats = space.to_features(Xd)
+        front = pd.DataFrame(feats, columns=list(FEATURE_NAMES))
+        front["D50_pred"], front["DoA_pred"] = -Fo[:, 0], Fo[:, 1]
+        if "crystallinity" in deployed:
+            front["crystallinity_pred"] = deployed["crystallinity"]["pipeline"].predict(feats)
+        front["n_cycles"] = nc
+        pareto[nc] = front.sort_values("D50_pred").reset_index(drop=True)
+        pareto[nc].to_csv(run.out / "data" / f"pareto_{nc}cycles.csv", index=False)
+    return pareto
+
+
+def _refit_note(deployed: dict) -> str:
+    """The report's sentence on which models were deployed."""
+    if any(d["refit"] for d in deployed.values()):
+        return ("The deployed models (design, validation, `models/*.joblib`) were refitted with the same "
+                "hyper-parameters (and synthetic rows/α where ERM was adopted) on training + hold-out runs: the "
+                "seed's Step 8 → Step 2 loop with the hold-out experiments as the added data. The validation "
+                "experiment below is new data for them.")
+    return "The deployed models are the evaluated ones (trained on the training runs only)."
 
 
 def _validate_point(lab: InSilicoLab, x, ensembles, replicates: int, seed):
@@ -326,72 +455,95 @@ def _save_model(pipeline, path: Path):
 def _figures(fig_dir: Path, parity, erm, pareto) -> dict[str, str]:
     """Parity plots with error bars (Figs. 3–4/6), α-curves (Fig. 5), Pareto fronts (Figs. 7–8).
 
-    Uses :class:`matplotlib.figure.Figure` directly (no pyplot state, backend-independent)."""
-    from matplotlib.figure import Figure
-
+    Uses :class:`matplotlib.figure.Figure` directly (no pyplot state, backend-independent).
+    Returns ``{key: path relative to the output directory}``."""
     out = {}
     if parity:
-        fig = Figure(figsize=(4.2 * len(parity), 4))
-        for j, (cqa, d) in enumerate(parity.items()):
-            ax = fig.add_subplot(1, len(parity), j + 1)
-            for split, mk, col in (("train", "o", "tab:blue"), ("holdout", "s", "tab:red")):
-                if split in d:
-                    y, m, s = d[split]
-                    ax.errorbar(y, m, yerr=s, fmt=mk, color=col, ms=4, capsize=2, label=f"{split} (n={len(y)})")
-            lims = np.concatenate([np.concatenate(d[s][:2]) for s in d])
-            lo, hi = float(np.min(lims)), float(np.max(lims))
-            ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-            ax.set_xlabel(f"measured {cqa} [{CQA_UNITS[cqa]}]")
-            ax.set_ylabel(f"predicted {cqa} (mean ± σ)")
-            ax.legend(fontsize=8)
-        fig.tight_layout()
-        out["parity"] = "figures/parity.png"
-        fig.savefig(fig_dir / "parity.png", dpi=120)
+        out["parity"] = _parity_figure(fig_dir, parity)
     for cqa, r in erm.items():
-        c = r.curves
-        gens = list(c["generator"].unique())
-        fig = Figure(figsize=(4.2 * len(gens), 3.8))
-        for j, g in enumerate(gens):
-            ax = fig.add_subplot(1, len(gens), j + 1)
-            for m, sub in c[c["generator"] == g].groupby("m"):
-                ax.plot(sub["alpha"], sub["val_MSE"], "-o", ms=3, label=f"m={m}")
-            ax.axhline(r.baseline_val_MSE, color="k", lw=0.8, ls=":", label="real only")
-            ax.set_title(f"{cqa}: {g}")
-            ax.set_xlabel("α (Eq. 1)")
-            ax.set_ylabel("validation MSE (real rows)")
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        out[f"alpha_{cqa}"] = f"figures/alpha_curve_{cqa}.png"
-        fig.savefig(fig_dir / f"alpha_curve_{cqa}.png", dpi=120)
+        out[f"alpha_{cqa}"] = _alpha_figure(fig_dir, cqa, r)
     if pareto:
-        fig = Figure(figsize=(5.5, 4.2))
-        ax = fig.add_subplot(1, 1, 1)
-        for nc, fr in pareto.items():
-            ax.plot(fr["D50_pred"], fr["DoA_pred"], "o", ms=4, label=f"{nc} cycle(s)")
-        ax.set_xlabel("predicted D50 [µm] (maximise)")
-        ax.set_ylabel("predicted DoA [%] (minimise)")
-        ax.legend()
-        fig.tight_layout()
-        out["pareto"] = "figures/pareto_fronts.png"
-        fig.savefig(fig_dir / "pareto_fronts.png", dpi=120)
+        out["pareto"] = _pareto_figure(fig_dir, pareto)
         if all("crystallinity_pred" in fr for fr in pareto.values()):
-            fig = Figure(figsize=(5.8, 4.2))
-            ax = fig.add_subplot(1, 1, 1)
-            allf = pd.concat(pareto.values())
-            markers = {1: "o", 2: "s", 3: "^", 4: "D"}
-            sc = None
-            for nc, fr in pareto.items():
-                sc = ax.scatter(fr["D50_pred"], fr["DoA_pred"], c=fr["crystallinity_pred"], marker=markers[nc],
-                                vmin=allf["crystallinity_pred"].min(), vmax=allf["crystallinity_pred"].max(),
-                                cmap="viridis", label=f"{nc} cycle(s)")
-            fig.colorbar(sc, ax=ax, label="predicted crystallinity [%]")
-            ax.set_xlabel("predicted D50 [µm]")
-            ax.set_ylabel("predicted DoA [%]")
-            ax.legend(fontsize=8)
-            fig.tight_layout()
-            out["pareto_cryst"] = "figures/pareto_crystallinity.png"
-            fig.savefig(fig_dir / "pareto_crystallinity.png", dpi=120)
+            out["pareto_cryst"] = _pareto_crystallinity_figure(fig_dir, pareto)
     return out
+
+
+def _parity_figure(fig_dir: Path, parity) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(parity), 4))
+    for j, (cqa, d) in enumerate(parity.items()):
+        ax = fig.add_subplot(1, len(parity), j + 1)
+        for split, mk, col in (("train", "o", "tab:blue"), ("holdout", "s", "tab:red")):
+            if split in d:
+                y, m, s = d[split]
+                ax.errorbar(y, m, yerr=s, fmt=mk, color=col, ms=4, capsize=2, label=f"{split} (n={len(y)})")
+        lims = np.concatenate([np.concatenate(d[s][:2]) for s in d])
+        lo, hi = float(np.min(lims)), float(np.max(lims))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set_xlabel(f"measured {cqa} [{CQA_UNITS[cqa]}]")
+        ax.set_ylabel(f"predicted {cqa} (mean ± σ)")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(fig_dir / "parity.png", dpi=120)
+    return "figures/parity.png"
+
+
+def _alpha_figure(fig_dir: Path, cqa: str, r) -> str:
+    from matplotlib.figure import Figure
+
+    c = r.curves
+    gens = list(c["generator"].unique())
+    fig = Figure(figsize=(4.2 * len(gens), 3.8))
+    for j, g in enumerate(gens):
+        ax = fig.add_subplot(1, len(gens), j + 1)
+        for m, sub in c[c["generator"] == g].groupby("m"):
+            ax.plot(sub["alpha"], sub["val_MSE"], "-o", ms=3, label=f"m={m}")
+        ax.axhline(r.baseline_val_MSE, color="k", lw=0.8, ls=":", label="real only")
+        ax.set_title(f"{cqa}: {g}")
+        ax.set_xlabel("α (Eq. 1)")
+        ax.set_ylabel("validation MSE (real rows)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(fig_dir / f"alpha_curve_{cqa}.png", dpi=120)
+    return f"figures/alpha_curve_{cqa}.png"
+
+
+def _pareto_figure(fig_dir: Path, pareto) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for nc, fr in pareto.items():
+        ax.plot(fr["D50_pred"], fr["DoA_pred"], "o", ms=4, label=f"{nc} cycle(s)")
+    ax.set_xlabel("predicted D50 [µm] (maximise)")
+    ax.set_ylabel("predicted DoA [%] (minimise)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(fig_dir / "pareto_fronts.png", dpi=120)
+    return "figures/pareto_fronts.png"
+
+
+def _pareto_crystallinity_figure(fig_dir: Path, pareto) -> str:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.8, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    allf = pd.concat(pareto.values())
+    markers = {1: "o", 2: "s", 3: "^", 4: "D"}
+    sc = None
+    for nc, fr in pareto.items():
+        sc = ax.scatter(fr["D50_pred"], fr["DoA_pred"], c=fr["crystallinity_pred"], marker=markers[nc],
+                        vmin=allf["crystallinity_pred"].min(), vmax=allf["crystallinity_pred"].max(),
+                        cmap="viridis", label=f"{nc} cycle(s)")
+    fig.colorbar(sc, ax=ax, label="predicted crystallinity [%]")
+    ax.set_xlabel("predicted D50 [µm]")
+    ax.set_ylabel("predicted DoA [%]")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(fig_dir / "pareto_crystallinity.png", dpi=120)
+    return "figures/pareto_crystallinity.png"
 
 
 # ------------------------------------------------------------------------------ report
@@ -412,11 +564,26 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
                   val_ok, figs, timings, S, use_torch, random_state, lab_stats=None, uq_table=None,
                   refit_note: str = "") -> Path:
+    """``out/report.md``: one section per seed step, then the timings."""
+    L = _report_doe(doe, doe_source, S, use_torch, random_state, lab_stats)
+    L += _report_models(selection, holdout_table, uq_table, before_after, erm, figs)
+    L += _report_design(pareto, validation, figs, refit_note)
+    L += ["## Timings (s)", "", _md(pd.DataFrame([timings]), ".1f"), "",
+          "Files: `data/doe.csv` (loads with `flexspace.crystallization.doe.load_doe`), "
+          "`data/*.csv`, `models/<CQA>.joblib` (scikit-learn Pipelines: StandardScaler + estimator; inputs in "
+          "`FEATURE_NAMES` order).", ""]
+    path = out / "report.md"
+    path.write_text("\n".join(L), encoding="utf-8")
+    return path
+
+
+def _report_doe(doe, doe_source, S, use_torch, random_state, lab_stats) -> list[str]:
+    """Report header (settings, inputs) and Step 2 (DoE mix, hold-out runs, lab check)."""
     L = [f"# Crystallization digital twin — workflow report", "",
          f"Settings: {'quick (reduced)' if S.quick else 'default (full)'}; random_state = {random_state}; "
          f"generators: copula{', GAN, VAE (torch)' if use_torch else ' only (torch not available)'}.",
          f"Data source: {doe_source}.", "",
-         "Inputs (13, `flexspace.models.crystallization.profile.FEATURE_NAMES`): " + ", ".join(
+         "Inputs (13, `flexspace.crystallization.profile.FEATURE_NAMES`): " + ", ".join(
              f"`{n}` [{FEATURE_BOUNDS[n][0]:g}, {FEATURE_BOUNDS[n][1]:g}]" for n in FEATURE_NAMES)
          + " — c0 in mg/g solvent, T in °C (0 = no stage, Eq. 4), C and H in °C/min; T1 = seeding temperature "
            "of c0 (not a feature).", "", "## Step 2 — DoE", ""]
@@ -433,7 +600,12 @@ def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_a
               "(solute integrated from the rate laws vs crystal + amorphous mass from the discretised PSD; the "
               "finite-volume growth coupling is conservative, so this closes to round-off unless agglomeration, "
               "consolidation or clipping lose mass).", ""]
-    L += ["## Step 4 — model selection (GridSearchCV, K = 3, MSE)", ""]
+    return L
+
+
+def _report_models(selection, holdout_table, uq_table, before_after, erm, figs) -> list[str]:
+    """Report sections of Step 4 (selection), Steps 5 and 8 (UQ, hold-out) and Steps 6–7 (ERM)."""
+    L = ["## Step 4 — model selection (GridSearchCV, K = 3, MSE)", ""]
     for cqa, r in selection.items():
         t = r.table.reset_index().rename(columns={"index": "model"})
         L += [f"**{cqa}** — best: {r.best_name}", "", _md(t), ""]
@@ -458,7 +630,12 @@ def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_a
               "gain need not carry over to the hold-out runs.", ""]
         for cqa in erm:
             L += [f"![alpha {cqa}]({figs[f'alpha_{cqa}']})", ""]
-    L += ["## Step 9 — NSGA-II design (max D50, min DoA; Eq. 2–5; Table 2 bounds)", "", refit_note, ""]
+    return L
+
+
+def _report_design(pareto, validation, figs, refit_note: str) -> list[str]:
+    """Report section of Step 9: front summary, figures, lab validation (seed Table 3)."""
+    L = ["## Step 9 — NSGA-II design (max D50, min DoA; Eq. 2–5; Table 2 bounds)", "", refit_note, ""]
     if pareto:
         summ = pd.DataFrame([{"cycles": nc, "points": len(fr), "max D50_pred": fr["D50_pred"].max(),
                               "min DoA_pred": fr["DoA_pred"].min(),
@@ -480,10 +657,4 @@ def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_a
                      f"{'within' if r['within_2sigma_total'] else 'NOT within'} ±2σ_total.")
         L += ["", "σ is the MCCV ensemble spread (as in the seed's Table 3); σ_total adds the ensemble's "
               "out-of-sample MSE in quadrature.", ""]
-    L += ["## Timings (s)", "", _md(pd.DataFrame([timings]), ".1f"), "",
-          "Files: `data/doe.csv` (loads with `flexspace.models.crystallization.doe.load_doe`), "
-          "`data/*.csv`, `models/<CQA>.joblib` (scikit-learn Pipelines: StandardScaler + estimator; inputs in "
-          "`FEATURE_NAMES` order).", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(L), encoding="utf-8")
-    return path
+    return L

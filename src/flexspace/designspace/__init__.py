@@ -5,16 +5,20 @@
 * :func:`flexibility_test_region` — Algorithm 3 (bisection on the θp rectangle with the
   extended flexibility test), plus moving the nominal point and covering the region
   with several rectangles;
-* :class:`DesignSpaceMap` — the maps' result object (table, CSV, region, plot).
+* :class:`DesignSpaceMap` — the maps' result object (table, CSV, region, plot);
+* :mod:`.plotting` — figures on a ``matplotlib.figure.Figure`` (no backend change).
 
 Grid drivers run serially, on any ``concurrent.futures.Executor`` (process pool, Dask
 ``Client.get_executor()``), and checkpoint/resume with ``out=path``.
 """
-from .checkpoint import CheckpointMismatchError
+from .checkpoint import CheckpointFile, CheckpointLockedError, CheckpointMismatchError, CheckpointWarning
 from .maps import flexibility_index_map, make_grid, monte_carlo_map
-from .region import BracketError, FlexTestRegion, NominalInfeasibleError, Rectangle, flexibility_test_region
-from .results import DesignSpaceMap, plot_design_space
+from .plotting import design_space_figure, plot_design_space
+from .region import (Bisection, BracketError, FlexTestRegion, NominalInfeasibleError, Rectangle, StepStatus,
+                     flexibility_test_region)
+from .results import DesignSpaceMap
 
-__all__ = ["monte_carlo_map", "flexibility_index_map", "flexibility_test_region", "DesignSpaceMap",
-           "FlexTestRegion", "Rectangle", "BracketError", "NominalInfeasibleError", "CheckpointMismatchError",
-           "make_grid", "plot_design_space"]
+__all__ = ["monte_carlo_map", "flexibility_index_map", "flexibility_test_region", "Bisection", "DesignSpaceMap",
+           "FlexTestRegion", "Rectangle", "StepStatus", "BracketError", "NominalInfeasibleError",
+           "CheckpointMismatchError", "CheckpointFile", "CheckpointLockedError",
+           "CheckpointWarning", "make_grid", "plot_design_space", "design_space_figure"]

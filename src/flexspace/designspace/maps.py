@@ -5,26 +5,36 @@
 * :func:`flexibility_index_map` (Algorithm 2): one flexibility index per grid point,
   δm → probability; per-point status, solver, global and certified flags.
 
-Parallelism: pass any :class:`concurrent.futures.Executor` (``executor=``) — a
-``ProcessPoolExecutor`` for the cores of one machine, or a Dask ``Client.get_executor()``
-for a cluster — or ``workers=K`` to get a process pool of K workers made (and shut down)
-for you.  Serial by default.  Grid points are sent in chunks; each worker process builds
+Parallelism: ``workers=K`` makes (and shuts down) a process pool of K workers, or pass
+any :class:`concurrent.futures.Executor` as ``workers`` — a ``ProcessPoolExecutor`` you
+manage, or a Dask ``Client.get_executor()`` for a cluster.  Serial by default.  Grid
+points are sent in chunks; each worker process builds
 its :class:`~flexspace.FlexibilityAnalysis` once (a module-level cache keyed by the
 model and the settings) and re-solves it per point.
 
 Models: a :class:`~flexspace.ProcessModel`, or a zero-argument module-level factory
-returning one (needed for process pools/Dask when the model does not pickle; the shipped
-case 1 and case 2 models are handled automatically).
+returning one.  A model that does not pickle is rebuilt in each worker by its
+``factory`` (the shipped cases set one).
 
-Checkpoints: give ``out=path`` and every finished point is appended to ``path`` (JSON
-lines, flush + fsync); running again with the same path skips finished points, and a
-file written with other settings is refused (:mod:`flexspace.designspace.checkpoint`).
+Checkpoints: give ``out=path`` (or ``out=CheckpointFile(path, retry_failed=False)``) and
+every finished point is appended to ``path`` (JSON lines, flush + fsync).  Running again
+with the same path skips finished points and recomputes failed ones (unless
+``retry_failed=False``); a file written for another computation — other settings, solve
+options, or a model whose equations, CQAs, θ, Σ or simulator changed (its
+:meth:`~flexspace.ProcessModel.fingerprint`) — is refused, saying what changed.  The file
+is locked for the run (a second process is refused), only ever appended to, and lines it
+cannot read are skipped, kept and reported (``run_info["checkpoint"]``)
+(:mod:`flexspace.designspace.checkpoint`).  The pool made for ``workers=K`` (and each
+solver guard's child) dies with the process that started it: a killed map leaves no
+orphans (an Executor you pass in is yours to manage).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
 import hashlib
 import itertools
+import json
 import math
 import os
 import pickle
@@ -35,49 +45,45 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .checkpoint import Checkpoint
+from ..errors import SolverUnavailableError, ValidationError
+from ..options import OptionsLike, resolve_options
+from ..validation import check_choice, check_number, check_random_state
+from .checkpoint import Checkpoint, CheckpointFile
 from .results import DesignSpaceMap
 
 __all__ = ["monte_carlo_map", "flexibility_index_map", "make_grid"]
 
-#: Defaults for the flexibility-index map's global solves (measured on case 1, MAiNGO,
-#: ellipsoid, 11 x 21 grid): relative gap 1e-5 left 9 of 66 points at the time limit; gap
-#: 1e-4 with absolute gap 1e-6 solved all 231 points (0.1 s each).  δ to 1e-4 relative is
-#: far below the grid resolution; the proven lower bound of δ is kept per point.
-MAP_GAP = 1e-4
-MAP_ABS_GAP = 1e-6
-
 
 # --------------------------------------------------------------------------- grid
-def make_grid(model, grid=None, shape=None) -> List[np.ndarray]:
-    """Axes of the θp grid: ``grid`` (one 1-D array per θp), or ``shape`` points per axis
-    over ``model.theta_p_bounds`` (default: the shipped case's ``GRID_SHAPE``, else 11)."""
-    if grid is not None:
+def make_grid(model, grid=None) -> List[np.ndarray]:
+    """Axes of the θp grid.  ``grid``: one 1-D array per θp; or points per axis (an int,
+    or one int per θp) over ``model.theta_p_bounds``; or None for ``model.grid_shape``
+    (11 per axis when the model gives none)."""
+    if grid is not None and not _is_shape(grid):
         axes = [np.asarray(a, float).ravel() for a in grid]
         if len(axes) != model.n_p:
-            raise ValueError(f"grid has {len(axes)} axes, the model has {model.n_p} process parameters")
+            raise ValidationError(f"grid has {len(axes)} axes, the model has {model.n_p} process parameters")
         for n, a in zip(model.theta_p_names, axes):
             if a.size == 0 or not np.all(np.isfinite(a)):
-                raise ValueError(f"grid axis {n!r} must be a non-empty array of finite numbers")
+                raise ValidationError(f"grid axis {n!r} must be a non-empty array of finite numbers")
         return axes
     if model.theta_p_bounds is None:
-        raise ValueError("give grid= (one array per process parameter): the model has no theta_p_bounds")
-    if shape is None:
-        shape = _default_shape(model)
-    shape = tuple(int(s) for s in np.broadcast_to(np.asarray(shape), (model.n_p,)))
+        raise ValidationError("give grid= (one array per process parameter): the model has no theta_p_bounds")
+    shape = grid if grid is not None else (getattr(model, "grid_shape", None) or 11)
+    try:
+        shape = tuple(int(n) for n in np.broadcast_to(np.asarray(shape), (model.n_p,)))
+    except ValueError:
+        raise ValidationError(f"grid: give one number of points per process parameter ({model.n_p}), got {grid!r}") from None
     if min(shape) < 1:
-        raise ValueError(f"grid shape must be positive, got {shape}")
+        raise ValidationError(f"grid: the number of points per axis must be positive, got {shape}")
     return [np.linspace(lo, hi, n) for (lo, hi), n in zip(model.theta_p_bounds, shape)]
 
 
-def _default_shape(model):
-    try:
-        from ..models import case1, case2
-
-        shapes = {"case1": case1.GRID_SHAPE, "case2": case2.GRID_SHAPE}
-        return shapes[model.name.removesuffix("_reduced")]
-    except (KeyError, ImportError, AttributeError):
-        return (11,) * model.n_p
+def _is_shape(grid) -> bool:
+    """An int or a flat sequence of ints is a shape; a sequence of arrays is a grid."""
+    if isinstance(grid, (int, np.integer)):
+        return True
+    return all(isinstance(n, (int, np.integer)) for n in grid)
 
 
 def _points(axes) -> np.ndarray:
@@ -86,11 +92,26 @@ def _points(axes) -> np.ndarray:
 
 def _model_fingerprint(model, ref=None) -> str:
     if ref is not None and getattr(ref, "factory", None) is not None:
-        return f"factory:{ref.factory.__module__}.{ref.factory.__qualname__}"
+        return f"factory:{_callable_key(ref.factory)}"
     try:
         return hashlib.sha256(pickle.dumps(model)).hexdigest()[:16]
     except Exception:  # noqa: BLE001 - serial run of an unpicklable model: one process, one model
         return f"id:{id(model)}"
+
+
+def _callable_key(f) -> str:
+    """A name for a factory that is the same in every process and every run:
+    ``module.qualname`` (of the function a ``functools.partial`` wraps, with its arguments)."""
+    if isinstance(f, functools.partial):
+        args = ", ".join([*map(_arg_repr, f.args), *(f"{k}={_arg_repr(v)}" for k, v in sorted(f.keywords.items()))])
+        return f"{_callable_key(f.func)}({args})"
+    return f"{getattr(f, '__module__', '?')}.{getattr(f, '__qualname__', type(f).__qualname__)}"
+
+
+def _arg_repr(v) -> str:
+    if isinstance(v, np.ndarray):
+        return hashlib.sha256(np.ascontiguousarray(v).tobytes() + str(v.shape).encode()).hexdigest()[:16]
+    return repr(v)
 
 
 def _model_summary(model) -> dict:
@@ -113,7 +134,7 @@ class _ModelRef:
     def get(self):
         if self.model is not None:
             return self.model
-        key = ("factory", getattr(self.factory, "__module__", ""), getattr(self.factory, "__qualname__", ""))
+        key = ("factory", _callable_key(self.factory))
         m = _MODELS.get(key)
         if m is None:
             m = _MODELS[key] = self.factory()
@@ -133,25 +154,22 @@ def _resolve_model(model):
         return model, _ModelRef(model=model)
     except Exception as exc:  # noqa: BLE001
         if factory is None:
-            factory = _shipped_factory(model)
+            factory = _own_factory(model)
         if factory is None:
             return model, _Unpicklable(f"{type(exc).__name__}: {exc}")
         return model, _ModelRef(factory=factory)
 
 
-def _shipped_factory(model):
-    """``case1.model`` / ``case2.model`` when ``model`` is an unmodified shipped case."""
-    try:
-        from ..models import case1, case2
-
-        case = {"case1": case1, "case2": case2}[model.name]
-    except (KeyError, ImportError, AttributeError):
+def _own_factory(model):
+    """``model.factory`` when it rebuilds this very model (same Σ, θ̄m and simulator)."""
+    factory = getattr(model, "factory", None)
+    if factory is None:
         return None
-    ref = case.model()
-    same = (np.allclose(ref.covariance, model.covariance, rtol=0, atol=0)
-            and np.allclose(ref.theta_m_nominal, model.theta_m_nominal, rtol=0, atol=0)
-            and model.simulator is ref.simulator)
-    return case.model if same else None
+    ref = factory()
+    same = (np.array_equal(np.asarray(ref.covariance), np.asarray(model.covariance))
+            and np.array_equal(ref.theta_m_nominal, model.theta_m_nominal)
+            and ref.simulator is model.simulator and list(ref.g_names) == list(model.g_names))
+    return factory if same else None
 
 
 class _Unpicklable:
@@ -173,11 +191,8 @@ def _analysis(key: str, model, s: dict):
         fa = None  # an unpicklable model, identified by id(): make sure it is the same object
     if fa is None:
         from ..formulations import FlexibilityAnalysis
-        from ..solvers import get_solver
 
-        solver = get_solver(s["solver"], time_limit=s["time_limit"], gap=s["gap"], abs_gap=s["abs_gap"])
-        fa = FlexibilityAnalysis(model, s["set"], solver, delta_max=s["delta_max"], time_limit=s["time_limit"],
-                                 gap=s["gap"], diagnose_failures=False)
+        fa = FlexibilityAnalysis(model, s["set"], s["solver"], s["options"], diagnose_failures=False)
         _CACHE.clear()  # one analysis per worker at a time keeps memory flat
         _CACHE[key] = fa
     return fa
@@ -189,8 +204,7 @@ def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
     for i, tp in items:
         t0 = time.perf_counter()
         try:
-            r = fa.index(tp, method=s["method"], certify=s["certify"], n_certify=s["n_certify"],
-                         random_state=s["random_state"])
+            r = fa.index(tp, method=s["method"])
             msg = _index_message(r)
             row = {"probability": float(r.probability), "delta": float(r.delta),
                    "delta_lower_bound": float("nan") if r.delta_lower_bound is None else float(r.delta_lower_bound),
@@ -273,7 +287,24 @@ def _progress(total, initial, desc, progress):
     return tqdm(total=total, initial=initial, desc=desc, unit="pt", leave=False)
 
 
-def _run(fn, fixed_args, points, todo, chunk_size, executor, workers, ckpt, desc, progress) -> Dict[int, dict]:
+def _executor(workers):
+    """``workers`` -> (an Executor or None, whether we own it, the number of workers)."""
+    if workers is None or isinstance(workers, (int, np.integer)) and not isinstance(workers, bool):
+        n = 1 if workers is None else int(workers)
+        if n < 1:
+            raise ValueError(f"workers must be >= 1 (or an Executor), got {workers!r}")
+        if n == 1:
+            return None, False, 1
+        from ..solvers import exit_with_parent
+
+        # workers die with this process (no orphans after a SIGKILL; their solver children likewise)
+        return cf.ProcessPoolExecutor(max_workers=n, initializer=exit_with_parent, initargs=(os.getpid(),)), True, n
+    if isinstance(workers, cf.Executor) or hasattr(workers, "submit"):
+        return workers, False, getattr(workers, "_max_workers", None)
+    raise ValueError(f"workers must be a number of processes or a concurrent.futures.Executor, got {workers!r}")
+
+
+def _run(fn, fixed_args, points, todo, chunk_size, executor, ckpt, desc, progress) -> Dict[int, dict]:
     """Evaluate ``fn(*fixed_args, items)`` over chunks of (i, θp) items; collect rows."""
     rows: Dict[int, dict] = {}
     items = [(int(i), [float(x) for x in points[i]]) for i in todo]
@@ -288,10 +319,7 @@ def _run(fn, fixed_args, points, todo, chunk_size, executor, workers, ckpt, desc
         if bar is not None:
             bar.update(len(result))
 
-    own = None
     try:
-        if executor is None and workers and workers > 1:
-            own = executor = cf.ProcessPoolExecutor(max_workers=int(workers))
         if executor is None:
             for ch in chunks:
                 finish(fn(*fixed_args, ch))
@@ -305,55 +333,94 @@ def _run(fn, fixed_args, points, todo, chunk_size, executor, workers, ckpt, desc
                     f.cancel()
                 raise
     finally:
-        if own is not None:
-            own.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
     return rows
 
 
-def _auto_chunk(n_todo, executor, workers, per_worker=4, cap=64):
-    nw = workers or getattr(executor, "_max_workers", None) or 2
-    if executor is None and not (workers and workers > 1):
+def _auto_chunk(n_todo, executor, n_workers, per_worker=4, cap=64):
+    if executor is None:
         return None
-    return max(1, min(cap, math.ceil(n_todo / (nw * per_worker))))
+    return max(1, min(cap, math.ceil(n_todo / ((n_workers or 2) * per_worker))))
 
 
-def _drive(kind, model, axes, settings, fn, fixed_args, out, executor, workers, chunk_size, progress,
-           serial_chunk) -> DesignSpaceMap:
+def _drive(kind, model, axes, settings, fn, fixed_args, run: dict, serial_chunk) -> DesignSpaceMap:
+    """Run ``fn`` over the grid's points not yet in the checkpoint; ``run``: workers, out,
+    chunk_size and progress of the calling driver."""
     t0 = time.perf_counter()
-    ref = [a for a in fixed_args if isinstance(a, (_ModelRef, _Unpicklable))]
-    if ref and isinstance(ref[0], _Unpicklable):
-        if executor is not None or (workers and workers > 1):
-            raise ValueError(f"model {model.name!r} cannot be sent to worker processes (it does not pickle: "
-                             f"{ref[0].why}); pass a zero-argument module-level factory function as `model` "
-                             "(e.g. functools.partial(my_module.make_model, ...)), or run serially")
-        fixed_args = tuple(_ModelRef(model=model) if isinstance(a, _Unpicklable) else a for a in fixed_args)
-    points = _points(axes)
-    ckpt = Checkpoint(out, settings) if out is not None else None
-    done = ckpt.open() if ckpt is not None else {}
-    todo = [i for i in range(len(points)) if i not in done]
+    spec = CheckpointFile.coerce(run["out"])  # everything is checked before the file is touched
+    executor, own, n_workers = _executor(run["workers"])
     try:
-        cs = chunk_size or _auto_chunk(len(todo), executor, workers) or serial_chunk
-        rows = _run(fn, fixed_args, points, todo, cs, executor, workers, ckpt,
-                    f"{kind} map ({model.name})", progress)
+        fixed_args = _picklable_args(model, fixed_args, executor)
+        points = _points(axes)
+        ckpt = None
+        if spec is not None:
+            settings = {**settings, "model": {**settings["model"], **_model_identity(model)}}
+            ckpt = Checkpoint(spec.path, settings, retry_failed=spec.retry_failed, n_points=len(points),
+                              schema=_SCHEMAS[kind])
+        done = ckpt.open() if ckpt is not None else {}
+        todo = [i for i in range(len(points)) if i not in done]
+        try:
+            cs = run["chunk_size"] or _auto_chunk(len(todo), executor, n_workers) or serial_chunk
+            rows = _run(fn, fixed_args, points, todo, cs, executor, ckpt, f"{kind} map ({model.name})",
+                        run["progress"])
+        finally:
+            if ckpt is not None:
+                ckpt.close()
     finally:
-        if ckpt is not None:
-            ckpt.close()
+        if own:
+            executor.shutdown(wait=True, cancel_futures=True)
     rows.update(done)
-    elapsed = time.perf_counter() - t0
-    info = {"elapsed_s": elapsed, "points": len(points), "computed": len(todo), "resumed": len(done),
-            "workers": int(workers) if workers else (getattr(executor, "_max_workers", None) if executor else 1),
-            "executor": type(executor).__name__ if executor is not None else
-            ("ProcessPoolExecutor" if workers and workers > 1 else "serial")}
+    info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "computed": len(todo),
+            "resumed": len(done), "workers": n_workers,
+            "executor": "serial" if executor is None else type(executor).__name__}
+    if ckpt is not None:
+        info["checkpoint"] = ckpt.summary()
     return DesignSpaceMap.from_rows(kind, model.theta_p_names, axes, [rows[i] for i in range(len(points))],
                                     settings=settings, run_info=info)
 
 
+_NUM = (int, float, type(None))
+_SCHEMAS = {  # what a checkpoint record's row must hold to be trusted
+    "mc": {"probability": _NUM, "std_error": _NUM, "n_failed": (int,), "status": (str,), "solver": (str,),
+           "time": _NUM, "message": (str,)},
+    "flexindex": {"probability": _NUM, "delta": _NUM, "delta_lower_bound": _NUM, "status": (str,),
+                  "solver": (str,), "global": (bool, type(None)), "certified": (bool, type(None)),
+                  "quality": (str,), "worst_constraint": (str,), "time": _NUM, "message": (str,)},
+}
+
+
+def _model_identity(model) -> dict:
+    """The model's fingerprint for a checkpoint header (:meth:`ProcessModel.fingerprint_parts`);
+    a model without one is identified by its pickle."""
+    parts_fn = getattr(model, "fingerprint_parts", None)
+    if parts_fn is not None:
+        parts = parts_fn()
+    else:
+        try:
+            parts = {"pickle": hashlib.sha256(pickle.dumps(model)).hexdigest()}
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"model {getattr(model, 'name', model)!r} cannot be checkpointed: it has no "
+                             f"fingerprint_parts() and does not pickle ({type(exc).__name__}: {exc})") from exc
+    text = json.dumps(parts, sort_keys=True)  # the same digest as ProcessModel.fingerprint()
+    return {"fingerprint": hashlib.sha256(text.encode("utf-8")).hexdigest(), "fingerprint_parts": parts}
+
+
+def _picklable_args(model, fixed_args, executor):
+    ref = [a for a in fixed_args if isinstance(a, (_ModelRef, _Unpicklable))]
+    if ref and isinstance(ref[0], _Unpicklable):
+        if executor is not None:
+            raise ValueError(f"model {model.name!r} cannot be sent to worker processes (it does not pickle: "
+                             f"{ref[0].why}); give the model a `factory` (a picklable zero-argument callable, "
+                             "e.g. functools.partial(my_module.make_model, ...)), pass that factory as `model`, "
+                             "or run serially")
+        fixed_args = tuple(_ModelRef(model=model) if isinstance(a, _Unpicklable) else a for a in fixed_args)
+    return fixed_args
+
+
 # --------------------------------------------------------------------------- Algorithm 1
-def monte_carlo_map(model, grid=None, shape=None, n_samples: int = 1000, random_state=0, *,
-                    batch: str = "point", pyomo_solver: str = "ipopt", executor: Optional[cf.Executor] = None,
-                    workers: Optional[int] = None, out=None, chunk_size: Optional[int] = None,
+def monte_carlo_map(model, grid=None, n_samples: int = 1000, random_state=0, *, batch: str = "point",
+                    pyomo_solver: str = "ipopt", workers=None, out=None, chunk_size: Optional[int] = None,
                     progress: Optional[bool] = None) -> DesignSpaceMap:
     """Algorithm 1 (Monte Carlo map): P(all g_k ≤ 0) at every θp of the grid.
 
@@ -365,16 +432,19 @@ def monte_carlo_map(model, grid=None, shape=None, n_samples: int = 1000, random_
     ``pyomo_solver`` (slow; a warning says so).  A failed sample (NaN) counts as
     infeasible and is reported per point (``n_failed``).
 
-    ``progress``: None = a tqdm bar when stderr is a terminal, True/False to force."""
-    if batch not in ("point", "grid"):
-        raise ValueError(f"batch must be 'point' or 'grid', got {batch!r}")
-    n_samples = int(n_samples)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    ``grid``: see :func:`make_grid`.  ``workers``: a number of processes or an Executor;
+    ``out``: checkpoint file, a path or a :class:`~flexspace.designspace.checkpoint.CheckpointFile`
+    (``CheckpointFile(path, retry_failed=False)`` keeps failed points on resume; the
+    default recomputes them); ``progress``: None = a tqdm bar when stderr is a terminal,
+    True/False to force (module docstring)."""
+    check_choice("batch", batch, ("point", "grid"))
+    n_samples = check_number("n_samples", n_samples, integer=True, low=1, hint="samples per grid point, e.g. 1000")
+    _seed_repr(random_state)
+    run = _run_options(workers, out, chunk_size, progress)
     from ..montecarlo import sample_theta_m
 
     model, ref = _resolve_model(model)
-    axes = make_grid(model, grid, shape)
+    axes = make_grid(model, grid)
     samples = sample_theta_m(model, n_samples, random_state)
     if model.simulator is None:
         warnings.warn(f"model {model.name!r} has no vectorised simulator: Monte Carlo falls back to one square "
@@ -387,8 +457,7 @@ def monte_carlo_map(model, grid=None, shape=None, n_samples: int = 1000, random_
         _check_grid_batching(model, _points(axes), samples)
     s = {"batch": batch, "pyomo_solver": pyomo_solver}
     serial_chunk = 64 if model.simulator is not None else 1
-    return _drive("mc", model, axes, settings, _mc_chunk, (ref, samples, s), out, executor, workers,
-                  chunk_size, progress, serial_chunk)
+    return _drive("mc", model, axes, settings, _mc_chunk, (ref, samples, s), run, serial_chunk)
 
 
 def _check_grid_batching(model, points, samples):
@@ -409,48 +478,51 @@ def _check_grid_batching(model, points, samples):
 
 
 def _seed_repr(rs):
-    if rs is None or isinstance(rs, (int, np.integer)):
-        return None if rs is None else int(rs)
-    raise ValueError("random_state must be an int (or None) so that a map can be checkpointed and reproduced")
+    """A map's seed is an int >= 0 or None, so that it can be checkpointed and reproduced."""
+    return check_random_state("random_state", rs)
+
+
+def _run_options(workers, out, chunk_size, progress) -> dict:
+    """Validated execution settings of a grid driver (before any compute)."""
+    if chunk_size is not None:
+        chunk_size = check_number("chunk_size", chunk_size, integer=True, low=1, hint="grid points per task")
+    if progress is not None and not isinstance(progress, bool):
+        raise ValidationError(f"progress must be True, False or None, got {progress!r}")
+    if workers is not None and not hasattr(workers, "submit"):
+        check_number("workers", workers, integer=True, low=1, hint="a number of processes, or an Executor")
+    return {"workers": workers, "out": out, "chunk_size": chunk_size, "progress": progress}
 
 
 # --------------------------------------------------------------------------- Algorithm 2
-def flexibility_index_map(model, grid=None, shape=None, uncertainty_set: str = "ellipsoid", solver: str = "maingo", *,
-                          method: str = "enumeration", time_limit: float = 20.0, gap: float = MAP_GAP,
-                          abs_gap: float = MAP_ABS_GAP, delta_max: Optional[float] = None, certify: Optional[bool] = None,
-                          n_certify: int = 2000, random_state: int = 0, executor: Optional[cf.Executor] = None,
-                          workers: Optional[int] = None, out=None, chunk_size: Optional[int] = None,
-                          progress: Optional[bool] = None) -> DesignSpaceMap:
+def flexibility_index_map(model, grid=None, uncertainty_set: str = "ellipsoid", solver: str = "maingo", *,
+                          method: str = "enumeration", options: OptionsLike = None, workers=None, out=None,
+                          chunk_size: Optional[int] = None, progress: Optional[bool] = None) -> DesignSpaceMap:
     """Algorithm 2 (flexibility-index map): δm at every θp of the grid → probability.
 
     ``uncertainty_set``: "box", "ellipsoid" or "ldl"; ``solver``: any flexspace solver
-    name ("maingo", "scip", "ipopt"...).  Each (worker) process builds the Pyomo
-    problems once and re-solves them per point.  Per point: probability P(θm ∈ set(δ)),
-    δ, the proven lower bound of δ (global solvers), status ("ok", "nominal infeasible",
-    "failed"), solver, global and certified flags.  A failed point has probability NaN
-    and is never inside a region.  ``gap``/``abs_gap``: see :data:`MAP_GAP`."""
+    name ("maingo", "scip", "ipopt"...); ``options``: :class:`~flexspace.options.SolveOptions`
+    (default: the ``"index_map"`` preset; a dict changes that preset).  Each (worker)
+    process builds the Pyomo problems once and re-solves them per point.  Per point:
+    probability P(θm ∈ set(δ)), δ, the proven lower bound of δ (global solvers), status,
+    solver, global and certified flags.  A failed or untrusted point is never inside a
+    region.  ``grid``, ``workers``, ``out``, ``progress``: see :func:`monte_carlo_map`."""
     if not isinstance(uncertainty_set, str):
-        raise ValueError("flexibility_index_map takes the set by name ('box', 'ellipsoid', 'ldl') so that workers "
+        raise ValidationError("flexibility_index_map takes the set by name ('box', 'ellipsoid', 'ldl') so that workers "
                          "and checkpoints can rebuild it")
-    from ..formulations.flexibility import METHODS
+    from ..formulations.flexibility import Method
     from ..solvers import available_solvers
 
-    if str(uncertainty_set).lower() not in ("box", "ellipsoid", "ldl"):
-        raise ValueError(f"unknown uncertainty set {uncertainty_set!r}; use 'box', 'ellipsoid' or 'ldl'")
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    check_choice("uncertainty_set", str(uncertainty_set).lower(), ("box", "ellipsoid", "ldl"))
+    method = Method.parse(method).value  # a plain string in the settings and checkpoints
     if solver not in available_solvers():
-        raise RuntimeError(f"solver {solver!r} is not available (available: {available_solvers()})")
+        raise SolverUnavailableError(f"solver {solver!r} is not available (available: {available_solvers()})")
+    opts = resolve_options(options, "index_map")
+    run = _run_options(workers, out, chunk_size, progress)
     model, ref = _resolve_model(model)
-    axes = make_grid(model, grid, shape)
-    if delta_max is None:
-        delta_max = getattr(model, "delta_max", 6.0)
-    s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "time_limit": float(time_limit),
-         "gap": float(gap), "abs_gap": float(abs_gap), "delta_max": float(delta_max), "certify": certify,
-         "n_certify": int(n_certify), "random_state": int(random_state)}
+    axes = make_grid(model, grid)
+    s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "options": opts}
     settings = {"algorithm": "flexibility index", "model": _model_summary(model),
-                "axes": [a.tolist() for a in axes], **s}
+                "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}
     fp = _model_fingerprint(model, ref)
-    key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(repr((fp, sorted(s.items()))).encode()).hexdigest()
-    return _drive("flexindex", model, axes, settings, _index_chunk, (key, ref, s), out, executor, workers,
-                  chunk_size, progress, 1)
+    key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(repr((fp, sorted(settings.items(), key=str))).encode()).hexdigest()
+    return _drive("flexindex", model, axes, settings, _index_chunk, (key, ref, s), run, 1)

@@ -32,14 +32,20 @@ Beyond the seed:
 """
 from __future__ import annotations
 
+import enum
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["flexibility_test_region", "FlexTestRegion", "Rectangle", "BracketError", "NominalInfeasibleError"]
+from ..errors import ValidationError
+from ..options import OptionsLike, resolve_options
+from ..validation import as_vector, check_number, check_probability
+
+__all__ = ["flexibility_test_region", "Bisection", "FlexTestRegion", "Rectangle", "StepStatus", "BracketError",
+           "NominalInfeasibleError"]
 
 
 class BracketError(ValueError):
@@ -50,12 +56,21 @@ class NominalInfeasibleError(BracketError):
     """χ(δp^L) ≥ 0: the nominal point itself is not feasible at p_c."""
 
 
+class StepStatus(str, enum.Enum):
+    """Outcome of one extended flexibility test of Algorithm 3."""
+
+    FEASIBLE = "feasible"  #: χ ≤ 0 proven (global) or certified by sampling (local)
+    INFEASIBLE = "infeasible"  #: χ > 0
+    UNDECIDED = "undecided"  #: χ ≤ 0 but not proven; treated as infeasible
+    FAILED = "failed"  #: the test failed; treated as infeasible
+
+
 @dataclass
 class Iteration:
     delta_p: float
     chi: float
     chi_upper_bound: Optional[float]
-    status: str  #: "feasible", "infeasible", "undecided" (χ ≤ 0 but not proven) or "failed"
+    status: StepStatus
     time: float
     center: List[float]
     phase: str = "bisection"
@@ -153,20 +168,87 @@ class FlexTestRegion:
         return "\n".join(lines)
 
 
-class _Bisector:
-    def __init__(self, fa, bounds, confidence, eps_tol, max_iter, step, delta_p_minus, delta_p_plus,
-                 max_time=None):
+@dataclass(frozen=True)
+class Bisection:
+    """Algorithm 3's search on the rectangle size δp (the algorithm; the problem is the
+    model, the set and the solver).
+
+    Attributes
+    ----------
+    step : ``"bisection"`` (the seed) or ``"illinois"`` (regula falsi, Illinois variant).
+    eps_tol : stopping window ``−ε_tol ≤ χ ≤ 0`` (absolute in χ).
+    max_iter : extended tests per rectangle after the bracket check.
+    max_time : wall-clock budget (s); when it runs out the last proven-feasible rectangle
+        is returned, marked not converged, with a note.
+    delta_p_lower, delta_p_upper : the bracket on δp (δp = 1 is the whole θp box).
+    delta_p_minus, delta_p_plus : Δ⁻, Δ⁺ of the rectangle; default: the distances from the
+        nominal point to the θp bounds.
+    move_rounds, move_step : pattern search on the nominal point (``move_nominal=True``):
+        rounds, and the first step as a fraction of the box width.
+    max_rectangles : rectangles of a cover (``cover=map``).
+    """
+
+    step: str = "bisection"
+    eps_tol: float = 1e-5
+    max_iter: int = 60
+    max_time: Optional[float] = None
+    delta_p_lower: float = 0.0
+    delta_p_upper: float = 1.0
+    delta_p_minus: Optional[Sequence[float]] = None
+    delta_p_plus: Optional[Sequence[float]] = None
+    move_rounds: int = 3
+    move_step: float = 0.2
+    max_rectangles: int = 4
+
+    def __post_init__(self):
+        if self.step not in ("bisection", "illinois"):
+            raise ValidationError(f"Bisection.step must be 'bisection' or 'illinois', got {self.step!r}")
+        lo = check_number("Bisection.delta_p_lower", self.delta_p_lower, low=0)
+        hi = check_number("Bisection.delta_p_upper", self.delta_p_upper, low=0, low_open=True)
+        if not lo < hi:
+            raise ValidationError(f"Bisection needs 0 <= delta_p_lower < delta_p_upper, got {lo}, {hi}")
+        check_number("Bisection.eps_tol", self.eps_tol, low=0, low_open=True, hint="e.g. 1e-5")
+        check_number("Bisection.max_iter", self.max_iter, integer=True, low=1)
+        if self.max_time is not None:
+            check_number("Bisection.max_time", self.max_time, low=0, hint="seconds, or None for no budget")
+        check_number("Bisection.move_rounds", self.move_rounds, integer=True, low=0)
+        check_number("Bisection.move_step", self.move_step, low=0, high=1, low_open=True)
+        check_number("Bisection.max_rectangles", self.max_rectangles, integer=True, low=1)
+
+    def run(self, analysis, confidence: float, center, move_nominal: bool = False, cover=None):
+        """Rectangles around ``center`` for ``analysis`` (a FlexibilityAnalysis) at p_c =
+        ``confidence``; returns ``(rectangles, search)`` (``search`` counts solves)."""
+        bounds = np.asarray(analysis.model.theta_p_bounds, float)
+        search = _Search(analysis, bounds, confidence, self)
+        first = search.grow(np.asarray(center, float), self.delta_p_lower, self.delta_p_upper)
+        if move_nominal:
+            first = _move(search, first, bounds, self.move_rounds, self.move_step, self.delta_p_upper)
+        rects = [first]
+        if cover is not None:
+            rects += _cover(search, cover, rects, confidence, self.max_rectangles, self.delta_p_lower,
+                            self.delta_p_upper)
+        if search.out_of_time:
+            search.notes.append(f"max_time={self.max_time} s ran out: bisection stopped early; the rectangle is "
+                                "proven feasible but smaller than it could be (not converged)")
+        return rects, search
+
+
+class _Search:
+    """The state of one :meth:`Bisection.run`: deadline, solve counts, notes."""
+
+    def __init__(self, fa, bounds, confidence, algorithm: Bisection):
         self.fa = fa
-        self.deadline = None if max_time is None else time.perf_counter() + float(max_time)
+        self.deadline = None if algorithm.max_time is None else time.perf_counter() + float(algorithm.max_time)
         self.out_of_time = False
         self.bounds = bounds
         self.confidence = confidence
-        self.eps = float(eps_tol)
-        self.max_iter = int(max_iter)
-        self.step = step
-        self.dmin_user, self.dplus_user = delta_p_minus, delta_p_plus
+        self.eps = float(algorithm.eps_tol)
+        self.max_iter = int(algorithm.max_iter)
+        self.step = algorithm.step
+        self.dmin_user, self.dplus_user = algorithm.delta_p_minus, algorithm.delta_p_plus
         self.n_solves = 0
         self.n_failed = 0
+        self.notes: List[str] = []
 
     def halfwidths(self, c):
         dmin = (c - self.bounds[:, 0]) if self.dmin_user is None else np.asarray(self.dmin_user, float)
@@ -179,15 +261,15 @@ class _Bisector:
         r = self.fa.extended_test(dp, c, dmin, dplus, confidence=self.confidence)
         self.n_solves += 1
         if not r.solved:
-            status = "failed"
+            status = StepStatus.FAILED
             self.n_failed += 1
         elif r.feasible:
-            status = "feasible"
+            status = StepStatus.FEASIBLE
         elif r.chi > 0:
-            status = "infeasible"
+            status = StepStatus.INFEASIBLE
         else:
-            status = "undecided"
-        msg = "" if status == "feasible" else "; ".join(
+            status = StepStatus.UNDECIDED
+        msg = "" if status == StepStatus.FEASIBLE else "; ".join(
             f"{sp.constraint}: {sp.status.value}{' (' + sp.message[:120] + ')' if sp.message and not sp.status.ok else ''}"
             for sp in r.subproblems)
         it = Iteration(float(dp), float(r.chi), r.chi_upper_bound, status, time.perf_counter() - t0,
@@ -220,7 +302,7 @@ class _Bisector:
             if width <= 1e-12:
                 break
             mid = 0.5 * (lo.delta_p + hi.delta_p)
-            if self.step == "illinois" and hi.status == "infeasible" and math.isfinite(f_hi) and f_hi > f_lo \
+            if self.step == "illinois" and hi.status == StepStatus.INFEASIBLE and math.isfinite(f_hi) and f_hi > f_lo \
                     and not (len(width_hist) >= 3 and width_hist[-1] > 0.5 * width_hist[-3]):
                 x = lo.delta_p - f_lo * (hi.delta_p - lo.delta_p) / (f_hi - f_lo)
                 # keep the trial strictly inside the bracket
@@ -228,7 +310,7 @@ class _Bisector:
                 # aim a little inside the feasible side so that the stopping window is hit
                 mid = x
             it = self.chi(c, mid, "bisection" if self.step == "bisection" else self.step, log)
-            if it.status == "feasible":
+            if it.status == StepStatus.FEASIBLE:
                 lo, best = it, it
                 f_lo = it.chi
                 if side == -1:
@@ -238,7 +320,7 @@ class _Bisector:
                     converged = True
             else:
                 hi = it
-                f_hi = it.chi if (it.status == "infeasible" and math.isfinite(it.chi)) else f_hi
+                f_hi = it.chi if (it.status == StepStatus.INFEASIBLE and math.isfinite(it.chi)) else f_hi
                 if side == 1:
                     f_lo *= 0.5
                 side = 1
@@ -252,20 +334,20 @@ class _Bisector:
         log: List[Iteration] = []
         t0 = time.perf_counter()
         L = self.chi(c, dp_lo, phase, log)
-        if L.status in ("failed", "undecided"):
-            why = "the extended test failed" if L.status == "failed" else "chi <= 0 was not proven"
+        if L.status in (StepStatus.FAILED, StepStatus.UNDECIDED):
+            why = "the extended test failed" if L.status == StepStatus.FAILED else "chi <= 0 was not proven"
             raise BracketError(
                 f"bracket check failed at the lower end: chi(delta_p^L={dp_lo:g}) is not known to be < 0 at "
                 f"theta_p_nominal={[float(x) for x in np.round(c, 6)]}: {why} (chi={L.chi:.6g}, upper bound "
                 f"{L.chi_upper_bound}; {L.message}). Try a longer time_limit or another solver.")
-        if L.status != "feasible":
+        if L.status != StepStatus.FEASIBLE:
             raise NominalInfeasibleError(
                 f"bracket check failed at the lower end: chi(delta_p^L={dp_lo:g}) = {L.chi:.6g} "
                 f"(upper bound {L.chi_upper_bound}) is not < 0 at theta_p_nominal="
                 f"{[float(x) for x in np.round(c, 6)]}: the nominal point is not feasible at p_c={self.confidence}. "
                 "Choose another nominal point (e.g. inside an Algorithm 2 map's region).")
         U = self.chi(c, dp_hi, phase, log)
-        if U.status == "feasible":
+        if U.status == StepStatus.FEASIBLE:
             raise BracketError(
                 f"bracket check failed at the upper end: chi(delta_p^U={dp_hi:g}) = {U.chi:.6g} <= 0, so the "
                 f"whole rectangle at delta_p^U is feasible (chi(delta_p^L={dp_lo:g}) = {L.chi:.6g}); "
@@ -276,59 +358,46 @@ class _Bisector:
 
 
 def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=None, uncertainty_set: str = "ellipsoid",
-                            solver="scip", *, delta_p_lower: float = 0.0, delta_p_upper: float = 1.0,
-                            delta_p_minus=None, delta_p_plus=None, eps_tol: float = 1e-5, max_iter: int = 60,
-                            step: str = "bisection", time_limit: float = 30.0, gap: float = 1e-4,
-                            abs_gap: Optional[float] = None, move_nominal: bool = False, move_rounds: int = 3,
-                            move_step: float = 0.2, cover=None, max_rectangles: int = 4,
-                            analysis=None, max_time: Optional[float] = None) -> FlexTestRegion:
+                            solver="scip", *, algorithm: Optional[Bisection] = None, options: OptionsLike = None,
+                            move_nominal: bool = False, cover=None, analysis=None) -> FlexTestRegion:
     """Algorithm 3: the largest θp rectangle around ``theta_p_nominal`` that is feasible
     for every θm in the ``confidence`` set (see the module docstring for the choices).
 
-    ``solver``: default SCIP — measured on case 1 (ellipsoid, p_c 0.85) an extended test
-    takes ~0.25 s with SCIP and 3–10 s with MAiNGO.  ``abs_gap`` defaults to ε_tol/10
-    (the stopping window is absolute in χ).  ``analysis``: reuse a FlexibilityAnalysis.
-    ``max_time``: wall-clock budget (s) for the bisection; when it runs out the last
-    proven-feasible rectangle is returned, marked not converged, with a note."""
+    ``algorithm``: a :class:`Bisection` (default ``Bisection()``); ``options``:
+    :class:`~flexspace.options.SolveOptions` (default: the ``"bisection"`` preset, whose
+    ``abs_gap`` None means ε_tol/10).  ``solver``: default SCIP — measured on case 1
+    (ellipsoid, p_c 0.85) an extended test takes ~0.25 s with SCIP and 3–10 s with MAiNGO.
+    ``move_nominal``: also search the nominal point; ``cover``: a DesignSpaceMap whose
+    region is covered by several rectangles.  ``analysis``: reuse a FlexibilityAnalysis
+    (its set, solver and options are then used)."""
     from ..formulations import FlexibilityAnalysis
-    from ..solvers import get_solver
 
-    if step not in ("bisection", "illinois"):
-        raise ValueError(f"step must be 'bisection' or 'illinois', got {step!r}")
-    if not (0.0 < confidence < 1.0):
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    if not (0.0 <= delta_p_lower < delta_p_upper):
-        raise ValueError(f"need 0 <= delta_p_lower < delta_p_upper, got {delta_p_lower}, {delta_p_upper}")
+    algorithm = Bisection() if algorithm is None else algorithm
+    if not isinstance(algorithm, Bisection):
+        raise ValidationError(f"algorithm must be a Bisection, got {type(algorithm).__name__}")
+    confidence = check_probability("confidence", confidence)
     if model.theta_p_bounds is None:
-        raise ValueError("Algorithm 3 needs theta_p_bounds on the model")
+        raise ValidationError("Algorithm 3 needs theta_p_bounds on the model (ProcessModel(theta_p_bounds=...))")
+    bounds = np.asarray(model.theta_p_bounds, float)
+    c0 = as_vector("theta_p_nominal", model.theta_p_nominal if theta_p_nominal is None else theta_p_nominal,
+                   model.n_p)
+    if np.any(c0 < bounds[:, 0]) or np.any(c0 > bounds[:, 1]):
+        raise ValidationError(f"theta_p_nominal {c0.tolist()} is outside the theta_p bounds {bounds.tolist()}; "
+                              "choose a nominal point inside them")
     t0 = time.perf_counter()
     if analysis is None:
-        slv = get_solver(solver, time_limit=time_limit, gap=gap,
-                         abs_gap=eps_tol / 10 if abs_gap is None else abs_gap)
-        analysis = FlexibilityAnalysis(model, uncertainty_set, slv, time_limit=time_limit, gap=gap,
-                                       diagnose_failures=False)
+        opts = resolve_options(options, "bisection")
+        if opts.abs_gap is None:
+            opts = opts.replace(abs_gap=algorithm.eps_tol / 10)
+        analysis = FlexibilityAnalysis(model, uncertainty_set, solver, opts, diagnose_failures=False)
     fa = analysis
-    bounds = np.asarray(model.theta_p_bounds, float)
-    c0 = np.asarray(model.theta_p_nominal if theta_p_nominal is None else theta_p_nominal, float)
-    if np.any(c0 < bounds[:, 0]) or np.any(c0 > bounds[:, 1]):
-        raise ValueError(f"theta_p_nominal {c0.tolist()} is outside the theta_p bounds {bounds.tolist()}")
-    bis = _Bisector(fa, bounds, confidence, eps_tol, max_iter, step, delta_p_minus, delta_p_plus, max_time)
-    notes: List[str] = []
-    first = bis.grow(c0, delta_p_lower, delta_p_upper)
-    if move_nominal:
-        first = _move(bis, first, bounds, move_rounds, move_step, delta_p_upper, notes)
-    rects = [first]
-    if cover is not None:
-        rects += _cover(bis, cover, rects, confidence, max_rectangles, delta_p_lower, delta_p_upper, notes)
-    if bis.out_of_time:
-        notes.append(f"max_time={max_time} s ran out: bisection stopped early; the rectangle is proven feasible "
-                     "but smaller than it could be (not converged)")
+    rects, search = algorithm.run(fa, confidence, c0, move_nominal=move_nominal, cover=cover)
     return FlexTestRegion(list(model.theta_p_names), float(confidence), float(fa.uset.delta_for_confidence(confidence)),
-                          fa.set_kind, fa.solver.name, bool(fa.solver.is_global), float(eps_tol), rects,
-                          time.perf_counter() - t0, bis.n_solves, bis.n_failed, notes)
+                          fa.set_kind, fa.solver.name, bool(fa.solver.is_global), float(algorithm.eps_tol), rects,
+                          time.perf_counter() - t0, search.n_solves, search.n_failed, search.notes)
 
 
-def _move(bis: _Bisector, best: Rectangle, bounds, rounds, step, dp_hi, notes) -> Rectangle:
+def _move(bis: _Search, best: Rectangle, bounds, rounds, step, dp_hi) -> Rectangle:
     width = bounds[:, 1] - bounds[:, 0]
     steps = np.full(len(width), float(step))
     for rnd in range(int(rounds)):
@@ -342,16 +411,16 @@ def _move(bis: _Bisector, best: Rectangle, bounds, rounds, step, dp_hi, notes) -
                     continue
                 log: List[Iteration] = []
                 trial = bis.chi(c, best.delta_p, "move: check", log)
-                if trial.status != "feasible":
+                if trial.status != StepStatus.FEASIBLE:
                     continue
                 hi = bis.chi(c, dp_hi, "move: check", log)
-                if hi.status == "feasible":
+                if hi.status == StepStatus.FEASIBLE:
                     lo_b, hi_b = bis.rect(c, dp_hi)
                     cand = Rectangle(c, dp_hi, lo_b, hi_b, hi.chi, True, log)
                 else:
                     cand = bis.solve(c, trial, hi, log)
                 if cand.volume > best.volume * (1 + 1e-9):
-                    notes.append(f"move round {rnd + 1}: centre {best.center.tolist()} -> {c.tolist()}, "
+                    bis.notes.append(f"move round {rnd + 1}: centre {best.center.tolist()} -> {c.tolist()}, "
                                  f"delta_p {best.delta_p:.5g} -> {cand.delta_p:.5g}")
                     cand.iterations = best.iterations + cand.iterations
                     best, improved = cand, True
@@ -360,7 +429,7 @@ def _move(bis: _Bisector, best: Rectangle, bounds, rounds, step, dp_hi, notes) -
     return best
 
 
-def _cover(bis: _Bisector, dmap, rects, confidence, max_rectangles, dp_lo, dp_hi, notes) -> List[Rectangle]:
+def _cover(bis: _Search, dmap, rects, confidence, max_rectangles, dp_lo, dp_hi) -> List[Rectangle]:
     pts = dmap.points
     feas = dmap.region(confidence).ravel()
     scale = np.maximum(bis.bounds[:, 1] - bis.bounds[:, 0], 1e-12)
@@ -382,15 +451,15 @@ def _cover(bis: _Bisector, dmap, rects, confidence, max_rectangles, dp_lo, dp_hi
         try:
             r = bis.grow(pts[i].copy(), dp_lo, dp_hi, phase="cover: bracket")
         except NominalInfeasibleError:
-            notes.append(f"cover: seed {pts[i].tolist()} skipped (not feasible at p_c by the extended test)")
+            bis.notes.append(f"cover: seed {pts[i].tolist()} skipped (not feasible at p_c by the extended test)")
             continue
         except BracketError as exc:
             if "lower end" in str(exc):
-                notes.append(f"cover: seed {pts[i].tolist()} skipped ({exc})")
+                bis.notes.append(f"cover: seed {pts[i].tolist()} skipped ({exc})")
                 continue
             lo_b, hi_b = bis.rect(pts[i], dp_hi)
             r = Rectangle(pts[i].copy(), dp_hi, lo_b, hi_b, float("nan"), True, [])
         out.append(r)
         covered |= r.contains(pts)
-        notes.append(f"cover: rectangle {len(rects) + len(out)} at {pts[i].tolist()}, delta_p={r.delta_p:.5g}")
+        bis.notes.append(f"cover: rectangle {len(rects) + len(out)} at {pts[i].tolist()}, delta_p={r.delta_p:.5g}")
     return out

@@ -1,5 +1,5 @@
 """Design-space results: :class:`DesignSpaceMap` (a probability map on a θp grid) with
-table, CSV round trip, regions and a matplotlib picture."""
+table, CSV round trip and regions (figures: :mod:`.plotting`)."""
 from __future__ import annotations
 
 import json
@@ -8,9 +8,8 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["DesignSpaceMap", "plot_design_space"]
+__all__ = ["DesignSpaceMap"]
 
-_HEADER = "# flexspace-map "
 #: columns written for every map (extra columns follow)
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
 #: statuses whose probability is proven or certified (see flexspace.ResultStatus)
@@ -94,54 +93,90 @@ class DesignSpaceMap:
     def status_counts(self) -> Dict[str, int]:
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}
 
-    def region(self, p_c: float = 0.85, n_se: float = 0.0) -> np.ndarray:
-        """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ p_c at a
+    def region(self, confidence: float = 0.85, n_se: float = 0.0) -> np.ndarray:
+        """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ confidence at a
         :attr:`trusted` point (status ``ok``: proven or certified)."""
+        from ..validation import check_number, check_probability
+
+        confidence = check_probability("confidence", confidence)
+        n_se = check_number("n_se", n_se, low=0)
         p = self.probability
         if n_se:
             se = np.nan_to_num(self.std_error, nan=0.0)
             p = p + n_se * se
         with np.errstate(invalid="ignore"):
-            return (np.nan_to_num(p, nan=-1.0) >= p_c) & self.trusted
+            return (np.nan_to_num(p, nan=-1.0) >= confidence) & self.trusted
 
     def to_dataframe(self):
         """One row per grid point (a copy)."""
         return self.table.copy()
 
-    def summary(self, p_c: float = 0.85) -> dict:
+    def summary(self, confidence: float = 0.85) -> dict:
         return {"kind": self.kind, "points": int(np.prod(self.shape)), "shape": list(self.shape),
                 "status_counts": self.status_counts, "failed_points": int(self.failed.sum()),
                 "untrusted_points": int((~self.trusted & ~self.failed).sum()),
-                f"region_points_p{p_c}": int(self.region(p_c).sum()),
+                f"region_points_p{confidence}": int(self.region(confidence).sum()),
                 "failed_samples": int(self.table["n_failed"].sum()) if "n_failed" in self.table else None,
                 **{k: v for k, v in self.run_info.items()}}
 
+    @classmethod
+    def from_region(cls, region, axes) -> "DesignSpaceMap":
+        """Algorithm 3's rectangles on a grid: inside → probability ``region.confidence`` (a
+        lower bound), status ``ok`` when the region is certified (global solver) else
+        ``uncertified``; outside → probability 0, status ``outside rectangle`` (not decided
+        by Algorithm 3 — not a computed probability)."""
+        import itertools
+
+        pts = np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, len(axes))
+        inside = region.contains(pts)
+        inside_status = "ok" if region.certified else "uncertified"
+        rows = [{"probability": region.confidence if ins else 0.0, "std_error": float("nan"),
+                 "status": inside_status if ins else "outside rectangle", "solver": region.solver,
+                 "global": region.is_global, "certified": region.certified if ins else False,
+                 "message": "inside a proven rectangle" if ins and region.certified else
+                 ("inside a rectangle a local solver did not certify" if ins else "not decided by Algorithm 3")}
+                for ins in inside]
+        dm = cls.from_rows("flextest", region.theta_p_names, axes, rows,
+                           settings={"algorithm": "flexibility test (Algorithm 3)", "set": region.set_kind,
+                                     "solver": region.solver})
+        dm.rectangles = [(r.lower, r.upper) for r in region.rectangles]
+        return dm
+
     # ------------------------------------------------------------------ CSV
-    def to_csv(self, path) -> None:
-        """CSV with one row per grid point; the first line is ``# flexspace-map {json}``
-        (kind, names, axes, settings) so that :meth:`from_csv` restores the object."""
-        meta = {"kind": self.kind, "theta_p_names": self.theta_p_names, "axes": [a.tolist() for a in self.axes],
-                "settings": self.settings, "run_info": self.run_info,
-                "rectangles": [[list(map(float, lo)), list(map(float, hi))] for lo, hi in self.rectangles]}
+    def metadata(self) -> dict:
+        """Kind, θp names, axes, settings (model summary and fingerprint, set, solver, options),
+        run information and rectangles, as JSON-ready values."""
         from .checkpoint import _jsonable
 
-        with open(path, "w", encoding="utf-8", newline="") as f:
-            f.write(_HEADER + json.dumps(_jsonable(meta)) + "\n")
-            self.table.to_csv(f, index=False)
+        return _jsonable({"format": "flexspace-map/2", "kind": self.kind, "theta_p_names": self.theta_p_names,
+                          "axes": [a.tolist() for a in self.axes], "settings": self.settings,
+                          "run_info": self.run_info,
+                          "rectangles": [[list(map(float, lo)), list(map(float, hi))] for lo, hi in self.rectangles]})
+
+    def to_csv(self, path, metadata: bool = True) -> None:
+        """A plain CSV (one row per grid point: θp columns, then the results) that
+        ``pandas.read_csv`` and spreadsheets open as they are; with ``metadata`` also
+        ``<path without .csv>.json`` (:meth:`metadata`), which :meth:`from_csv` reads back."""
+        import pathlib
+
+        path = pathlib.Path(path)
+        self.table.to_csv(path, index=False)
+        if metadata:
+            path.with_suffix(".json").write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
 
     @classmethod
     def from_csv(cls, path) -> "DesignSpaceMap":
+        """A map from :meth:`to_csv` (with its ``.json`` metadata when present; otherwise θp
+        columns are those before ``probability`` and the axes their distinct values)."""
+        import pathlib
+
         import pandas as pd
 
-        with open(path, encoding="utf-8") as f:
-            first = f.readline()
-            if first.startswith(_HEADER):
-                meta = json.loads(first[len(_HEADER):])
-            else:
-                f.seek(0)
-                meta = None
-            table = pd.read_csv(f)
-        if meta is None:  # a plain CSV: take θp columns as those before "probability"
+        path = pathlib.Path(path)
+        table = pd.read_csv(path)
+        side = path.with_suffix(".json")
+        meta = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+        if meta is None:
             cols = list(table.columns)
             names = cols[:cols.index("probability")]
             axes = [np.unique(table[n].to_numpy(float)) for n in names]
@@ -151,71 +186,18 @@ class DesignSpaceMap:
         return obj
 
     # ------------------------------------------------------------------ pictures
-    def plot(self, ax=None, p_c: Optional[float] = 0.85, rectangles=None, title: Optional[str] = None,
-             colorbar: bool = True):
-        """Probability map (2 process parameters): colour = probability, white contour at
-        ``p_c``, failed points as red crosses (never coloured as feasible), Algorithm 3
-        rectangles (``rectangles`` or :attr:`rectangles`) as dashed outlines.  Returns the axes."""
-        return plot_design_space(self, ax=ax, p_c=p_c, rectangles=rectangles, title=title, colorbar=colorbar)
+    def plot(self, ax=None, confidence: Optional[float] = 0.85, rectangles=None, overlays=(),
+             title: Optional[str] = None, colorbar: bool = True):
+        """Probability over the grid (:func:`flexspace.designspace.plotting.plot_design_space`):
+        the ``confidence`` contour, failed points as red crosses (never coloured as feasible),
+        untrusted points as orange circles, Algorithm 3 rectangles, other maps' contours
+        (``overlays``).  Draws on ``ax`` or on a new ``matplotlib.figure.Figure`` (no pyplot,
+        no backend change); returns the axes."""
+        from .plotting import plot_design_space
+
+        return plot_design_space(self, ax=ax, confidence=confidence, rectangles=rectangles, overlays=overlays,
+                                 title=title, colorbar=colorbar)
 
     def __repr__(self) -> str:
         return (f"DesignSpaceMap(kind={self.kind!r}, shape={self.shape}, status={self.status_counts}, "
                 f"solver={self.settings.get('solver', 'monte carlo')!r})")
-
-
-def _rect_list(rectangles):
-    out = []
-    for r in rectangles or []:
-        if hasattr(r, "rectangles"):  # a FlexTestRegion
-            out.extend((x.lower, x.upper) for x in r.rectangles)
-        elif hasattr(r, "lower"):
-            out.append((r.lower, r.upper))
-        else:
-            out.append((np.asarray(r[0], float), np.asarray(r[1], float)))
-    return out
-
-
-def plot_design_space(dmap: DesignSpaceMap, ax=None, p_c=0.85, rectangles=None, title=None, colorbar=True):
-    import matplotlib
-
-    if ax is None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.patches as mpatches
-    import matplotlib.pyplot as plt
-
-    if len(dmap.axes) != 2:
-        raise ValueError(f"plot() draws maps over 2 process parameters; this one has {len(dmap.axes)}")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4.5))
-    a0, a1 = dmap.axes  # rows: first θp (y axis), columns: second θp (x axis)
-    P = dmap.probability
-    Z = np.ma.masked_invalid(P)
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
-    im = ax.pcolormesh(a1, a0, Z, vmin=0, vmax=1, cmap=cmap, shading="nearest")
-    if p_c is not None and len(a0) > 1 and len(a1) > 1:
-        ax.contour(a1, a0, np.nan_to_num(P, nan=0.0), levels=[p_c], colors="w", linewidths=2)
-    fail = dmap.failed
-    if fail.any():
-        ii, jj = np.nonzero(fail)
-        ax.plot(a1[jj], a0[ii], "rx", ms=7, mew=2, label=f"failed ({int(fail.sum())})", ls="none")
-    untrusted = ~dmap.trusted & ~fail
-    if untrusted.any():
-        ii, jj = np.nonzero(untrusted)
-        ax.plot(a1[jj], a0[ii], "o", mfc="none", mec="orange", ms=7, mew=1.5, ls="none",
-                label=f"uncertified / contradicted ({int(untrusted.sum())})")
-    rects = _rect_list(dmap.rectangles if rectangles is None else rectangles)
-    for k, (lo, hi) in enumerate(rects):
-        ax.add_patch(mpatches.Rectangle((lo[1], lo[0]), hi[1] - lo[1], hi[0] - lo[0], fill=False, ec="red",
-                                        lw=2, ls="--", label="Algorithm 3" if k == 0 else None))
-    ax.set_xlabel(dmap.theta_p_names[1])
-    ax.set_ylabel(dmap.theta_p_names[0])
-    if title is None:
-        st = dmap.settings
-        title = ("Monte Carlo" if dmap.kind == "mc" else
-                 f"flexibility index ({st.get('set', '?')}, {st.get('solver', '?')})")
-    ax.set_title(title, fontsize=10)
-    if fail.any() or untrusted.any() or rects:
-        ax.legend(loc="lower right", fontsize=8, framealpha=0.7)
-    if colorbar:
-        ax.figure.colorbar(im, ax=ax, label=f"probability (white: {p_c})" if p_c is not None else "probability")
-    return ax

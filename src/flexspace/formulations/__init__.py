@@ -10,11 +10,12 @@ from .flexibility import (
     flexibility_test,
     make_set,
 )
-from .results import FlexibilityIndexResult, FlexibilityTestResult, ResultStatus, SubproblemResult
-from .sets import BoxSet, EllipsoidalSet, UncertaintySet, validate_covariance
+from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
+from .sets import BoxSet, EllipsoidalSet, SetHandle, SetKind, UncertaintySet, validate_covariance
 
 __all__ = [
-    "BoxSet", "EllipsoidalSet", "UncertaintySet", "validate_covariance", "FlexibilityAnalysis",
+    "BoxSet", "EllipsoidalSet", "UncertaintySet", "SetKind", "SetHandle", "Method", "validate_covariance",
+    "FlexibilityAnalysis",
     "flexibility_index", "flexibility_test", "extended_flexibility_test", "make_set",
     "add_uncertainty_set", "add_active_set_selection", "add_flexibility_test", "add_flexibility_index",
     "FlexibilityIndexResult", "FlexibilityTestResult", "ResultStatus", "SubproblemResult",

@@ -31,12 +31,17 @@ from typing import Dict, List, Optional, Sequence, Union
 import numpy as np
 import pyomo.environ as pyo
 
+from ..errors import ValidationError
+from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
-from .results import FlexibilityIndexResult, FlexibilityTestResult, ResultStatus, SubproblemResult
+from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
 from .domain import add_domain_checks, domain_subproblems
-from .sets import BoxSet, EllipsoidalSet, UncertaintySet
+from .sets import BoxSet, SetHandle, SetKind, UncertaintySet
 
 __all__ = [
+    "Method",
+    "SetKind",
+    "SetHandle",
     "make_set",
     "add_uncertainty_set",
     "add_active_set_selection",
@@ -48,8 +53,7 @@ __all__ = [
     "extended_flexibility_test",
 ]
 
-SetLike = Union[str, UncertaintySet]
-METHODS = ("enumeration", "minlp")
+SetLike = Union[str, SetKind, UncertaintySet]
 #: Certification samples by default: with a vectorised simulator (one numpy call), and
 #: without one (batched square Pyomo solves, ~1–3 s for 200 on the shipped cases).
 N_CERTIFY_SIMULATOR = 2000
@@ -57,34 +61,28 @@ N_CERTIFY_PYOMO = 200
 
 
 def make_set(spec: SetLike, model) -> UncertaintySet:
-    """``"box"``, ``"ellipsoid"`` (explicit Σ⁻¹, Eq. 24), ``"ldl"`` (Eq. 25–27) or a set object."""
+    """A :class:`SetKind` or its string — ``"box"``, ``"ellipsoid"`` (explicit Σ⁻¹, Eq. 24),
+    ``"ldl"`` (Eq. 25–27) — or a set object."""
     if isinstance(spec, UncertaintySet):
         if spec.dim != model.n_m:
             raise ValueError(f"uncertainty set has dimension {spec.dim}, model has {model.n_m} uncertain parameters")
         return spec
-    key = str(spec).lower()
-    if key == "box":
-        return BoxSet(model.theta_m_nominal, model.covariance)
-    if key == "ellipsoid":
-        return EllipsoidalSet(model.theta_m_nominal, model.covariance, ldl=False)
-    if key == "ldl":
-        return EllipsoidalSet(model.theta_m_nominal, model.covariance, ldl=True)
-    raise ValueError(f"unknown uncertainty set {spec!r}; use 'box', 'ellipsoid', 'ldl' or an UncertaintySet")
-
-
-def set_label(uset: UncertaintySet) -> str:
-    return "box" if isinstance(uset, BoxSet) else ("ldl" if uset.ldl else "ellipsoid")
+    try:
+        kind = SetKind.parse(spec)
+    except ValueError as exc:
+        raise ValueError(f"{exc} (or an UncertaintySet object)") from None
+    return UncertaintySet.of_kind(kind, model.theta_m_nominal, model.covariance)
 
 
 # --------------------------------------------------------------------------- blocks
 def add_uncertainty_set(block: pyo.Block, name: str, uset: UncertaintySet, theta: Sequence, delta,
-                        squared: bool = False) -> pyo.Block:
+                        squared: bool = False) -> SetHandle:
     """θ ∈ set(δ) as a sub-block (Eq. 6, 21, 24, 25–27; Eq. 33/34 with δ fixed);
-    ``squared``: ``delta`` stands for δ² (ellipsoids, see :attr:`convex_in_delta_squared`)."""
+    ``squared``: ``delta`` stands for δ² (ellipsoids, see :attr:`convex_in_delta_squared`).
+    Returns the set's :class:`SetHandle` (``handle.bound_to(δ)`` bounds its variables)."""
     b = pyo.Block()
     block.add_component(name, b)
-    uset.build(b, list(theta), delta, squared=squared)
-    return b
+    return uset.build(b, list(theta), delta, squared=squared)
 
 
 def add_active_set_selection(block: pyo.Block, g: Sequence, u, big_m: float) -> None:
@@ -169,13 +167,6 @@ def add_flexibility_index(block: pyo.Block, g: Sequence, delta: pyo.Var, big_m: 
 
 
 # --------------------------------------------------------------------------- analysis
-def _bound_theta(vars_, center, half) -> None:
-    for v, c, h in zip(vars_, center, half):
-        pad = 1e-6 * (abs(h) + abs(c)) + 1e-12
-        v.setlb(float(c - h - pad))
-        v.setub(float(c + h + pad))
-
-
 def _check_global_bounds(inst, solver: Solver) -> None:
     if not solver.is_global:
         return
@@ -189,15 +180,22 @@ def _check_global_bounds(inst, solver: Solver) -> None:
 
 
 class _Problem:
-    """One built Pyomo problem plus its instance."""
+    """One built Pyomo problem plus its instance and the handles of its set blocks
+    (``set_m``: θm ∈ set(δm); ``set_p``: the θp box of the extended test)."""
 
     def __init__(self, inst, kind: str):
         self.inst = inst
         self.m = inst.model
         self.kind = kind
+        self.set_m: Optional[SetHandle] = None
+        self.set_p: Optional[SetHandle] = None
         m = self.m
         m.square_obj = pyo.Objective(expr=0.0)
         m.square_obj.deactivate()
+
+    @property
+    def set_handles(self) -> List[SetHandle]:
+        return [h for h in (self.set_p, self.set_m) if h is not None]
 
     def only(self, objective, constraints=(), blocks=()):
         """Deactivate every formulation objective/constraint, then activate the given ones."""
@@ -233,50 +231,53 @@ class FlexibilityAnalysis:
     model : :class:`~flexspace.models.base.ProcessModel`
     uncertainty_set : ``"box"``, ``"ellipsoid"``, ``"ldl"`` or an :class:`UncertaintySet`.
     solver : a solver name or :class:`~flexspace.solvers.Solver`.
-    delta_max : cap on δ (σ units); ``δ_k = δ_max`` is reported as *capped*.  Default:
-        the model's own ``delta_max`` (6 unless the model says otherwise).
+    options : :class:`~flexspace.options.SolveOptions` (time limit, gaps, δ_max, certification,
+        local presolve), a preset name, a dict of changes to the ``"index"`` preset, or
+        None.  ``δ_k = δ_max`` is reported as *capped*; δ is the solver's incumbent, and for
+        global solvers the proven bound is kept as ``delta_lower_bound`` (the guaranteed,
+        conservative value, within ``gap`` of δ).
     big_m : U of Eq. 4 for the MINLP route; default ``10 (1 + max|g|)`` over the
         nominal point and, when the model has a simulator, samples of set(δ_max)
         (a heuristic: give your own when you know bounds on g).
-    time_limit, gap : passed to the solver.  The relative gap defaults to 1e-5: MAiNGO
-        takes ~100x longer at 1e-6 on case 1 (measured).  δ is the solver's incumbent;
-        for global solvers the proven bound is kept as ``delta_lower_bound`` (the
-        guaranteed, conservative value, within ``gap`` of δ).
     square_solver : solver for the square solves that initialise states at θ̄m
         (default Ipopt when available, else ``solver``).
-    local_presolve : for global solvers, solve each index NLP locally with Ipopt first
-        and use its δ as an upper bound that tightens the global problem (valid: a
-        local optimum is a feasible point).  Default False: it helps SCIP on the LDL form
-        of case 2 but made SCIP hang on the box form (measured); try it per problem.
     """
 
-    def __init__(self, model, uncertainty_set: SetLike = "ellipsoid", solver="maingo",
-                 delta_max: Optional[float] = None,
-                 big_m: Optional[float] = None, time_limit: float = 60.0, gap: float = 1e-5,
-                 square_solver=None, diagnose_failures: bool = True, local_presolve: bool = False):
+    def __init__(self, model, uncertainty_set: SetLike = "ellipsoid", solver="maingo", options: OptionsLike = None,
+                 *, big_m: Optional[float] = None, square_solver=None, diagnose_failures: bool = True):
+        self.options = resolve_options(options)
         self.model = model
         self.uset = make_set(uncertainty_set, model)
-        self.set_kind = set_label(self.uset)
-        self.solver = get_solver(solver, time_limit=time_limit, gap=gap)
-        if delta_max is None:
-            delta_max = getattr(model, "delta_max", 6.0)
-        if not (delta_max > 0 and math.isfinite(delta_max)):
-            raise ValueError(f"delta_max must be a positive finite number, got {delta_max!r}")
-        self.delta_max = float(delta_max)
+        #: the :class:`SetKind` of the set used (also on every result)
+        self.set_kind: SetKind = self.uset.kind
+        self.solver = get_solver(solver, self.options)
+        self._check_problem_class()
+        delta_max = self.options.delta_max
+        self.delta_max = float(getattr(model, "delta_max", 6.0) if delta_max is None else delta_max)
         self._big_m = big_m
         self.diagnose_failures = diagnose_failures
-        self.local_presolve = bool(local_presolve)
         if square_solver is None:
             from ..solvers import available_solvers
 
             square_solver = "ipopt" if "ipopt" in available_solvers() else self.solver
-        self.square_solver = get_solver(square_solver, time_limit=time_limit)
+        self.square_solver = get_solver(square_solver, {"time_limit": self.options.time_limit})
         self._index: Optional[_Problem] = None
         self._test: Optional[_Problem] = None
         self._ext: Optional[_Problem] = None
         self._eval = None
 
     # ------------------------------------------------------------------ helpers
+    def _check_problem_class(self) -> None:
+        """An LP/MILP solver only for a model that declares itself piecewise linear (e.g. a tree
+        surrogate, ``problem_class == "milp"``) and a box set (an ellipsoid is quadratic)."""
+        if self.solver.spec.kind not in ("lp", "milp"):
+            return
+        linear = getattr(self.model, "problem_class", "nlp") in ("lp", "milp")
+        if not linear or self.set_kind != "box":
+            why = "the model is nonlinear" if not linear else f"the {self.set_kind} set is quadratic"
+            raise ValidationError(f"solver {self.solver.name!r} solves LP/MILP only and {why}: use 'ipopt' "
+                                  "(local), 'maingo' or 'scip' (global)")
+
     @property
     def _sq(self) -> bool:
         return bool(self.uset.convex_in_delta_squared)
@@ -319,22 +320,24 @@ class FlexibilityAnalysis:
         inst.set_theta(theta_p, self.model.theta_m_nominal)
         inst.bound_states()  # derived state bounds are valid for this θp only
         prob.only(prob.m.square_obj)
-        for b in prob.m.component_objects(pyo.Block, descend_into=False):
-            if b.local_name.startswith("set_"):
-                b.deactivate()
+        for h in prob.set_handles:
+            h.block.deactivate()
         res = inst.solve_square(self.square_solver)
-        for b in prob.m.component_objects(pyo.Block, descend_into=False):
-            if b.local_name.startswith("set_"):
-                b.activate()
+        for h in prob.set_handles:
+            h.block.activate()
         return res
 
-    def _new_instance(self):
+    def _new_problem(self, kind: str, build) -> _Problem:
+        """A fresh instance; ``build(prob)`` declares the set sizes and set blocks (keeping the
+        handles on ``prob``); θm bounded by set(δ_max), states bounded at the nominal θp."""
         inst = self.model.instance()
-        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self.delta_max))
+        prob = _Problem(inst, kind)
+        build(prob)
+        prob.set_m.bound_to(self.delta_max)
         inst.set_theta(self.model.theta_p_nominal, None)
         inst.bound_states()
         _check_global_bounds(inst, self.solver)
-        return inst
+        return prob
 
     def _with_domain(self, prob: _Problem) -> _Problem:
         """The domain checks (not for models that declare a solution everywhere)."""
@@ -346,72 +349,89 @@ class FlexibilityAnalysis:
     # ------------------------------------------------------------------ problems
     def _index_problem(self) -> _Problem:
         if self._index is None:
-            inst = self._new_instance()
-            prob = _Problem(inst, "index")
-            m = prob.m
-            # the set's size variable: δ, or δ² for ellipsoids (convex formulation)
-            m.delta = pyo.Var(bounds=(0.0, self._size(self.delta_max)), initialize=0.0)
-            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta, squared=self._sq)
-            m.fx = pyo.Block()
-            add_flexibility_index(m.fx, inst.g, m.delta, self.big_m)
+            def build(prob):
+                m = prob.m
+                # the set's size variable: δ, or δ² for ellipsoids (convex formulation)
+                m.delta = pyo.Var(bounds=(0.0, self._size(self.delta_max)), initialize=0.0)
+                prob.set_m = add_uncertainty_set(m, "set_m", self.uset, prob.inst.theta_m, m.delta, squared=self._sq)
+
+            prob = self._new_problem("index", build)
+            prob.m.fx = pyo.Block()
+            add_flexibility_index(prob.m.fx, prob.inst.g, prob.m.delta, self.big_m)
             self._index = self._with_domain(prob)
         return self._index
 
     def _test_problem(self) -> _Problem:
         if self._test is None:
-            inst = self._new_instance()
-            prob = _Problem(inst, "test")
-            m = prob.m
-            m.delta_m = pyo.Param(mutable=True, initialize=1.0)
-            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
-            m.ft = pyo.Block()
-            add_flexibility_test(m.ft, inst.g, self.big_m)
+            def build(prob):
+                prob.m.delta_m = pyo.Param(mutable=True, initialize=1.0)
+                prob.set_m = add_uncertainty_set(prob.m, "set_m", self.uset, prob.inst.theta_m, prob.m.delta_m)
+
+            prob = self._new_problem("test", build)
+            prob.m.ft = pyo.Block()
+            add_flexibility_test(prob.m.ft, prob.inst.g, self.big_m)
             self._test = self._with_domain(prob)
         return self._test
 
     # ------------------------------------------------------------------ index
-    def index(self, theta_p=None, method: str = "enumeration", certify: Optional[bool] = None,
-              n_certify: Optional[int] = None, random_state=0) -> FlexibilityIndexResult:
+    def index(self, theta_p=None, method: str = "enumeration") -> FlexibilityIndexResult:
         """Flexibility index δm at fixed θp (Eq. 16–23 by enumeration, Eq. 8–15 as MINLP).
 
         Global solvers also prove that set(δ) lies in the model's domain
         (:mod:`flexspace.formulations.domain`): a θm without a solution bounds δ.
-        ``certify`` (default: True for local solvers, for global solvers when the model has
-        a vectorised simulator or when the domain cannot be proven) samples set(δ) through
-        the model (boundary and interior, seeded): a violation or a failed sample makes the
-        status ``uncertified`` (local) or ``contradicted`` (global), never ``ok``.
-        ``n_certify``: samples (default 2000 with a vectorised simulator, else 200 square
-        solves); the count used is in ``result.certification``."""
-        t0 = time.perf_counter()
-        method = _check_method(method, self.solver)
-        theta_p = self._theta_p(theta_p)
-        res = FlexibilityIndexResult(
-            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
-            is_global=self.solver.is_global, method=method,
-            theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_max=self.delta_max,
-            _theta_m_names=list(self.model.theta_m_names))
+        ``options.certify`` (default: True for local solvers, for global solvers when the
+        model has a vectorised simulator or when the domain cannot be proven) samples set(δ)
+        through the model (boundary and interior, ``options.random_state``): a violation or
+        a failed sample makes the status ``uncertified`` (local) or ``contradicted``
+        (global), never ``ok``.  ``options.n_certify``: samples (default 2000 with a
+        vectorised simulator, else 200 square solves); the count used is in
+        ``result.certification``."""
+        t0, res, theta_p = self._begin(FlexibilityIndexResult, method, theta_p, delta_max=self.delta_max)
         if not self._nominal_check(res, theta_p):
             return self._finish(res, t0, theta_p)
         prob = self._index_problem()
-        m, inst = prob.m, prob.inst
-        presolve = self.solver.is_global and self.local_presolve and self.square_solver.name == "ipopt"
+        inst = prob.inst
+        presolve = self.solver.is_global and self.options.local_presolve and self.square_solver.name == "ipopt"
         need_init = not self.solver.is_global or self.model.simulator is None or presolve
-        init = self._initialise(prob, theta_p) if need_init else None
-        if init is not None and not init.status.ok:
-            return self._fail_init(res, init, t0, theta_p)
-        inst.set_theta(theta_p, None)
-        inst.bound_states()
+        failed = self._prepare(prob, res, t0, theta_p, need_init, None)
+        if failed is not None:
+            return failed
         with _free(inst.theta_m):
-            self._index_subproblems(prob, method, presolve, res)
+            self._index_subproblems(prob, res.method, presolve, res)
             if self._combine(res) and self.solver.is_global:
                 self._index_domain(prob, res)
         if self._combine(res):
-            self._certify_index(res, theta_p, certify, n_certify, random_state)
+            self._certify_index(res, theta_p)
             if res.status == ResultStatus.UNCERTIFIED and res.certification.get("failed_samples"):
-                self._local_domain_search(prob, res, theta_p, certify, n_certify, random_state)
+                self._local_domain_search(prob, res, theta_p)
         return self._finish(res, t0, theta_p)
 
-    def _local_domain_search(self, prob, res, theta_p, certify, n_certify, random_state) -> None:
+    def _begin(self, result_cls, method, theta_p, **fields):
+        """The prologue shared by :meth:`index`, :meth:`test` and :meth:`extended_test`:
+        the clock started, ``method`` checked, θp resolved and the result begun with the
+        analysis' provenance.  Returns ``(t0, result, theta_p)``."""
+        t0 = time.perf_counter()
+        method = _check_method(method, self.solver)
+        theta_p = self._theta_p(theta_p)
+        res = result_cls(status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
+                         is_global=self.solver.is_global, method=method,
+                         theta_p=self._theta_dict(self.model.theta_p_names, theta_p),
+                         _theta_m_names=list(self.model.theta_m_names), **fields)
+        return t0, res, theta_p
+
+    def _prepare(self, prob, res, t0, theta_p, initialise: bool, theta_m):
+        """After the set bounds: the square solve at (θp, θ̄m) when ``initialise`` (its failure
+        is the result, returned), then θ fixed at (θp, ``theta_m``: None keeps θm) and the
+        state bounds derived for this θp.  None when the problem is ready."""
+        if initialise:
+            init = self._initialise(prob, theta_p)
+            if not init.status.ok:
+                return self._fail_init(res, init, t0, theta_p)
+        prob.inst.set_theta(theta_p, theta_m)
+        prob.inst.bound_states()
+        return None
+
+    def _local_domain_search(self, prob, res, theta_p) -> None:
         """Local solvers: sampling found θm without a solution; search the domain's edge with
         local solves (:meth:`_index_domain`), lower δ to it and certify again.  Only done then:
         the search costs seconds on larger models, and sampling decides either way."""
@@ -421,7 +441,7 @@ class FlexibilityAnalysis:
         with _free(inst.theta_m):
             self._index_domain(prob, res)
         if self._combine(res):
-            self._certify_index(res, theta_p, certify, n_certify, random_state)
+            self._certify_index(res, theta_p)
 
     def _nominal_check(self, res, theta_p) -> bool:
         """g at (θp, θ̄m): False (result final) when it cannot be evaluated or is violated."""
@@ -528,7 +548,7 @@ class FlexibilityAnalysis:
         size_ub = self._size(res.delta) * (1 + 1e-9) + 1e-12
         old = m.delta.ub
         m.delta.setub(min(size_ub, old))
-        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self._delta(m.delta.ub)))
+        prob.set_m.bound_to(self._delta(m.delta.ub))
         try:
             todo = domain_subproblems(prob.dom, inst)
             if todo is None:
@@ -551,7 +571,7 @@ class FlexibilityAnalysis:
                           "or a singular Jacobian, bounds delta)")
         finally:
             m.delta.setub(old)
-            _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self.delta_max))
+            prob.set_m.bound_to(self.delta_max)
 
     def _tightened_global_solve(self, prob) -> SolveResult:
         """Global solve of one index subproblem after a local (Ipopt) solve of the same NLP.
@@ -561,28 +581,20 @@ class FlexibilityAnalysis:
         set(δ_loc) instead of set(δ_max) — tighter relaxations.  Measured on case 2 at
         (20, 1100): SCIP on the LDL form with gap 1e-3 went from a time-out to 1.5 s; MAiNGO
         still timed out.  The local point is also the global solver's starting point."""
-        m, inst = prob.m, prob.inst
+        m = prob.m
         rl = self.square_solver.solve(m)
         if not rl.status.ok:
             return self.solver.solve(m)
         size_ub = float(pyo.value(m.delta)) * (1.0 + 1e-3) + 1e-9
         if size_ub >= m.delta.ub:
             return self.solver.solve(m)
-        old = [(v, v.lb, v.ub) for v in [m.delta] + inst.theta_m]
+        old = [(v, v.lb, v.ub) for v in [m.delta] + prob.set_m.variables]
         m.delta.setub(size_ub)
-        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(self._delta(size_ub)))
-        w = getattr(m.set_m, "w", None)
-        w_old = [(v, v.lb, v.ub) for v in (w.values() if w is not None else [])]
-        if w is not None:
-            sd_w = 1.0 / np.sqrt(self.uset.D)
-            d = self._delta(size_ub) * 1.0001
-            for i, v in w.items():
-                v.setlb(-d * sd_w[i] - 1e-9)
-                v.setub(d * sd_w[i] + 1e-9)
+        prob.set_m.bound_to(self._delta(size_ub))  # θm and the set's auxiliary variables
         try:
             r = self.solver.solve(m)
         finally:
-            for v, lb, ub in old + w_old:
+            for v, lb, ub in old:
                 v.setlb(lb)
                 v.setub(ub)
         r.time += rl.time
@@ -617,15 +629,16 @@ class FlexibilityAnalysis:
         res.time = time.perf_counter() - t0
         return res
 
-    def _certify_index(self, res, theta_p, certify, n_samples, random_state) -> None:
+    def _certify_index(self, res, theta_p) -> None:
         """Decide ``certified`` and the status: sample set(δ) when asked (default: local
         solvers; global ones when sampling is cheap or the domain is not proven)."""
         domain_unproven = self.solver.is_global and res.certified is None and res.domain.startswith("not proven")
+        certify = self.options.certify
         if certify is None:
             # a global solver can be wrong too (measured: MAiNGO on a tanh-MLP surrogate over-stated δ by 3 %)
             certify = not self.solver.is_global or self.model.simulator is not None or domain_unproven
         if certify:
-            self._certify(res, theta_p, n_samples, random_state)
+            self._certify(res, theta_p)
         else:
             res.certified = bool(self.solver.is_global)
         if domain_unproven and not certify:
@@ -634,7 +647,7 @@ class FlexibilityAnalysis:
         if res.certified is False:
             res.status = ResultStatus.CONTRADICTED if self.solver.is_global else ResultStatus.UNCERTIFIED
 
-    def _certify(self, res: FlexibilityIndexResult, theta_p, n_samples: Optional[int], random_state) -> None:
+    def _certify(self, res: FlexibilityIndexResult, theta_p) -> None:
         """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g;
         a violation or a sample without a solution (the domain) contradicts the region.
 
@@ -645,9 +658,7 @@ class FlexibilityAnalysis:
         delta = res.delta
         if self.solver.is_global and res.delta_lower_bound is not None and math.isfinite(res.delta_lower_bound):
             delta = min(delta, res.delta_lower_bound)
-        if n_samples is None:
-            n_samples = N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
-        pts = self.uset.sample(delta, int(n_samples), np.random.default_rng(random_state))
+        pts = self.uset.sample(delta, self._n_certify(), np.random.default_rng(self.options.random_state))
         g, how = self._sampled_g(theta_p, pts)
         failed_rows = ~np.all(np.isfinite(g), axis=1)
         # feasibility tolerance per CQA, relative to its scale at the nominal point (a boundary
@@ -663,6 +674,11 @@ class FlexibilityAnalysis:
                              "failed_samples": int(failed_rows.sum()), "violating_samples": int(bad.sum()),
                              "tolerance": float(np.max(tol)), "evaluated_by": how}
 
+    def _n_certify(self) -> int:
+        if self.options.n_certify is not None:
+            return int(self.options.n_certify)
+        return N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
+
     def _sampled_g(self, theta_p, pts):
         """g at θp for each row of ``pts`` (NaN rows: no solution), and how it was evaluated."""
         if self.model.simulator is not None:
@@ -675,7 +691,7 @@ class FlexibilityAnalysis:
     def _certify_local_test(self, res, theta_ps, delta, n_per_point: int) -> None:
         """A local solver's χ ≤ 0 is not a proof: sample set(δ) at each θp; a violation or a
         sample without a solution makes the status ``uncertified`` (never feasible)."""
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(self.options.random_state)
         n_bad = n = 0
         worst = -np.inf
         for tp in theta_ps:
@@ -700,28 +716,17 @@ class FlexibilityAnalysis:
         The θm bounds come from the requested δ (never clipped at δ_max).  Global solvers
         also check the model's domain over the set: a θm there without a solution makes
         χ = +inf (not feasible), reported as the worst constraint."""
-        t0 = time.perf_counter()
-        method = _check_method(method, self.solver)
-        theta_p = self._theta_p(theta_p)
-        delta = self._delta_m(delta, confidence)
+        t0, res, theta_p = self._begin(FlexibilityTestResult, method, theta_p)
+        delta = res.delta_m = self._delta_m(delta, confidence)
         prob = self._test_problem()
-        m, inst = prob.m, prob.inst
-        m.delta_m.set_value(delta)
-        res = FlexibilityTestResult(
-            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
-            is_global=self.solver.is_global, method=method,
-            theta_p=self._theta_dict(self.model.theta_p_names, theta_p), delta_m=delta,
-            _theta_m_names=list(self.model.theta_m_names))
-        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(delta))
-        init = self._initialise(prob, theta_p) if not self.solver.is_global else None
-        if init is not None and not init.status.ok:
-            return self._fail_init(res, init, t0, theta_p)
-        inst.set_theta(theta_p, self.model.theta_m_nominal)
-        inst.bound_states()
-        self._run_free(prob, res, inst.theta_m, None)
+        prob.m.delta_m.set_value(delta)
+        prob.set_m.bound_to(delta)
+        failed = self._prepare(prob, res, t0, theta_p, not self.solver.is_global, self.model.theta_m_nominal)
+        if failed is not None:
+            return failed
+        self._run_free(prob, res, prob.inst.theta_m, None)
         if res.solved and not self.solver.is_global and res.chi <= 0:
-            n = N_CERTIFY_SIMULATOR if self.model.simulator is not None else N_CERTIFY_PYOMO
-            self._certify_local_test(res, [theta_p], delta, n)
+            self._certify_local_test(res, [theta_p], delta, self._n_certify())
         elif res.solved:
             res.certified = self.solver.is_global
         return self._finish(res, t0, theta_p)
@@ -811,31 +816,23 @@ class FlexibilityAnalysis:
                       method: str = "enumeration") -> FlexibilityTestResult:
         """Extended flexibility test over (θp, θm) (Eq. 28–36): max g over the θp box
         ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` and θm ∈ set(δm) (δm fixed, from p_c)."""
-        t0 = time.perf_counter()
-        method = _check_method(method, self.solver)
-        center = self._theta_p(theta_p_nominal)
+        t0, res, center = self._begin(FlexibilityTestResult, method, theta_p_nominal)
         dmin, dplus = self._p_halfwidths(delta_p_minus, delta_p_plus)
-        dm = self._delta_m(delta_m, confidence)
-        dp = float(delta_p)
+        dm = res.delta_m = self._delta_m(delta_m, confidence)
+        dp = res.delta_p = float(delta_p)
         if not math.isfinite(dp) or dp < 0:
             raise ValueError(f"delta_p must be a finite number >= 0, got {delta_p!r}")
         prob = self._ext_problem(center, dmin, dplus)
-        m, inst = prob.m, prob.inst
-        m.delta_p.set_value(dp)
-        m.delta_m.set_value(dm)
-        res = FlexibilityTestResult(
-            status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
-            is_global=self.solver.is_global, method=method,
-            theta_p=self._theta_dict(self.model.theta_p_names, center), delta_m=dm, delta_p=dp,
-            _theta_m_names=list(self.model.theta_m_names))
-        _bound_theta(inst.theta_m, self.model.theta_m_nominal, self.uset.half_widths(dm))
-        self._bound_theta_p(inst, center, dp * dmin, dp * dplus)
-        if not self.solver.is_global:
-            init = self._initialise(prob, center)
-            if not init.status.ok:
-                return self._fail_init(res, init, t0, center)
-        inst.set_theta(center, self.model.theta_m_nominal)
-        inst.bound_states()
+        prob.m.delta_p.set_value(dp)
+        prob.m.delta_m.set_value(dm)
+        prob.set_m.bound_to(dm)
+        # θp: the requested box (Eq. 33), clipped to the model's theta_p_bounds (Algorithm 3's
+        # rectangles are clipped the same way); never a smaller box
+        prob.set_p.bound_to(dp, within=self.model.theta_p_bounds)
+        failed = self._prepare(prob, res, t0, center, not self.solver.is_global, self.model.theta_m_nominal)
+        if failed is not None:
+            return failed
+        inst = prob.inst
         self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p)
         res.certified = True if (res.solved and self.solver.is_global) else None
         if res.solved and not self.solver.is_global and res.chi <= 0:
@@ -843,36 +840,25 @@ class FlexibilityAnalysis:
                                      dm, 400 if self.model.simulator is not None else 20)
         return self._finish(res, t0, center)
 
-    def _bound_theta_p(self, inst, center, below, above) -> None:
-        """θp bounds = the requested box (Eq. 33), clipped to ``theta_p_bounds`` when the model
-        has them (Algorithm 3's rectangles are clipped the same way); never a smaller box."""
-        lo, hi = center - below, center + above
-        if self.model.theta_p_bounds is not None:
-            lo = np.maximum(lo, self.model.theta_p_bounds[:, 0])
-            hi = np.minimum(hi, self.model.theta_p_bounds[:, 1])
-        _bound_theta(inst.theta_p, 0.5 * (lo + hi), 0.5 * np.abs(hi - lo))  # (padded: a point box is fine)
-
     def _ext_problem(self, center, dmin, dplus) -> _Problem:
+        """The extended test over θp ∈ box(δp) around ``center`` (Eq. 33; a :class:`BoxSet`
+        with half-widths ``dmin``/``dplus``, handle ``set_p``) and θm ∈ set(δm)."""
         key = (tuple(center), tuple(dmin), tuple(dplus))
         if self._ext is None or self._ext.key != key:
-            inst = self._new_instance()
-            prob = _Problem(inst, "extended")
+            def build(prob):
+                m, inst = prob.m, prob.inst
+                m.delta_p = pyo.Param(mutable=True, initialize=0.0)
+                m.delta_m = pyo.Param(mutable=True, initialize=1.0)
+                pset = BoxSet(center, delta_minus=dmin, delta_plus=dplus)
+                prob.set_p = add_uncertainty_set(m, "set_p", pset, inst.theta_p, m.delta_p)
+                prob.set_m = add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
+
+            prob = self._new_problem("extended", build)
             prob.key = key
-            m = prob.m
-            m.delta_p = pyo.Param(mutable=True, initialize=0.0)
-            m.delta_m = pyo.Param(mutable=True, initialize=1.0)
-            pset = BoxSet(center, delta_minus=dmin, delta_plus=dplus)
-            if self.model.theta_p_bounds is not None:
-                lo, hi = self.model.theta_p_bounds[:, 0], self.model.theta_p_bounds[:, 1]
-            else:
-                lo, hi = center - 10 * dmin, center + 10 * dplus
-            for v, a, b in zip(inst.theta_p, lo, hi):
-                v.setlb(float(min(a, b)))
-                v.setub(float(max(a, b)))
-            add_uncertainty_set(m, "set_p", pset, inst.theta_p, m.delta_p)
-            add_uncertainty_set(m, "set_m", self.uset, inst.theta_m, m.delta_m)
-            m.ft = pyo.Block()
-            add_flexibility_test(m.ft, inst.g, self.big_m)
+            # θp bounds until a test sets them for its δp (θp was fixed while the states were bounded)
+            prob.set_p.bound_to(10.0, within=self.model.theta_p_bounds)
+            prob.m.ft = pyo.Block()
+            add_flexibility_test(prob.m.ft, prob.inst.g, self.big_m)
             self._ext = self._with_domain(prob)
         return self._ext
 
@@ -947,11 +933,9 @@ def _no_big_m() -> SubproblemResult:
                                     "(bound the states it uses, or use method='enumeration')")
 
 
-def _check_method(method: str, solver: Solver) -> str:
-    m = str(method).lower()
-    if m not in METHODS:
-        raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
-    if m == "minlp" and not solver.supports_integers:
+def _check_method(method, solver: Solver) -> Method:
+    m = Method.parse(method)
+    if m is Method.MINLP and not solver.supports_integers:
         raise ValueError(f"the MINLP route needs a solver that handles binaries; {solver.name!r} does not "
                          "(use 'maingo' or 'scip', or method='enumeration')")
     return m
@@ -968,28 +952,28 @@ def _restore(m, snap) -> None:
 
 # --------------------------------------------------------------------------- functions
 def flexibility_index(model, theta_p=None, uncertainty_set: SetLike = "ellipsoid", solver="maingo",
-                      method: str = "enumeration", delta_max: Optional[float] = None, certify: Optional[bool] = None,
-                      random_state=0, **kwargs) -> FlexibilityIndexResult:
+                      method: str = "enumeration", options: OptionsLike = None, **kwargs) -> FlexibilityIndexResult:
     """Flexibility index δm of ``model`` at θp (seed Eq. 16–23; MINLP Eq. 8–15).
 
-    See :class:`FlexibilityAnalysis` for the options; to solve many θp, build one
-    :class:`FlexibilityAnalysis` and call :meth:`FlexibilityAnalysis.index` repeatedly."""
-    fa = FlexibilityAnalysis(model, uncertainty_set, solver, delta_max=delta_max, **kwargs)
-    return fa.index(theta_p, method=method, certify=certify, random_state=random_state)
+    ``options`` and ``kwargs`` (``big_m``, ``square_solver``): see :class:`FlexibilityAnalysis`;
+    to solve many θp, build one :class:`FlexibilityAnalysis` and call
+    :meth:`FlexibilityAnalysis.index` repeatedly."""
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, options, **kwargs)
+    return fa.index(theta_p, method=method)
 
 
 def flexibility_test(model, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
                      uncertainty_set: SetLike = "ellipsoid", solver="maingo", method: str = "enumeration",
-                     **kwargs) -> FlexibilityTestResult:
+                     options: OptionsLike = None, **kwargs) -> FlexibilityTestResult:
     """Flexibility test χ of ``model`` at θp over θm ∈ set(δ) (seed Eq. 1–7)."""
-    fa = FlexibilityAnalysis(model, uncertainty_set, solver, **kwargs)
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, options, **kwargs)
     return fa.test(theta_p, delta=delta, confidence=confidence, method=method)
 
 
 def extended_flexibility_test(model, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
                               delta_m: Optional[float] = None, confidence: Optional[float] = None,
                               uncertainty_set: SetLike = "ellipsoid", solver="maingo", method: str = "enumeration",
-                              **kwargs) -> FlexibilityTestResult:
+                              options: OptionsLike = None, **kwargs) -> FlexibilityTestResult:
     """Extended flexibility test over (θp, θm) (seed Eq. 28–36)."""
-    fa = FlexibilityAnalysis(model, uncertainty_set, solver, **kwargs)
+    fa = FlexibilityAnalysis(model, uncertainty_set, solver, options, **kwargs)
     return fa.extended_test(delta_p, theta_p_nominal, delta_p_minus, delta_p_plus, delta_m, confidence, method)

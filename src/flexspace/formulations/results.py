@@ -9,8 +9,20 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..solvers import SolverStatus
+from .sets import SetKind, _StrChoice
 
-__all__ = ["ResultStatus", "SubproblemResult", "FlexibilityIndexResult", "FlexibilityTestResult"]
+__all__ = ["ResultStatus", "Method", "SubproblemResult", "FlexibilityIndexResult", "FlexibilityTestResult"]
+
+
+class Method(_StrChoice):
+    """How the flexibility index / test is solved (seed §2): users may pass the string."""
+
+    ENUMERATION = "enumeration"  #: one NLP per constraint g_k (active-set enumeration)
+    MINLP = "minlp"  #: one MINLP with the big-M active-set selection of Eq. 3–5
+
+    @classmethod
+    def parse(cls, value, param: str = "method") -> "Method":
+        return super().parse(value, param)
 
 
 class ResultStatus(str, enum.Enum):
@@ -62,10 +74,10 @@ def _fmt(x, nd=6) -> str:
 @dataclass
 class _Common:
     status: ResultStatus
-    set_kind: str
+    set_kind: SetKind  #: the kind of the uncertainty set the result was computed on
     solver: str
     is_global: bool
-    method: str
+    method: Method
     theta_p: Dict[str, float]
     subproblems: List[SubproblemResult] = field(default_factory=list)
     time: float = 0.0
@@ -74,6 +86,10 @@ class _Common:
     diagnostics: str = ""
     #: how the set was shown to lie in the model's domain (``flexspace.formulations.domain``)
     domain: str = ""
+
+    def __post_init__(self) -> None:
+        self.set_kind = SetKind.parse(self.set_kind)
+        self.method = Method.parse(self.method)
 
     @property
     def ok(self) -> bool:
@@ -101,12 +117,12 @@ class _Common:
     def _base_dict(self) -> dict:
         return {
             "status": self.status.value,
-            "set": self.set_kind,
+            "set": self.set_kind.value,
             "solver": self.solver,
             "global": self.is_global,
             "certified": self.certified,
             "quality": self.solve_quality,
-            "method": self.method,
+            "method": self.method.value,
             "domain": self.domain,
             "time": self.time,
             **{f"theta_p.{k}": v for k, v in self.theta_p.items()},

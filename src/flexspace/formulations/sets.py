@@ -1,5 +1,6 @@
-"""Uncertainty sets for θm: data (validated in the constructor) plus one method that
-writes the set's constraints onto a Pyomo block, scaled by a δ variable or a fixed δ.
+"""Uncertainty sets for θm: data (validated in the constructor), the set's geometry, and
+one method that writes the set's constraints onto a Pyomo block, scaled by a δ variable
+or a fixed δ (PyROS style: :meth:`UncertaintySet.build` returns a :class:`SetHandle`).
 
 Shapes (``shared/spec/formulations.md``):
 
@@ -12,77 +13,70 @@ Shapes (``shared/spec/formulations.md``):
 
 Both share the probability conversions used by Algorithms 2 and 3:
 ``probability(δ)`` and ``delta_for_confidence(p_c)``.
+
+Everything the formulations need to know about a set's geometry lives here: its
+:class:`SetKind` (:attr:`UncertaintySet.kind`), the bounding box of set(δ)
+(:meth:`UncertaintySet.bounds`), its auxiliary variables and their bounds
+(:meth:`UncertaintySet.auxiliary_bounds`, the LDL ``w`` of Eq. 25–27), and
+:meth:`SetHandle.bound_to`, which writes all of those bounds onto a built set.
 """
 from __future__ import annotations
 
 import abc
-from typing import Optional, Sequence, Union
+import enum
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyomo.environ as pyo
 from scipy import linalg, optimize, stats
 
-__all__ = ["UncertaintySet", "BoxSet", "EllipsoidalSet", "validate_covariance"]
+from ..validation import as_vector as _as_vector
+from ..validation import ValidationError, check_number, check_probability, validate_covariance
+
+__all__ = ["SetKind", "SetHandle", "UncertaintySet", "BoxSet", "EllipsoidalSet", "validate_covariance"]
 
 DeltaLike = Union[float, pyo.Var, "pyo.core.base.var.VarData"]
 
 
-# --------------------------------------------------------------------------- validation
-def _as_vector(name: str, x, n: Optional[int] = None) -> np.ndarray:
-    a = np.asarray(x, dtype=float)
-    if a.ndim == 0:
-        a = a.reshape(1)
-    if a.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D vector, got an array of shape {a.shape}")
-    if n is not None and a.shape[0] != n:
-        raise ValueError(f"{name} has length {a.shape[0]} but the set has dimension {n}")
-    bad = np.flatnonzero(~np.isfinite(a))
-    if bad.size:
-        raise ValueError(f"{name} contains NaN or inf at index {bad.tolist()}: every entry must be finite")
-    return a
+# --------------------------------------------------------------------------- kinds
+class _StrChoice(str, enum.Enum):
+    """A ``str`` Enum of user-facing choices: members compare equal to (and print as) their
+    value, so ``SetKind.BOX == "box"`` in dicts, CSV and JSON; :meth:`parse` is the one
+    place a user's string is validated."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, value, param: str):
+        """``value`` (a member or its string, any case) as a member; ``ValueError`` naming
+        ``param`` and the valid values otherwise."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            raise ValidationError(f"unknown {param.replace('_', ' ')} {value!r}: {param} must be one of {valid}") \
+                from None
 
 
-def validate_covariance(cov, n: Optional[int] = None, name: str = "covariance", rtol: float = 1e-10) -> np.ndarray:
-    """Return ``cov`` as a float array after checking shape, finiteness, symmetry and
-    positive definiteness; raise ``ValueError`` naming the problem otherwise."""
-    S = np.asarray(cov, dtype=float)
-    if S.ndim == 0:
-        S = S.reshape(1, 1)
-    if S.ndim != 2 or S.shape[0] != S.shape[1]:
-        raise ValueError(f"{name} must be a square matrix, got shape {S.shape}")
-    if n is not None and S.shape[0] != n:
-        raise ValueError(f"{name} is {S.shape[0]}x{S.shape[0]} but the nominal vector has length {n}")
-    bad = np.argwhere(~np.isfinite(S))
-    if bad.size:
-        raise ValueError(f"{name} contains NaN or inf at entries {[tuple(map(int, b)) for b in bad]}")
-    scale = max(np.max(np.abs(S)), 1e-300)
-    diff = np.abs(S - S.T)
-    offenders = np.argwhere(np.triu(diff > rtol * scale, 1))
-    if offenders.size:
-        shown = ", ".join(f"({i},{j})={S[i, j]:.6g} vs ({j},{i})={S[j, i]:.6g}" for i, j in offenders[:6])
-        raise ValueError(
-            f"{name} is not symmetric: {shown}. A covariance matrix must equal its transpose; "
-            "decide which value is right and pass a symmetric matrix (e.g. (S + S.T) / 2 only if "
-            "the asymmetry is rounding)."
-        )
-    S = 0.5 * (S + S.T)
-    try:
-        linalg.cholesky(S, lower=True)
-    except linalg.LinAlgError:
-        ev = np.linalg.eigvalsh(S)
-        raise ValueError(
-            f"{name} is not positive definite (smallest eigenvalue {ev.min():.4g}); a covariance of "
-            "independent-enough parameters must be positive definite. Check for a dropped sign, a "
-            "duplicated parameter, or an exactly correlated pair."
-        ) from None
-    return S
+class SetKind(_StrChoice):
+    """The shape of an uncertainty set (:attr:`UncertaintySet.kind`)."""
+
+    BOX = "box"  #: hyperrectangle, Eq. 21 / 33
+    ELLIPSOID = "ellipsoid"  #: ellipsoid in the original variables, Eq. 24 / 34
+    LDL = "ldl"  #: ellipsoid in the LDL form, Eq. 25–27
+
+    @classmethod
+    def parse(cls, value, param: str = "uncertainty_set") -> "SetKind":
+        return super().parse(value, param)
 
 
 # --------------------------------------------------------------------------- base class
 class UncertaintySet(abc.ABC):
     """θm ∈ set(δ): data + :meth:`build` onto a Pyomo block (PyROS style)."""
-
-    kind: str = ""
 
     def __init__(self, nominal, covariance=None):
         self._nominal = _as_vector("nominal", nominal)
@@ -107,22 +101,68 @@ class UncertaintySet(abc.ABC):
             raise ValueError(f"{what} needs the covariance of θm; construct the set with covariance=Σ")
         return self._cov
 
+    @property
+    @abc.abstractmethod
+    def kind(self) -> SetKind:
+        """Which shape (and formulation) this set is."""
+
+    @staticmethod
+    def of_kind(kind, nominal, covariance) -> "UncertaintySet":
+        """The set of ``kind`` (a :class:`SetKind` or its string) with the default half-widths."""
+        kind = SetKind.parse(kind)
+        if kind is SetKind.BOX:
+            return BoxSet(nominal, covariance)
+        return EllipsoidalSet(nominal, covariance, ldl=kind is SetKind.LDL)
+
     # -- the Pyomo side
     #: True when the set's constraints are convex in δ² (ellipsoids): the flexibility index
     #: then minimises δ² — a convex formulation — instead of δ (nonconvex ``… ≤ δ²``).
     convex_in_delta_squared: bool = False
 
     @abc.abstractmethod
-    def build(self, block: pyo.Block, theta: Sequence, delta: DeltaLike, squared: bool = False) -> None:
+    def build(self, block: pyo.Block, theta: Sequence, delta: DeltaLike, squared: bool = False) -> "SetHandle":
         """Write ``θ ∈ set(δ)`` onto ``block`` (``theta``: Pyomo VarData, one per dimension;
         ``delta``: a Pyomo Var (flexibility index), a mutable Param or a number (flexibility
         test)).  With ``squared=True`` the argument stands for δ² (only for sets with
-        :attr:`convex_in_delta_squared`)."""
+        :attr:`convex_in_delta_squared`).  Auxiliary variables get the bounds of set(δ's
+        upper value) when it is known (a number, or a Var with an upper bound).  Returns the
+        :class:`SetHandle` of what was built."""
+
+    def _handle(self, block, theta, delta, squared, auxiliary=()) -> "SetHandle":
+        handle = SetHandle(self, block, list(theta), delta, squared, list(auxiliary))
+        dmax = _upper_of(delta)
+        if handle.auxiliary and dmax is not None:
+            handle.bound_auxiliary(float(np.sqrt(dmax)) if squared else dmax)
+        return handle
 
     @abc.abstractmethod
     def half_widths(self, delta: float) -> np.ndarray:
-        """Half-width of the set's bounding box in each coordinate at ``delta`` (used as
-        variable bounds, which global solvers need)."""
+        """Half-width of the set's bounding box in each coordinate at ``delta``, symmetric
+        about the nominal point (for a box with ``Δ⁻ ≠ Δ⁺`` the larger side)."""
+
+    def bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)``: the smallest box containing set(δ) (variable bounds, which
+        global solvers need); by default ``θ̄ ∓ half_widths(δ)``."""
+        h = self.half_widths(delta)
+        return self._nominal - h, self._nominal + h
+
+    def _center_half(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        """:meth:`bounds` as centre and half-width (the form :meth:`SetHandle.bound_to` pads)."""
+        return self._nominal, self.half_widths(delta)
+
+    # -- auxiliary variables of the formulation (none unless a subclass has them)
+    @property
+    def n_auxiliary(self) -> int:
+        """Number of auxiliary variables :meth:`build` adds (the LDL ``w``)."""
+        return 0
+
+    def auxiliary_values(self, points) -> np.ndarray:
+        """The auxiliary variables at each row of ``points`` (m, n): shape (m, n_auxiliary)."""
+        return np.zeros((np.atleast_2d(points).shape[0], 0))
+
+    def auxiliary_bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)`` of the auxiliary variables over set(δ) (slightly padded)."""
+        return np.zeros(0), np.zeros(0)
 
     # -- numpy side
     @abc.abstractmethod
@@ -147,20 +187,66 @@ class UncertaintySet(abc.ABC):
 
     @staticmethod
     def _check_p(p_c: float) -> float:
-        p = float(p_c)
-        if not (0.0 < p < 1.0):
-            raise ValueError(f"confidence p_c must lie strictly between 0 and 1, got {p_c!r}")
-        return p
+        return check_probability("confidence", p_c)
 
     @staticmethod
     def _check_delta(delta: float) -> float:
-        d = float(delta)
-        if not np.isfinite(d) or d < 0:
-            raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
-        return d
+        return check_number("delta", delta, low=0)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"
+
+
+# --------------------------------------------------------------------------- handle
+@dataclass
+class SetHandle:
+    """What :meth:`UncertaintySet.build` wrote onto a block (cf. PyROS's
+    ``UncertaintyQuantification``): the problem keeps it to find and re-bound its set.
+
+    ``theta``: the θ variables constrained to the set; ``auxiliary``: the variables the
+    formulation added (the LDL ``w``; empty otherwise); ``delta``: the size the set was
+    built with (a Var, a mutable Param or a number; it stands for δ² when ``squared``)."""
+
+    uset: "UncertaintySet"
+    block: pyo.Block
+    theta: List
+    delta: object
+    squared: bool = False
+    auxiliary: List = field(default_factory=list)
+
+    @property
+    def kind(self) -> SetKind:
+        return self.uset.kind
+
+    @property
+    def variables(self) -> List:
+        """θ and the auxiliary variables: everything :meth:`bound_to` bounds."""
+        return self.theta + self.auxiliary
+
+    def bound_to(self, delta_value: float, within=None) -> None:
+        """Set every variable bound implied by set(δ) (δ itself, also when the set was built
+        in δ²): θ in :meth:`UncertaintySet.bounds` (clipped to ``within``, an (n, 2) array
+        of outer bounds, when given) padded by 1e-6 relative, and the auxiliary variables
+        in :meth:`UncertaintySet.auxiliary_bounds`."""
+        if within is None:
+            center, half = self.uset._center_half(delta_value)
+        else:
+            within = np.asarray(within, float)
+            lo, hi = self.uset.bounds(delta_value)
+            lo, hi = np.maximum(lo, within[:, 0]), np.minimum(hi, within[:, 1])
+            center, half = 0.5 * (lo + hi), 0.5 * np.abs(hi - lo)
+        for v, c, h in zip(self.theta, center, half):
+            pad = 1e-6 * (abs(h) + abs(c)) + 1e-12  # a point box (δ = 0) keeps lb < ub
+            v.setlb(float(c - h - pad))
+            v.setub(float(c + h + pad))
+        self.bound_auxiliary(delta_value)
+
+    def bound_auxiliary(self, delta_value: float) -> None:
+        """Only the auxiliary variables' bounds for set(δ)."""
+        lo, hi = self.uset.auxiliary_bounds(delta_value)
+        for v, a, b in zip(self.auxiliary, lo, hi):
+            v.setlb(float(a))
+            v.setub(float(b))
 
 
 def _rhs(delta: DeltaLike):
@@ -178,7 +264,7 @@ class BoxSet(UncertaintySet):
     delta_minus, delta_plus : Δ⁻, Δ⁺ (n,), ≥ 0; default ``sqrt(diag Σ)`` so δ is in σ units.
     """
 
-    kind = "box"
+    kind = SetKind.BOX
 
     def __init__(self, nominal, covariance=None, delta_minus=None, delta_plus=None):
         super().__init__(nominal, covariance)
@@ -197,7 +283,7 @@ class BoxSet(UncertaintySet):
         self.delta_minus = np.array(dm, dtype=float)
         self.delta_plus = np.array(dp, dtype=float)
 
-    def build(self, block, theta, delta, squared=False) -> None:
+    def build(self, block, theta, delta, squared=False) -> "SetHandle":
         n = self.dim
         if len(theta) != n:
             raise ValueError(f"BoxSet of dimension {n} given {len(theta)} variables")
@@ -208,9 +294,21 @@ class BoxSet(UncertaintySet):
             range(n), rule=lambda b, i: theta[i] >= float(self._nominal[i]) - float(self.delta_minus[i]) * d)
         block.box_upper = pyo.Constraint(
             range(n), rule=lambda b, i: theta[i] <= float(self._nominal[i]) + float(self.delta_plus[i]) * d)
+        return self._handle(block, theta, delta, squared)
 
     def half_widths(self, delta: float) -> np.ndarray:
         return float(delta) * np.maximum(self.delta_minus, self.delta_plus)
+
+    def bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        """The box itself: ``θ̄ − δΔ⁻``, ``θ̄ + δΔ⁺``."""
+        d = float(delta)
+        return self._nominal - d * self.delta_minus, self._nominal + d * self.delta_plus
+
+    def _center_half(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        if np.array_equal(self.delta_minus, self.delta_plus):
+            return super()._center_half(delta)
+        lo, hi = self.bounds(delta)
+        return 0.5 * (lo + hi), 0.5 * np.abs(hi - lo)
 
     def contains(self, points, delta, tol=1e-9):
         P = np.atleast_2d(np.asarray(points, float)) - self._nominal
@@ -253,9 +351,12 @@ class BoxSet(UncertaintySet):
             # independent coordinates: exact product of 1-D normal probabilities
             return float(np.prod(stats.norm.cdf(upper / sd) - stats.norm.cdf(lower / sd)))
         # Genz's quasi-Monte-Carlo integration, seeded so that the result is reproducible
-        p = stats.multivariate_normal.cdf(upper, mean=np.zeros(self.dim), cov=S, maxpts=200000 * self.dim,
-                                          abseps=1e-10, releps=1e-8, lower_limit=lower,
-                                          rng=np.random.default_rng(12345))
+        try:
+            p = _box_cdf(upper, lower, S, self.dim)
+        except np.linalg.LinAlgError:
+            # badly scaled units (the correlations are fine: validate_covariance checked them): the
+            # same probability in standardised coordinates
+            p = _box_cdf(upper / sd, lower / sd, S / np.outer(sd, sd), self.dim)
         return float(np.clip(p, 0.0, 1.0))
 
     def delta_for_confidence(self, p_c):
@@ -269,6 +370,11 @@ class BoxSet(UncertaintySet):
 
 
 # --------------------------------------------------------------------------- ellipsoid
+def _box_cdf(upper, lower, cov, dim) -> float:
+    return stats.multivariate_normal.cdf(upper, mean=np.zeros(dim), cov=cov, maxpts=200000 * dim, abseps=1e-10,
+                                         releps=1e-8, lower_limit=lower, rng=np.random.default_rng(12345))
+
+
 class EllipsoidalSet(UncertaintySet):
     """Ellipsoid ``(θ − θ̄)ᵀ Σ⁻¹ (θ − θ̄) ≤ δ²`` (seed Eq. 24; Eq. 34 with fixed δ).
 
@@ -283,7 +389,6 @@ class EllipsoidalSet(UncertaintySet):
     Σ⁻¹ is obtained from the Cholesky factor of Σ (``cho_solve``), never from ``inv``.
     """
 
-    kind = "ellipsoid"
     convex_in_delta_squared = True
 
     def __init__(self, nominal, covariance, ldl: bool = True):
@@ -300,10 +405,10 @@ class EllipsoidalSet(UncertaintySet):
         self.D = g ** 2  # Σ⁻¹ = L diag(D) Lᵀ
 
     @property
-    def label(self) -> str:
-        return "ldl" if self.ldl else "ellipsoid"
+    def kind(self) -> SetKind:
+        return SetKind.LDL if self.ldl else SetKind.ELLIPSOID
 
-    def build(self, block, theta, delta, squared=False) -> None:
+    def build(self, block, theta, delta, squared=False) -> "SetHandle":
         n = self.dim
         if len(theta) != n:
             raise ValueError(f"EllipsoidalSet of dimension {n} given {len(theta)} variables")
@@ -311,20 +416,15 @@ class EllipsoidalSet(UncertaintySet):
         rhs = d if squared else d ** 2
         nom = [float(v) for v in self._nominal]
         if self.ldl:
-            # Eq. 25-27: w = Lᵀ(θ − θ̄); Σ D_ii w_i² ≤ δ²
-            sd_w = 1.0 / np.sqrt(self.D)  # |w_i| ≤ δ / sqrt(D_ii)
-            dmax = _upper_of(delta)
-            if dmax is not None and squared:
-                dmax = float(np.sqrt(dmax))
-            block.w = pyo.Var(range(n), initialize=0.0,
-                              bounds=lambda b, i: (None, None) if dmax is None else
-                              (-1.0001 * dmax * sd_w[i] - 1e-9, 1.0001 * dmax * sd_w[i] + 1e-9))
+            # Eq. 25-27: w = Lᵀ(θ − θ̄); Σ D_ii w_i² ≤ δ²  (w bounded by _handle: auxiliary_bounds)
+            block.w = pyo.Var(range(n), initialize=0.0)
             L = self.L
             block.w_def = pyo.Constraint(
                 range(n),
                 rule=lambda b, i: b.w[i] == sum(float(L[j, i]) * (theta[j] - nom[j]) for j in range(i, n)))
             block.ellipsoid = pyo.Constraint(
                 expr=sum(float(self.D[i]) * block.w[i] ** 2 for i in range(n)) <= rhs)
+            return self._handle(block, theta, delta, squared, block.w.values())
         else:
             # Eq. 24 as a sum of squares ||C⁻¹(θ − θ̄)||² (Σ = C Cᵀ): the same quadratic form,
             # but global solvers see its convexity; the expanded sum of bilinear terms is relaxed
@@ -333,9 +433,28 @@ class EllipsoidalSet(UncertaintySet):
             block.ellipsoid = pyo.Constraint(
                 expr=sum(sum(float(Ci[i, j]) * (theta[j] - nom[j]) for j in range(i + 1)) ** 2
                          for i in range(n)) <= rhs)
+            return self._handle(block, theta, delta, squared)
 
     def half_widths(self, delta: float) -> np.ndarray:
         return float(delta) * np.sqrt(np.diag(self._cov))
+
+    @property
+    def n_auxiliary(self) -> int:
+        return self.dim if self.ldl else 0
+
+    def auxiliary_values(self, points) -> np.ndarray:
+        """LDL form: ``w = Lᵀ (θ − θ̄)`` for each row (Eq. 26)."""
+        if not self.ldl:
+            return super().auxiliary_values(points)
+        return (np.atleast_2d(np.asarray(points, float)) - self._nominal) @ self.L
+
+    def auxiliary_bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
+        """LDL form: ``Σ_i D_ii w_i² ≤ δ²`` gives ``|w_i| ≤ δ / sqrt(D_ii)`` (reached at
+        ``w = ±δ/sqrt(D_ii) e_i``, a point of the set), padded by 1e-4 relative + 1e-9."""
+        if not self.ldl:
+            return super().auxiliary_bounds(delta)
+        half = 1.0001 * float(delta) * (1.0 / np.sqrt(self.D))
+        return -half - 1e-9, half + 1e-9
 
     def mahalanobis(self, points) -> np.ndarray:
         """sqrt((θ − θ̄)ᵀ Σ⁻¹ (θ − θ̄)) for each row, through the Cholesky factor."""

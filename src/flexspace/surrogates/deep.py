@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .synthetic import ConstrainedGenerator
+from .constrained import ConstrainedGenerator
 
 
 def _torch():

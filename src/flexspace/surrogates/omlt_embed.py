@@ -54,7 +54,7 @@ thresholds with ``strict_splits`` (:meth:`EmbeddedSurrogate.add_to`).
 
 MAiNGO rejects named ``Expression`` components (``solvers.md``): the reduced-space
 network formulation uses them.  :class:`flexspace.ProcessModel` substitutes them when it
-rewrites the model; for models built directly (e.g. :mod:`.pareto_pyomo`) call
+rewrites the model; for models built directly (e.g. :mod:`flexspace.crystallization.pareto`) call
 :func:`substitute_named_expressions` first.
 """
 from __future__ import annotations
@@ -768,7 +768,7 @@ def predict_with_block(emb: EmbeddedSurrogate, X, solver: Optional[str] = None, 
                 res.solution_loader.load_vars()
                 out[r] = pyo.value(blk.outputs[0])
         return out
-    slv = get_solver(solver, time_limit=time_limit)
+    slv = get_solver(solver, {"time_limit": time_limit})
     for r, x in enumerate(X):
         for i in range(emb.n_inputs):
             blk.inputs[i].fix(float(x[i]))

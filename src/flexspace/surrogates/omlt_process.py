@@ -10,7 +10,9 @@
 * ``m.g[k]`` — the CQA limits as ``g ≤ 0``: ``("≥", L)`` gives ``L − (ŷ_k + e_k)``,
   ``("≤", U)`` gives ``ŷ_k + e_k − U``;
 
-and wraps it in :class:`flexspace.ProcessModel` with a vectorised simulator
+and wraps it in a :class:`flexspace.models.surrogate.SurrogateProcessModel` (a
+:class:`flexspace.ProcessModel` with declared ``embedded``, ``limits``, ``problem_class``,
+``feature_names``, ``fixed_values``) with a vectorised simulator
 (``estimator.predict`` + θm), so Monte Carlo, the flexibility index/test and the design
 space drivers work on it unchanged.
 
@@ -23,14 +25,61 @@ guaranteed by the embedding check of :func:`.omlt_embed.embed_surrogate` instead
 """
 from __future__ import annotations
 
-from typing import Mapping, Optional, Sequence
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import pyomo.environ as pyo
 
+from ..models.surrogate import SurrogateProcessModel
 from .omlt_embed import EmbeddedSurrogate, embed_surrogate
 
-__all__ = ["surrogate_process_model", "parse_limit", "SurrogateSimulator"]
+__all__ = ["surrogate_process_model", "parse_limit", "SurrogateSimulator", "EmbeddingSpec", "EmbeddingLike"]
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """How :func:`surrogate_process_model` embeds the surrogates as Pyomo blocks.
+
+    Attributes
+    ----------
+    reduced_space : OMLT's reduced-space formulation of smooth networks (the layers as
+        expressions, no layer variables; ReLU networks have none).  Default False: full
+        space, whose squareness is checked with IDAES.
+    xgboost : what to do with an XGBoost regressor: ``"convert"`` (exact conversion to
+        BRANCH_LEQ trees) or ``"refuse"`` (:func:`.omlt_embed.embed_surrogate`).
+    check_points : random in-bound points at which every block is checked against
+        ``predict`` (at embedding, and again after ``prune_fixed``).
+    prune_fixed : resolve tree splits on the fixed (non-θp) inputs at embedding time
+        (:meth:`EmbeddedSurrogate.fix_inputs`; exact, and re-checked against ``predict``):
+        the blocks keep only the splits on θp.  Measured on the GBT crystallization
+        surrogates: ~0.3 s → a few ms of model processing per HiGHS solve.
+    """
+
+    reduced_space: bool = False
+    xgboost: str = "convert"
+    check_points: int = 200
+    prune_fixed: bool = True
+
+    def replace(self, **changes) -> "EmbeddingSpec":
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+
+#: ``surrogate_process_model(embedding=...)``: an :class:`EmbeddingSpec`, a dict of changes
+#: to ``EmbeddingSpec()``, or None for ``EmbeddingSpec()``.
+EmbeddingLike = Union[EmbeddingSpec, Mapping, None]
+
+
+def _resolve_embedding(embedding: EmbeddingLike) -> EmbeddingSpec:
+    if isinstance(embedding, EmbeddingSpec):
+        return embedding
+    if embedding is None:
+        return EmbeddingSpec()
+    if isinstance(embedding, Mapping):
+        return EmbeddingSpec(**dict(embedding))
+    raise ValueError(f"embedding must be an EmbeddingSpec, a dict or None; got {type(embedding).__name__}")
 
 
 def parse_limit(spec) -> tuple[str, float]:
@@ -70,10 +119,9 @@ class SurrogateSimulator:
 
 def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[str, object],
                             feature_names: Sequence[str], theta_p: Sequence[str], fixed_values,
-                            sigma: Mapping[str, float], input_bounds, theta_p_bounds=None,
-                            reduced_space: bool = False, name: str = "surrogate", xgboost: str = "convert",
-                            check_points: int = 200, prune_fixed: bool = True):
-    """A :class:`flexspace.ProcessModel` of ML surrogates (see module docstring).
+                            sigma: Mapping[str, float], input_bounds, theta_p_bounds=None, *,
+                            name: str = "surrogate", embedding: EmbeddingLike = None) -> SurrogateProcessModel:
+    """A :class:`flexspace.models.surrogate.SurrogateProcessModel` of ML surrogates (see module docstring).
 
     Parameters
     ----------
@@ -85,14 +133,43 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
     fixed_values : values of all inputs (θp entries give θp's nominal), array or dict.
     sigma : ``{cqa: σ}`` of the additive error θm (covariance diag σ²).
     input_bounds : ``(n_features, 2)`` bounds (block bounds; θp bounds by default).
-    prune_fixed : resolve tree splits on the fixed (non-θp) inputs at embedding time
-        (:meth:`EmbeddedSurrogate.fix_inputs`; exact, and re-checked against ``predict``):
-        the blocks keep only the splits on θp.  Measured on the GBT crystallization
-        surrogates: ~0.3 s → a few ms of model processing per HiGHS solve.
-    """
-    from ..models.base import ProcessModel
+    theta_p_bounds : ``(n_theta_p, 2)`` θp bounds; None: the θp rows of ``input_bounds``.
+    name : the Pyomo model's and the process model's name.
+    embedding : :class:`EmbeddingSpec` (``reduced_space``, ``xgboost``, ``check_points``,
+        ``prune_fixed``), a dict of changes to ``EmbeddingSpec()``, or None for the defaults.
 
+    The returned model declares ``embedded`` (``{cqa: EmbeddedSurrogate}``), ``limits``
+    (``{cqa: (sense, value)}``), ``problem_class`` (``"milp"`` if any block is a MILP, else
+    ``"nlp"``), ``feature_names`` and ``fixed_values`` (the full input vector).
+    """
+    emb = _resolve_embedding(embedding)
     names = list(feature_names)
+    bounds = np.asarray(input_bounds, float)
+    x0 = _input_vector(names, fixed_values, bounds)
+    p_idx = _theta_p_indices(theta_p, names)
+    lims = _check_limits(limits, surrogates, sigma)
+    cqas = list(lims)
+    embs = _embed_all(surrogates, cqas, bounds, x0, p_idx, emb)
+    m = _build_pyomo_model(name, bounds, x0, p_idx, embs, lims, emb.reduced_space)
+    simulator = SurrogateSimulator([embs[k].estimator for k in cqas], x0, p_idx,
+                                   [1.0 if lims[k][0] == "<=" else -1.0 for k in cqas], [lims[k][1] for k in cqas])
+    smooth = all(e.problem_class == "nlp" for e in embs.values()) and not emb.reduced_space
+    tpb = bounds[p_idx] if theta_p_bounds is None else np.asarray(theta_p_bounds, float)
+    return SurrogateProcessModel(
+        m, theta_p={p: m.x[i] for p, i in zip(theta_p, p_idx)}, theta_m={f"e_{k}": m.e[k] for k in cqas},
+        constraints={k: m.g[k] for k in cqas}, covariance=np.diag([float(sigma[k]) ** 2 for k in cqas]),
+        theta_m_nominal=np.zeros(len(cqas)), theta_p_nominal=x0[p_idx], theta_p_bounds=tpb,
+        simulator=simulator, name=name,
+        description=f"OMLT-embedded surrogates {[embs[k].model_name for k in cqas]}; theta_p={list(theta_p)}; "
+                    f"limits={lims}; theta_m = additive prediction errors",
+        check_square=smooth, domain_everywhere=True,
+        embedded=embs, limits=lims,
+        problem_class="milp" if any(e.problem_class == "milp" for e in embs.values()) else "nlp",
+        feature_names=names, fixed_values=x0)
+
+
+def _input_vector(names: list, fixed_values, bounds: np.ndarray) -> np.ndarray:
+    """All input values in ``names`` order (array or dict), checked against ``bounds``."""
     n = len(names)
     if isinstance(fixed_values, Mapping):
         missing = [f for f in names if f not in fixed_values]
@@ -103,30 +180,49 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
         x0 = np.asarray(fixed_values, float).ravel()
     if x0.shape != (n,):
         raise ValueError(f"fixed_values must have {n} entries, got {x0.shape}")
-    bounds = np.asarray(input_bounds, float)
     bad = [names[i] for i in range(n) if not bounds[i, 0] <= x0[i] <= bounds[i, 1]]
     if bad:
         raise ValueError(f"fixed values outside input_bounds for {bad}")
+    return x0
+
+
+def _theta_p_indices(theta_p: Sequence[str], names: list) -> list:
     p_idx = []
     for p in theta_p:
         if p not in names:
             raise ValueError(f"theta_p {p!r} is not an input; inputs: {names}")
         p_idx.append(names.index(p))
+    return p_idx
+
+
+def _check_limits(limits: Mapping[str, object], surrogates: Mapping[str, object], sigma: Mapping[str, float]) -> dict:
+    """``{cqa: (sense, value)}``; every limited CQA needs a surrogate and a positive σ."""
     lims = {k: parse_limit(v) for k, v in limits.items()}
-    cqas = list(lims)
-    for k in cqas:
+    for k in lims:
         if k not in surrogates:
             raise ValueError(f"limit on {k!r} but no surrogate for it")
         if k not in sigma or not float(sigma[k]) > 0:
             raise ValueError(f"sigma[{k!r}] must be a positive number")
+    return lims
+
+
+def _embed_all(surrogates, cqas, bounds, x0, p_idx, spec: EmbeddingSpec) -> dict:
+    """``{cqa: EmbeddedSurrogate}`` (fitted estimators embedded; fixed inputs pruned on request)."""
+    n = len(x0)
     embs: dict[str, EmbeddedSurrogate] = {}
     for k in cqas:
         s = surrogates[k]
         embs[k] = s if isinstance(s, EmbeddedSurrogate) else embed_surrogate(
-            s, bounds, xgboost=xgboost, check_points=check_points)
-        if prune_fixed:
-            embs[k] = embs[k].fix_inputs({i: x0[i] for i in range(n) if i not in p_idx}, check_points=check_points)
+            s, bounds, xgboost=spec.xgboost, check_points=spec.check_points)
+        if spec.prune_fixed:
+            embs[k] = embs[k].fix_inputs({i: x0[i] for i in range(n) if i not in p_idx},
+                                         check_points=spec.check_points)
+    return embs
 
+
+def _build_pyomo_model(name, bounds, x0, p_idx, embs, lims, reduced_space) -> pyo.ConcreteModel:
+    """``m.x`` (inputs, non-θp fixed), ``m.e`` (θm), one block ``m.s_<cqa>`` per CQA, ``m.g`` (limits)."""
+    n, cqas = len(x0), list(lims)
     m = pyo.ConcreteModel(name=name)
     m.x = pyo.Var(range(n), bounds={i: (float(bounds[i, 0]), float(bounds[i, 1])) for i in range(n)},
                   initialize={i: float(x0[i]) for i in range(n)})
@@ -136,30 +232,10 @@ def surrogate_process_model(surrogates: Mapping[str, object], limits: Mapping[st
     m.e = pyo.Param(cqas, mutable=True, initialize=0.0)
     for k in cqas:
         embs[k].add_to(m, f"s_{k}", inputs=[m.x[i] for i in range(n)], reduced_space=reduced_space)
-
     m.g = pyo.Expression(cqas)
     for k in cqas:
         op, val = lims[k]
         y = getattr(m, f"s_{k}").outputs[0] + m.e[k]
         m.g[k] = val - y if op == ">=" else y - val
     m.obj = pyo.Objective(expr=0.0)  # constant objective for square solves
-
-    simulator = SurrogateSimulator([embs[k].estimator for k in cqas], x0, p_idx,
-                                   [1.0 if lims[k][0] == "<=" else -1.0 for k in cqas], [lims[k][1] for k in cqas])
-
-    smooth = all(e.problem_class == "nlp" for e in embs.values()) and not reduced_space
-    tpb = bounds[p_idx] if theta_p_bounds is None else np.asarray(theta_p_bounds, float)
-    pm = ProcessModel(
-        m, theta_p={p: m.x[i] for p, i in zip(theta_p, p_idx)}, theta_m={f"e_{k}": m.e[k] for k in cqas},
-        constraints={k: m.g[k] for k in cqas}, covariance=np.diag([float(sigma[k]) ** 2 for k in cqas]),
-        theta_m_nominal=np.zeros(len(cqas)), theta_p_nominal=x0[p_idx], theta_p_bounds=tpb,
-        simulator=simulator, name=name,
-        description=f"OMLT-embedded surrogates {[embs[k].model_name for k in cqas]}; theta_p={list(theta_p)}; "
-                    f"limits={lims}; theta_m = additive prediction errors",
-        check_square=smooth, domain_everywhere=True)
-    pm.embedded = embs
-    pm.limits = lims
-    pm.problem_class = "milp" if any(e.problem_class == "milp" for e in embs.values()) else "nlp"
-    pm.feature_names = names
-    pm.fixed_values = x0
-    return pm
+    return m

@@ -32,10 +32,12 @@ seed's ratio form; χ values of the flexibility test are scaled differently.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyomo.environ as pyo
 
-from .base import ProcessModel
+from ..base import ProcessModel
 
 #: Nominal rate constants (k1, k2), seed §3.1.
 K_NOMINAL = np.array([0.31051, 0.026650])
@@ -159,4 +161,6 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
         name="case1" if formulation == "full" else "case1_reduced",
         description="Simple reaction A+B->C->D+E in a steady-state CSTR (Laky et al. 2019, §3.1)",
         sources="seed §3.1; covariance is a reconstruction (11 % CV, diagonal, calibrated)",
+        grid_shape=GRID_SHAPE,
+        factory=functools.partial(model, covariance=covariance, formulation=formulation),
     )

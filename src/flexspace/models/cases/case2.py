@@ -34,10 +34,12 @@ pseudo-transient-continuation solve at the nominal k for each θp.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyomo.environ as pyo
 
-from .base import ProcessModel
+from ..base import ProcessModel
 
 SPECIES = ("AH", "B", "Am", "BHp", "C", "ACm", "P")
 #: Stoichiometry ν (species × reactions r1..r5), case-studies.md.
@@ -298,6 +300,8 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
         simulator=simulator,
         name="case2" if formulation == "full" else "case2_reduced",
         description="Michael addition in a steady-state CSTR (Laky et al. 2019, §3.2)",
-        sources="public transcription of the seed's model (see flexspace.models.case2)",
+        sources="public transcription of the seed's model (see flexspace.models.cases.case2)",
         delta_max=DELTA_MAX,
+        grid_shape=GRID_SHAPE,
+        factory=functools.partial(model, covariance=covariance, formulation=formulation),
     )

@@ -1,0 +1,122 @@
+"""Figures of design spaces.  Everything draws on a ``matplotlib.figure.Figure`` (or on the
+axes you pass): nothing here imports pyplot or changes the matplotlib backend, so a
+notebook's figures and backend are left alone.  Save with ``fig.savefig(path)``.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+__all__ = ["plot_design_space", "design_space_figure"]
+
+#: colours of overlaid maps' contours (dotted), in order
+OVERLAY_COLOURS = ("orange", "cyan", "magenta", "yellow")
+
+
+def _rect_list(rectangles):
+    out = []
+    for r in rectangles or []:
+        if hasattr(r, "rectangles"):  # a FlexTestRegion
+            out.extend((x.lower, x.upper) for x in r.rectangles)
+        elif hasattr(r, "lower"):
+            out.append((r.lower, r.upper))
+        else:
+            out.append((np.asarray(r[0], float), np.asarray(r[1], float)))
+    return out
+
+
+def _new_axes(figsize=(6, 4.5)):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize).add_subplot()
+
+
+def plot_design_space(dmap: "DesignSpaceMap", ax=None, confidence: Optional[float] = 0.85, rectangles=None,
+                      overlays: Sequence["DesignSpaceMap"] = (), title: Optional[str] = None, colorbar: bool = True):
+    """Probability over a 2-parameter grid on ``ax`` (default: a new Figure's axes).
+
+    Colour = probability; white contour at ``confidence``; failed points as red crosses
+    (never coloured as feasible); uncertified/contradicted points as orange circles;
+    Algorithm 3 rectangles (``rectangles``: FlexTestRegions, Rectangles or (lower, upper)
+    pairs; default the map's own) dashed red; ``overlays``: other maps whose
+    ``confidence`` contours are drawn dotted.  Returns the axes."""
+    import matplotlib
+
+    if len(dmap.axes) != 2:
+        raise ValueError(f"plot_design_space draws maps over 2 process parameters; this one has {len(dmap.axes)}")
+    ax = _new_axes() if ax is None else ax
+    a0, a1 = dmap.axes  # rows: first θp (y axis), columns: second θp (x axis)
+    P = dmap.probability
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
+    im = ax.pcolormesh(a1, a0, np.ma.masked_invalid(P), vmin=0, vmax=1, cmap=cmap, shading="nearest")
+    if confidence is not None and len(a0) > 1 and len(a1) > 1:
+        ax.contour(a1, a0, np.nan_to_num(P, nan=0.0), levels=[confidence], colors="w", linewidths=2)
+    marked = _mark_points(ax, dmap)
+    rects = _rect_list(dmap.rectangles if rectangles is None else rectangles)
+    _draw_rectangles(ax, rects)
+    _draw_overlays(ax, [m for m in overlays if m is not None and m is not dmap], confidence)
+    ax.set_xlabel(dmap.theta_p_names[1])
+    ax.set_ylabel(dmap.theta_p_names[0])
+    if title is None:
+        st = dmap.settings
+        title = ("Monte Carlo" if dmap.kind == "mc" else
+                 f"flexibility index ({st.get('set', '?')}, {st.get('solver', '?')})")
+    ax.set_title(title, fontsize=10)
+    if marked or rects:
+        ax.legend(loc="lower right", fontsize=8, framealpha=0.7)
+    if colorbar:
+        label = f"probability (white: {confidence})" if confidence is not None else "probability"
+        ax.figure.colorbar(im, ax=ax, label=label)
+    return ax
+
+
+def _mark_points(ax, dmap) -> bool:
+    a0, a1 = dmap.axes
+    fail = dmap.failed
+    if fail.any():
+        ii, jj = np.nonzero(fail)
+        ax.plot(a1[jj], a0[ii], "rx", ms=7, mew=2, label=f"failed ({int(fail.sum())})", ls="none")
+    untrusted = ~dmap.trusted & ~fail
+    if untrusted.any():
+        ii, jj = np.nonzero(untrusted)
+        ax.plot(a1[jj], a0[ii], "o", mfc="none", mec="orange", ms=7, mew=1.5, ls="none",
+                label=f"uncertified / contradicted ({int(untrusted.sum())})")
+    return bool(fail.any() or untrusted.any())
+
+
+def _draw_rectangles(ax, rects) -> None:
+    from matplotlib.patches import Rectangle
+
+    for k, (lo, hi) in enumerate(rects):
+        ax.add_patch(Rectangle((lo[1], lo[0]), hi[1] - lo[1], hi[0] - lo[0], fill=False, ec="red",
+                               lw=2, ls="--", label="Algorithm 3" if k == 0 else None))
+
+
+def _draw_overlays(ax, overlays, confidence) -> None:
+    if confidence is None:
+        return
+    for other, colour in zip(overlays, OVERLAY_COLOURS):
+        a0, a1 = other.axes
+        if len(a0) > 1 and len(a1) > 1:
+            ax.contour(a1, a0, np.nan_to_num(other.probability, nan=0.0), levels=[confidence], colors=colour,
+                       linewidths=1.5, linestyles=":")
+    if overlays:
+        ax.text(0.01, 0.01, "dotted: the other maps' contours", transform=ax.transAxes, fontsize=7, color="w")
+
+
+def design_space_figure(maps: Sequence["DesignSpaceMap"], region=None, confidence: float = 0.85,
+                        title: Optional[str] = None):
+    """One panel per map, each with the other maps' ``confidence`` contours and the
+    Algorithm 3 ``region`` overlaid; returns the ``matplotlib.figure.Figure``."""
+    from matplotlib.figure import Figure
+
+    maps = [m for m in maps if m is not None]
+    fig = Figure(figsize=(5.6 * len(maps), 4.4))
+    axes = fig.subplots(1, len(maps), squeeze=False)[0]
+    for ax, m in zip(axes, maps):
+        plot_design_space(m, ax=ax, confidence=confidence, rectangles=[region] if region is not None else [],
+                          overlays=[o for o in maps if o is not m])
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig

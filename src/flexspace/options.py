@@ -1,0 +1,135 @@
+"""Solve options: declared once, used by the solvers, the flexibility analysis, the maps,
+Algorithm 3, the benchmarks and the CLI.
+
+A :class:`SolveOptions` is a frozen, validated value.  Every driver takes ``options=``:
+a :class:`SolveOptions`, the name of a preset, a dict of overrides of the driver's
+preset, or None for the driver's preset.  The options are serialised (``to_dict``) into
+checkpoints and summaries, so a resumed map is refused when they changed.
+
+Presets (the measured reasons are in :data:`PRESETS`):
+
+* ``"index"`` — one flexibility index or test (:class:`~flexspace.FlexibilityAnalysis`);
+* ``"index_map"`` — Algorithm 2, one index per grid point;
+* ``"bisection"`` — Algorithm 3, extended flexibility tests on θp rectangles.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Mapping, Optional, Union
+
+from .validation import ValidationError, check_number, check_positive, check_random_state
+
+__all__ = ["SolveOptions", "PRESETS", "OptionsLike", "resolve_options"]
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How every optimisation subproblem is solved and checked.
+
+    Attributes
+    ----------
+    time_limit : seconds per solve, passed to the solver *and* enforced by the hard
+        wall-clock guard (MAiNGO and SCIP do not reliably honour their own limit;
+        ``solvers.md``).
+    gap : relative optimality gap of global solvers (MAiNGO ``epsilonR``, SCIP
+        ``limits/gap``).  Default 1e-5: MAiNGO takes ~100x longer at 1e-6 on case 1
+        (measured, ``solvers.md``).
+    abs_gap : absolute gap (MAiNGO ``epsilonA``, SCIP ``limits/absgap``).  None: 1e-9
+        for single solves; ε_tol/10 in Algorithm 3 (its stopping window is absolute in χ).
+    feas_tol : constraint feasibility tolerance (Ipopt ``constr_viol_tol``, MAiNGO
+        ``deltaIneq``/``deltaEq``, SCIP ``numerics/feastol``).
+    delta_max : cap on the flexibility index δ (σ units).  None: the model's own
+        ``delta_max`` (6 unless the model says otherwise).
+    certify : sample the set at the returned δ and compare with the model.  None: on
+        for local solvers, for global solvers when the model has a vectorised simulator,
+        and wherever the domain of the model could not be proven.
+    n_certify : certification samples.  None: 2000 with a vectorised simulator, else
+        200 square Pyomo solves.
+    random_state : seed of the certification samples.
+    local_presolve : global solvers first solve each index NLP with Ipopt and use its δ
+        as an upper bound (valid: a local optimum is a feasible point).  Off by default:
+        it helps SCIP on the LDL form of case 2 but made SCIP hang on the box form
+        (measured).
+    """
+
+    time_limit: float = 60.0
+    gap: float = 1e-5
+    abs_gap: Optional[float] = None
+    feas_tol: float = 1e-8
+    delta_max: Optional[float] = None
+    certify: Optional[bool] = None
+    n_certify: Optional[int] = None
+    random_state: int = 0
+    local_presolve: bool = False
+
+    def __post_init__(self):
+        _positive("time_limit", self.time_limit, "seconds per solve, e.g. 60")
+        _positive("gap", self.gap, "a relative gap, e.g. 1e-4")
+        if self.abs_gap is not None:
+            check_number("options.abs_gap", self.abs_gap, low=0)
+        _positive("feas_tol", self.feas_tol, "e.g. 1e-8")
+        if self.delta_max is not None:
+            _positive("delta_max", self.delta_max, "sigma units, e.g. 6")
+        if self.certify is not None and not isinstance(self.certify, bool):
+            raise ValidationError(f"options.certify must be True, False or None, got {self.certify!r}")
+        if self.n_certify is not None:
+            check_number("options.n_certify", self.n_certify, integer=True, low=1, hint="samples, e.g. 2000")
+        if self.random_state is None:
+            raise ValidationError("options.random_state must be an int >= 0 (certification samples are "
+                                  "reproducible), got None")
+        check_random_state("options.random_state", self.random_state)
+        if not isinstance(self.local_presolve, bool):
+            raise ValidationError(f"options.local_presolve must be True or False, got {self.local_presolve!r}")
+
+    def replace(self, **changes) -> "SolveOptions":
+        """A copy with ``changes`` (unknown names raise a ValueError listing the valid ones)."""
+        _check_names(changes)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _positive(name, value, example):
+    check_positive(f"options.{name}", value, example)
+
+
+def _check_names(changes: Mapping) -> None:
+    valid = [f.name for f in dataclasses.fields(SolveOptions)]
+    unknown = sorted(set(changes) - set(valid))
+    if unknown:
+        raise ValidationError(f"unknown solve option(s) {unknown}; valid options: {valid}")
+
+
+#: Named presets.  ``index``: the class defaults.  ``index_map`` (measured on case 1,
+#: MAiNGO, ellipsoid, 11 x 21 grid): relative gap 1e-5 left 9 of 66 points at the time
+#: limit; gap 1e-4 with absolute gap 1e-6 solved all 231 points (0.1 s each); δ to 1e-4
+#: relative is far below the grid resolution and the proven lower bound of δ is kept per
+#: point.  ``bisection`` (measured on case 1, ellipsoid, p_c 0.85): an extended test takes
+#: ~0.25 s with SCIP and 3-10 s with MAiNGO; gap 1e-4 and abs_gap = ε_tol/10.
+PRESETS = {
+    "index": SolveOptions(),
+    "index_map": SolveOptions(time_limit=20.0, gap=1e-4, abs_gap=1e-6),
+    "bisection": SolveOptions(time_limit=30.0, gap=1e-4),
+}
+
+OptionsLike = Union[SolveOptions, str, Mapping, None]
+
+
+def resolve_options(options: OptionsLike, preset: str = "index") -> SolveOptions:
+    """``options`` as a :class:`SolveOptions`: itself; a preset name; a dict of changes
+    to the caller's ``preset``; or None for the caller's ``preset``."""
+    if isinstance(options, SolveOptions):
+        return options
+    if options is None:
+        return PRESETS[preset]
+    if isinstance(options, str):
+        if options not in PRESETS:
+            raise ValidationError(f"unknown options preset {options!r}; choose from {sorted(PRESETS)} "
+                             "or pass a SolveOptions / dict")
+        return PRESETS[options]
+    if isinstance(options, Mapping):
+        return PRESETS[preset].replace(**dict(options))
+    raise ValidationError(f"options must be a SolveOptions, a preset name {sorted(PRESETS)}, a dict or None; "
+                     f"got {type(options).__name__}")
