@@ -3,7 +3,7 @@ import logging
 import numpy as np
 import pytest
 
-logging.getLogger("pyomo").setLevel(logging.ERROR)
+logging.getLogger("pyomo").setLevel(logging.ERROR)  # test output only; the package itself sets nothing
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +18,4 @@ def case2_model():
     from flexspace.models.cases import case2
 
     return case2.model()
+

@@ -1,6 +1,6 @@
 """Models users write, checked against answers computed without flexspace.
 
-The models and their references live in ``tests/_user_models.py``: probabilities in closed
+The models and their references live in ``tests/support/user_models.py``: probabilities in closed
 form where they exist, otherwise a vectorised numpy Monte Carlo (200 000 samples; a θm for
 which the model has no solution counts as infeasible); flexibility indices in closed form, or
 (two-parameter models) by a numpy ray search over the boundary of the set.
@@ -26,7 +26,7 @@ from scipy import stats
 import flexspace
 from flexspace.montecarlo import monte_carlo_probability
 
-from _user_models import (HOLE, LIN_A, LIN_C, LIN_S, USER_MODELS, delta_reference, hole_interval,
+from support.user_models import (HOLE, LIN_A, LIN_C, LIN_S, USER_MODELS, delta_reference, hole_interval,
                           linear_max_over_ellipsoid, reference_probability)
 
 AVAILABLE = flexspace.available_solvers()

@@ -14,7 +14,7 @@ from flexspace.formulations import (
 )
 from flexspace.formulations import flexibility as fx
 
-from _linear import linear_model, random_linear
+from support.linear import linear_model, random_linear
 
 COV = np.array([[2.0, 0.6, 0.1], [0.6, 1.0, -0.3], [0.1, -0.3, 0.5]])
 MEAN = np.array([1.0, -2.0, 0.5])

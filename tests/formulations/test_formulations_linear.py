@@ -5,7 +5,7 @@ import pytest
 import flexspace
 from flexspace import FlexibilityAnalysis, ResultStatus
 
-from _linear import linear_model, random_linear
+from support.linear import linear_model, random_linear
 
 
 def closed_forms(A, b, mean, cov):
