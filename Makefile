@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	@# CPU torch first (local wheel): a plain 'torch' would pull CUDA packages.
 	$(PIP) install -q "torch==2.13.0" || echo "flexspace setup: torch==2.13.0 unavailable; GAN/VAE generators will be skipped"
 	$(PIP) install -q -e ".[solvers,dask,onnx,test]"
+	$(PIP) install -q -e ".[gurobi]" || echo "flexspace setup: gurobipy unavailable; the optional solver 'gurobi' will be skipped"
 	@touch $(STAMP)
 
 # Ipopt's ASL bridge (PyNumero). Needs apt (root) and a C++ compiler; says why when it cannot.

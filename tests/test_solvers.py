@@ -28,8 +28,8 @@ def test_cli_solvers_check_exit_code(capsys):
 
 
 def test_unknown_solver_lists_available():
-    with pytest.raises(UnknownSolverError, match=r"unknown solver 'gurobi'.*available here: \[.*'maingo'"):
-        get_solver("gurobi")
+    with pytest.raises(UnknownSolverError, match=r"unknown solver 'cplex'.*available here: \[.*'maingo'"):
+        get_solver("cplex")
 
 
 def _nlp():
@@ -69,3 +69,181 @@ def test_crash_is_error_status(monkeypatch):
 def test_bad_time_limit():
     with pytest.raises(ValueError, match="time_limit"):
         Solver("ipopt", {"time_limit": -1})
+
+
+# --------------------------------------------------------------------------- Gurobi (optional extra)
+def _has_gurobipy():
+    try:
+        import gurobipy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_gurobi = pytest.mark.skipif(not _has_gurobipy(), reason="gurobipy not installed (optional extra 'gurobi')")
+
+
+def test_gurobi_listed_only_when_usable():
+    rows = {r["name"]: r for r in solver_table()}
+    row = rows["gurobi"]
+    assert row["type"] == "global" and row["problem"] == "minlp" and row["pyomo"] == "gurobi_direct_minlp"
+    if not _has_gurobipy():
+        assert "gurobi" not in available_solvers() and not row["available"]
+    else:
+        assert "gurobi" in available_solvers()
+        assert row["available"] and row["check"].startswith("ok"), row
+        assert "licence" in row["version"]
+
+
+def test_gurobi_absent_means_unavailable(monkeypatch):
+    import builtins
+
+    from flexspace import solvers as S
+    from flexspace.errors import SolverUnavailableError
+
+    real_import = builtins.__import__
+
+    def no_gurobipy(name, *args, **kwargs):
+        if name == "gurobipy" or name.startswith("gurobipy."):
+            raise ImportError("No module named 'gurobipy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_gurobipy)
+    monkeypatch.setattr(S, "_AVAIL_CACHE", {})
+    assert "gurobi" not in available_solvers()
+    assert {"maingo", "scip"} <= set(available_solvers())
+    with pytest.raises(SolverUnavailableError, match="gurobi"):
+        Solver("gurobi")
+
+
+@needs_gurobi
+def test_gurobi_check_problem_optimum():
+    from flexspace.solvers import _check_problem
+
+    m, expected = _check_problem("nlp")
+    r = Solver("gurobi", {"time_limit": 20, "gap": 1e-8}).solve(m)
+    assert r.status == SolverStatus.OPTIMAL and r.solver == "gurobi"
+    assert r.objective == pytest.approx(expected, abs=1e-6)
+    # the objective is flat along the circle near the optimum: the point is known less precisely
+    assert pyo.value(m.x) == pytest.approx(1 / 5 ** 0.5, abs=1e-3) and pyo.value(m.y) == pytest.approx(2 / 5 ** 0.5, abs=1e-3)
+
+
+def _two_optima():
+    """min -(x-1)^2 on [0, 3]: local minimum at x = 0 (-1), global at x = 3 (-4)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 3), initialize=0.2)
+    m.o = pyo.Objective(expr=-(m.x - 1) ** 2)
+    return m
+
+
+@needs_gurobi
+def test_gurobi_finds_global_optimum_a_local_solver_misses():
+    m = _two_optima()
+    r = Solver("gurobi", {"time_limit": 20}).solve(m)
+    assert r.status == SolverStatus.OPTIMAL
+    assert r.objective == pytest.approx(-4.0, abs=1e-6) and pyo.value(m.x) == pytest.approx(3.0, abs=1e-6)
+    assert r.bound == pytest.approx(-4.0, abs=1e-3)
+    local = _two_optima()
+    rl = Solver("ipopt").solve(local)  # started near 0, Ipopt stops at the local optimum
+    assert rl.status == SolverStatus.LOCALLY_OPTIMAL and pyo.value(local.x) == pytest.approx(0.0, abs=1e-6)
+
+
+@needs_gurobi
+def test_gurobi_infeasible_and_unbounded():
+    assert Solver("gurobi", {"time_limit": 20}).solve(_nlp()).status == SolverStatus.INFEASIBLE
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var()
+    m.o = pyo.Objective(expr=m.x)
+    r = Solver("gurobi", {"time_limit": 20}).solve(m)
+    assert r.status == SolverStatus.ERROR and "unbounded" in r.message
+
+
+@needs_gurobi
+@pytest.mark.parametrize("expr, named", [
+    (lambda m: pyo.tanh(m.x), "tanh()"),
+    (lambda m: pyo.asin(m.x / 4), "asin()"),
+    (lambda m: m.x ** m.y, "x**y"),
+    (lambda m: abs(m.x - 1), "abs() of an expression"),
+    (lambda m: pyo.Expr_if(m.x >= 1, m.x, 2 * m.x), "Expr_if"),
+])
+def test_gurobi_unsupported_function_is_a_clear_error(expr, named):
+    from flexspace.solvers import gurobi_unsupported
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0.1, 3))
+    m.y = pyo.Var(bounds=(0.1, 3))
+    m.o = pyo.Objective(expr=expr(m))
+    assert any(named in s for s in gurobi_unsupported(m))
+    r = Solver("gurobi", {"time_limit": 20}).solve(m)
+    assert r.status == SolverStatus.ERROR and not r.status.ok
+    assert named in r.message and "Gurobi" in r.message
+
+
+@needs_gurobi
+def test_gurobi_supported_functions_and_constant_subexpressions():
+    from flexspace.solvers import gurobi_unsupported
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0.5, 3), initialize=1)
+    m.y = pyo.Var(bounds=(0.5, 3), initialize=1)
+    m.p = pyo.Param(initialize=2.0, mutable=True)
+    m.e = pyo.Expression(expr=pyo.exp(-m.x) + pyo.log(m.y) + m.x / m.y + pyo.sqrt(m.y) + 2 ** m.x + abs(m.y))
+    m.c = pyo.Constraint(expr=m.x * m.y >= 1 + pyo.tanh(m.p))  # tanh of a constant: evaluated by Pyomo
+    m.o = pyo.Objective(expr=m.e)
+    assert gurobi_unsupported(m) == []
+    r = Solver("gurobi", {"time_limit": 20}).solve(m)
+    assert r.status == SolverStatus.OPTIMAL
+    assert r.objective == pytest.approx(pyo.value(m.e), abs=1e-5)
+    assert pyo.value(m.x * m.y) >= 1 + pyo.value(pyo.tanh(m.p)) - 1e-6
+
+
+@needs_gurobi
+def test_gurobi_model_too_large_for_licence_is_a_failed_solve():
+    from flexspace.solvers import _raw_version
+
+    if "size-limited" not in str(_raw_version("gurobi")):
+        pytest.skip("full Gurobi licence: no size limit to hit")
+    n = 300
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), bounds=(0.1, 3))
+    m.c = pyo.Constraint(range(n), rule=lambda m, i: pyo.exp(m.x[i]) <= 5)
+    m.o = pyo.Objective(expr=sum(m.x.values()))
+    r = Solver("gurobi", {"time_limit": 20}).solve(m)  # never raises
+    assert r.status == SolverStatus.ERROR and not r.status.ok
+    assert "size-limited licence" in r.message and "10010" in r.message
+
+
+@needs_gurobi
+def test_gurobi_time_limit_is_not_optimal():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n = 60
+    q = rng.normal(size=(n, n))
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(n), bounds=(-1, 1))
+    m.c = pyo.Constraint(range(n // 2), rule=lambda m, i: sum(
+        pyo.sin(3 * m.x[j] + i) * m.x[(j + i) % n] for j in range(0, n, 7)) <= 0.3)
+    m.o = pyo.Objective(expr=sum(q[i, j] * m.x[i] * m.x[j] for i in range(n) for j in range(n)))
+    t0 = time.perf_counter()
+    r = Solver("gurobi", {"time_limit": 0.5}).solve(m)
+    assert r.status == SolverStatus.TIME_LIMIT and not r.status.ok
+    assert time.perf_counter() - t0 < 10
+
+
+@needs_gurobi
+def test_gurobi_flexibility_index_case1_matches_maingo():
+    import flexspace
+    from flexspace.models.cases import case1
+
+    rg = flexspace.flexibility_index(case1.model(), None, "box", "gurobi", options={"time_limit": 30})
+    if rg.solved:
+        rm = flexspace.flexibility_index(case1.model(), None, "box", "maingo", options={"time_limit": 30})
+        assert rm.solved and rg.is_global
+        print(f"gurobi: delta={rg.delta:.6f} in {rg.time:.2f} s; maingo: delta={rm.delta:.6f} in {rm.time:.2f} s")
+        assert rg.delta == pytest.approx(rm.delta, rel=1e-4)
+    else:  # licence or function limits: a failed result that says why
+        reasons = " ".join([rg.diagnostics] + [s.message for s in rg.subproblems])
+        print(f"gurobi could not solve case 1: {reasons}")
+        assert rg.status.value == "failed"
+        assert "size-limited" in reasons or "cannot express" in reasons

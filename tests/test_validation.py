@@ -193,3 +193,83 @@ def test_monte_carlo_map_arguments(model, kw, name, tmp_path):
 def test_flexibility_index_map_arguments(model, kw, err, name):
     with pytest.raises(err, match=name):
         flexspace.flexibility_index_map(model, 3, **kw)
+
+
+# --------------------------------------------------------------------------- adversarial sweep findings
+def test_csv_with_a_json_suffix_keeps_the_table(model, tmp_path):
+    mp = flexspace.monte_carlo_map(model, 3, n_samples=200, progress=False)
+    mp.to_csv(tmp_path / "m.json")
+    back = DesignSpaceMap.from_csv(tmp_path / "m.json")
+    assert (tmp_path / "m.json.json").is_file()
+    assert np.array_equal(back.probability, mp.probability)
+
+
+def test_csv_rows_in_any_order_stay_on_their_points(model, tmp_path):
+    import pandas as pd
+
+    mp = flexspace.monte_carlo_map(model, (3, 4), n_samples=300, progress=False)
+    path = tmp_path / "map.csv"
+    mp.to_csv(path, metadata=False)
+    pd.read_csv(path).sample(frac=1.0, random_state=3).to_csv(path, index=False)
+    back = DesignSpaceMap.from_csv(path)
+    assert np.array_equal(back.probability, mp.probability)
+    assert np.array_equal(back.region(0.5), mp.region(0.5))
+
+
+def test_numpy_integer_delta_max_and_bad_model_fields():
+    import pyomo.environ as pyo
+
+    def make(**kw):
+        m = pyo.ConcreteModel()
+        m.p = pyo.Param(initialize=1.0, mutable=True)
+        m.k = pyo.Param(initialize=1.0, mutable=True)
+        m.g = pyo.Expression(expr=m.k - 2 * m.p)
+        return flexspace.ProcessModel(m, [m.p], [m.k], {"g": m.g}, [[0.01]], check_square=False,
+                                      theta_p_bounds=[(0.5, 2.0)], **kw)
+
+    assert make(delta_max=np.int64(6)).delta_max == 6.0
+    for kw, name in (({"delta_max": True}, "delta_max"), ({"grid_shape": (2.5,)}, "grid_shape"),
+                     ({"domain_everywhere": "no"}, "domain_everywhere"), ({"simulator": "abc"}, "simulator")):
+        with pytest.raises(ValidationError, match=name):
+            make(**kw)
+    with pytest.raises(ValidationError, match="model must be a Pyomo"):
+        flexspace.ProcessModel(None, [], [], {}, [[1.0]])
+
+
+def test_coarse_eps_tol_still_searches_past_the_nominal_point(model):
+    r = flexspace.flexibility_test_region(model, 0.85, algorithm=Bisection(eps_tol=1e-2))
+    assert r.rectangle.converged and r.delta_p > 0.1 and -1e-2 <= r.rectangle.chi <= 0
+
+
+def test_interrupt_in_a_serial_map_keeps_every_finished_point(model, tmp_path):
+    """Ctrl-C during a serial Monte Carlo map: the points finished before it are in the checkpoint."""
+    calls = {"n": 0}
+    sim = model.simulator
+
+    def flaky(theta_p, theta_m):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return sim(theta_p, theta_m)
+
+    m = case1.model()
+    m.simulator = flaky
+    out = tmp_path / "ck.jsonl"
+    with pytest.raises(KeyboardInterrupt):
+        flexspace.monte_carlo_map(m, (3, 3), n_samples=100, out=str(out), progress=False)
+    assert sum(1 for line in out.read_text().splitlines()[1:] if line.strip()) == 5
+
+
+def test_cqa_function_returning_a_relation_is_refused():
+    """A relation would be read as its truth value (the sweep found a trusted delta = 0 for a true 5.2)."""
+    import pyomo.environ as pyo
+
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(initialize=1.0, mutable=True)
+    m.k = pyo.Param(initialize=1.0, mutable=True)
+    m.x = pyo.Var(initialize=1.0)
+    m.h = pyo.Constraint(expr=m.x == m.k * m.p)
+    with pytest.raises(ValidationError, match="returned a relation"):
+        flexspace.ProcessModel(m, [m.p], [m.k], {"c": lambda b: b.x <= 0.35}, [[0.01]])
+    with pytest.raises(ValidationError, match="returned str"):
+        flexspace.ProcessModel(m, [m.p], [m.k], {"c": lambda b: "abc"}, [[0.01]])

@@ -65,7 +65,8 @@ class SolveOptions:
 
     def __post_init__(self):
         _positive("time_limit", self.time_limit, "seconds per solve, e.g. 60")
-        _positive("gap", self.gap, "a relative gap, e.g. 1e-4")
+        check_number("options.gap", self.gap, low=0, high=1, low_open=True, high_open=True,
+                     hint="a relative gap, e.g. 1e-4")
         if self.abs_gap is not None:
             check_number("options.abs_gap", self.abs_gap, low=0)
         _positive("feas_tol", self.feas_tol, "e.g. 1e-8")

@@ -3,7 +3,9 @@
 Names: ``"ipopt"`` (local NLP, Ipopt through PyNumero's ``cyipopt``), ``"maingo"``
 (global MINLP, ``appsi_maingo``), ``"scip"`` (global MINLP, ``scip_direct``),
 ``"highs"`` (LP/MILP, ``appsi_highs``) and the optional ``"baron"`` (global, through
-GAMS; demo licence only for small models).
+GAMS; demo licence only for small models) and ``"gurobi"`` (global MINLP through
+``gurobi_direct_minlp``, extra ``gurobi``; the pip licence is size-limited and Gurobi's
+nonlinear interface knows only some functions: see :func:`gurobi_unsupported`).
 
 Two measured traps (``shared/spec/solvers.md``) shape this module:
 
@@ -46,6 +48,7 @@ __all__ = [
     "solver_names",
     "UnknownSolverError",
     "solver_table",
+    "gurobi_unsupported",
 ]
 
 
@@ -100,6 +103,8 @@ _SPECS: Dict[str, _Spec] = {
     "scip": _Spec("scip", "scip_direct", True, "minlp", "SCIP (pyscipopt), global MINLP", True),
     "highs": _Spec("highs", "appsi_highs", True, "milp", "HiGHS (highspy), LP/MILP only", False),
     "baron": _Spec("baron", "gams", True, "minlp", "BARON through GAMS (optional; demo licence is size-limited)", True),
+    "gurobi": _Spec("gurobi", "gurobi_direct_minlp", True, "minlp",
+                    "Gurobi >= 12 (gurobipy, optional extra), global MINLP; pip licence is size-limited", True),
 }
 
 
@@ -169,6 +174,8 @@ def _raw_version(name: str):
         if not s.available(exception_flag=False):
             return None
         return "BARON via GAMS"
+    if name == "gurobi":
+        return _gurobi_version()
     return None
 
 
@@ -220,7 +227,8 @@ class Solver:
         ``time_limit`` (passed to the solver *and* enforced by the hard guard), ``gap``,
         ``abs_gap`` (None: 1e-9) and ``feas_tol``.
     hard_guard : run the solve in a forked child killed at ``time_limit + grace``.
-        Defaults to True for MAiNGO, SCIP and BARON (they do not honour limits).
+        Defaults to True for MAiNGO, SCIP, BARON and Gurobi (the first two do not honour
+        limits; the guard also isolates licence and native-library failures).
     solver_options : extra solver options, passed through.
     """
 
@@ -363,6 +371,8 @@ class Solver:
             return self._solve_scip(model)
         if self.name == "baron":
             return self._solve_baron(model)
+        if self.name == "gurobi":
+            return self._solve_gurobi(model)
         raise UnknownSolverError(self.name)  # pragma: no cover
 
     def _solve_ipopt(self, model) -> SolveResult:
@@ -485,6 +495,166 @@ class Solver:
             status = SolverStatus.ERROR
         obj = _active_objective_value(model) if status.ok else None
         return SolveResult(status, objective=obj, message=str(tc))
+
+    def _solve_gurobi(self, model) -> SolveResult:
+        """Gurobi (>= 12) through Pyomo's ``gurobi_direct_minlp``: spatial branch and bound,
+        so OPTIMAL is a global optimum within ``gap`` / ``abs_gap``.  Functions the interface
+        cannot express, and models beyond the size-limited licence (Gurobi error 10010), come
+        back as ERROR with a message saying so; they never raise."""
+        import gurobipy
+        from pyomo.contrib.solver.common.factory import SolverFactory as SF2
+        from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition as TC
+
+        bad = gurobi_unsupported(model)
+        if bad:
+            return SolveResult(SolverStatus.ERROR, message=(
+                "Gurobi's nonlinear interface (gurobi_direct_minlp) cannot express "
+                + "; ".join(bad) + "; it supports + - * /, powers with a constant base or exponent, abs of a "
+                f"variable and {', '.join(sorted(_GUROBI_FUNCTIONS))}. Use another solver (maingo, scip, ipopt)."))
+        sopts = {"OutputFlag": 0, "NonConvex": 2, "FeasibilityTol": min(max(self.feas_tol, 1e-9), 1e-2)}
+        sopts.update(self.solver_options)
+
+        def run(extra=None):
+            opt = SF2("gurobi_direct_minlp")
+            return opt.solve(model, time_limit=self.time_limit, rel_gap=self.gap, abs_gap=self.abs_gap,
+                             load_solutions=False, raise_exception_on_nonoptimal_result=False,
+                             solver_options={**sopts, **(extra or {})})
+
+        try:
+            r = run()
+            tc = r.termination_condition
+            if tc == TC.infeasibleOrUnbounded:  # presolve could not tell which: ask again without dual reductions
+                r = run({"DualReductions": 0})
+                tc = r.termination_condition
+        except gurobipy.GurobiError as exc:
+            errno = getattr(exc, "errno", None)
+            if errno == 10010 or "too large for size-limited" in str(exc):
+                msg = (f"Gurobi unavailable for this model size: its size-limited licence refused the model "
+                       f"(error 10010: {exc}); use another solver or a full Gurobi licence")
+            else:
+                msg = f"Gurobi error {errno}: {exc}"
+            return SolveResult(SolverStatus.ERROR, message=msg)
+        except ValueError as exc:  # e.g. a function gurobi_unsupported does not know about
+            return SolveResult(SolverStatus.ERROR, message=f"gurobi_direct_minlp cannot translate the model: {exc}")
+        sol = r.solution_status
+        if tc == TC.interrupted:
+            # Gurobi traps SIGINT and stops: give the Ctrl-C back to Python (as for Ipopt)
+            raise KeyboardInterrupt("Gurobi was interrupted (SIGINT)")
+        if tc == TC.convergenceCriteriaSatisfied and sol == SolutionStatus.optimal:
+            status, msg = SolverStatus.OPTIMAL, "optimal (global, within the gap)"
+        elif tc == TC.provenInfeasible:
+            status, msg = SolverStatus.INFEASIBLE, "proven infeasible"
+        elif tc == TC.maxTimeLimit:
+            status = SolverStatus.TIME_LIMIT
+            msg = ("time limit: " + ("incumbent found, global optimality not proven" if sol == SolutionStatus.feasible
+                                     else "no feasible point found"))
+        elif tc == TC.infeasibleOrUnbounded:
+            status, msg = SolverStatus.ERROR, "Gurobi: infeasible or unbounded (not resolved)"
+        elif tc == TC.unbounded:
+            status, msg = SolverStatus.ERROR, "Gurobi: unbounded"
+        else:  # node/iteration/solution limit, SUBOPTIMAL, NUMERIC, objective limit, unknown
+            status = SolverStatus.ERROR
+            msg = f"Gurobi stopped without proving optimality: {tc.name}, solution {sol.name}"
+        if status.ok:
+            r.solution_loader.load_vars()
+        return SolveResult(status, objective=_finite(r.incumbent_objective),
+                           bound=_finite(r.objective_bound), message=msg)
+
+
+# --------------------------------------------------------------------------- Gurobi helpers
+#: unary functions Pyomo's gurobi_direct_minlp writer maps to gurobipy.nlfunc (Pyomo 6.10)
+_GUROBI_FUNCTIONS = frozenset({"exp", "log", "log10", "sin", "cos", "tan", "sqrt"})
+
+
+def _gurobi_version():
+    """``"13.0.3 (size-limited licence)"``, or None when gurobipy (>= 12), Pyomo's
+    ``gurobi_direct_minlp`` or a licence is missing.  Uses its own empty environment, started
+    silently and disposed, so that nothing is printed and no licence is held."""
+    import gurobipy
+    from pyomo.contrib.solver.common.factory import SolverFactory as SF2
+
+    ver = tuple(gurobipy.gurobi.version())
+    if ver < (12, 0, 0):
+        return None
+    SF2("gurobi_direct_minlp")  # raises when Pyomo is too old to have it
+    try:
+        env = gurobipy.Env(empty=True)
+        env.setParam("OutputFlag", 0)
+        env.start()
+    except gurobipy.GurobiError:
+        return None  # no (valid) licence
+    try:
+        m = gurobipy.Model(env=env)
+        try:
+            m.addVars(2001)
+            m.optimize()
+            lic = "full licence"
+        except gurobipy.GurobiError:
+            lic = "size-limited licence"
+        finally:
+            m.dispose()
+    finally:
+        env.dispose()
+    return f"{'.'.join(map(str, ver))} ({lic})"
+
+
+def gurobi_unsupported(model) -> List[str]:
+    """What in ``model``'s active objective and constraints Pyomo's ``gurobi_direct_minlp``
+    cannot send to Gurobi (empty when everything can): unary functions other than
+    exp/log/log10/sin/cos/tan/sqrt (e.g. ``tanh()``), ``abs()`` of anything but a variable,
+    powers with variables in base *and* exponent, ``Expr_if`` and other node types.
+    Sub-expressions without free variables are evaluated by Pyomo and always fine."""
+    from pyomo.common.numeric_types import native_types
+    from pyomo.core.expr.numeric_expr import (AbsExpression, DivisionExpression, LinearExpression,
+                                              MonomialTermExpression, NegationExpression, PowExpression,
+                                              ProductExpression, SumExpression, UnaryFunctionExpression)
+    from pyomo.core.expr.relational_expr import RelationalExpression
+    from pyomo.core.expr.visitor import StreamBasedExpressionVisitor
+
+    plain = (SumExpression, LinearExpression, NegationExpression, ProductExpression, MonomialTermExpression,
+             DivisionExpression, RelationalExpression)  # (a relation only occurs inside Expr_if: reported there)
+    issues: List[str] = []
+
+    def add(text):
+        if text not in issues:
+            issues.append(text)
+
+    class _Scan(StreamBasedExpressionVisitor):
+        def beforeChild(self, node, child, child_idx):
+            if type(child) in native_types:
+                return False, False
+            if not child.is_expression_type():
+                return False, bool(child.is_variable_type() and not child.fixed)
+            return True, None
+
+        def exitNode(self, node, data):
+            has_var = any(data)
+            if not has_var or node.is_named_expression_type() or isinstance(node, plain):
+                return has_var
+            if isinstance(node, AbsExpression):
+                arg = node.args[0]
+                if not (getattr(arg, "is_variable_type", lambda: False)()):
+                    add("abs() of an expression (write it on an auxiliary variable)")
+            elif isinstance(node, UnaryFunctionExpression):
+                if node.getname() not in _GUROBI_FUNCTIONS:
+                    add(f"the function {node.getname()}()")
+            elif isinstance(node, PowExpression):
+                if data[0] and data[1]:
+                    add("a power with variables in both base and exponent (x**y)")
+            else:
+                add(f"the expression type {type(node).__name__}")
+            return has_var
+
+        def initializeWalker(self, expr):
+            walk, result = self.beforeChild(None, expr, 0)
+            return (True, None) if walk else (False, result)
+
+    scan = _Scan()
+    for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        scan.walk_expression(o.expr)
+    for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        scan.walk_expression(c.body)
+    return issues
 
 
 # --------------------------------------------------------------------------- child processes

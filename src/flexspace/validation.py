@@ -11,7 +11,7 @@ from scipy import linalg
 
 from .errors import ValidationError
 
-__all__ = ["as_vector", "validate_covariance", "check_positive", "check_non_negative", "check_number",
+__all__ = ["as_array", "as_vector", "validate_covariance", "check_positive", "check_non_negative", "check_number",
            "check_probability", "check_random_state", "check_choice", "ValidationError"]
 
 
@@ -46,13 +46,17 @@ def _float_array(name: str, x) -> np.ndarray:
         raise ValidationError(f"{name} must be an array of numbers with a regular shape ({exc})") from None
     if np.iscomplexobj(raw):
         raise ValidationError(f"{name} has complex entries; give real numbers")
-    if raw.dtype.kind not in "biuf":
-        try:
-            return raw.astype(float)
-        except (ValueError, TypeError):
-            raise ValidationError(f"{name} must contain numbers only, got {raw.dtype} entries "
-                                  f"(e.g. {raw.ravel()[:3].tolist()})") from None
+    if raw.dtype.kind == "b" or (raw.dtype.kind == "O" and not all(_is_real(v) for v in raw.ravel())) \
+            or raw.dtype.kind not in "iufO":
+        raise ValidationError(f"{name} must contain numbers only, got {raw.dtype} entries "
+                              f"(e.g. {raw.ravel()[:3].tolist()})")
     return raw.astype(float)
+
+
+def as_array(name: str, x) -> np.ndarray:
+    """``x`` as a float array of real numbers (strings, booleans, complex and ragged input
+    are refused with a message naming ``name``)."""
+    return _float_array(name, x)
 
 
 def validate_covariance(cov, n: Optional[int] = None, name: str = "covariance", rtol: float = 1e-10) -> np.ndarray:

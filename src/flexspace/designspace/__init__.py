@@ -6,14 +6,17 @@
   extended flexibility test), plus moving the nominal point and covering the region
   with several rectangles;
 * :class:`DesignSpaceMap` — the maps' result object (table, CSV, region, plot);
+* :func:`limiting_cqa`, :func:`rank_cqas` — which CQA limits the design space where, and
+  which one to relax (:mod:`.limits`; layer: :func:`plot_limiting_cqa`);
 * :mod:`.plotting` — figures on a ``matplotlib.figure.Figure`` (no backend change).
 
 Grid drivers run serially, on any ``concurrent.futures.Executor`` (process pool, Dask
 ``Client.get_executor()``), and checkpoint/resume with ``out=path``.
 """
 from .checkpoint import CheckpointFile, CheckpointLockedError, CheckpointMismatchError, CheckpointWarning
+from .limits import cqa_scales, limiting_cqa, rank_cqas
 from .maps import flexibility_index_map, make_grid, monte_carlo_map
-from .plotting import design_space_figure, plot_design_space
+from .plotting import design_space_figure, plot_design_space, plot_limiting_cqa
 from .region import (Bisection, BracketError, FlexTestRegion, NominalInfeasibleError, Rectangle, StepStatus,
                      flexibility_test_region)
 from .results import DesignSpaceMap
@@ -21,4 +24,5 @@ from .results import DesignSpaceMap
 __all__ = ["monte_carlo_map", "flexibility_index_map", "flexibility_test_region", "Bisection", "DesignSpaceMap",
            "FlexTestRegion", "Rectangle", "StepStatus", "BracketError", "NominalInfeasibleError",
            "CheckpointMismatchError", "CheckpointFile", "CheckpointLockedError",
-           "CheckpointWarning", "make_grid", "plot_design_space", "design_space_figure"]
+           "CheckpointWarning", "make_grid", "plot_design_space", "design_space_figure",
+           "limiting_cqa", "rank_cqas", "cqa_scales", "plot_limiting_cqa"]

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..errors import SolverUnavailableError, ValidationError
 from ..options import OptionsLike, resolve_options
-from ..validation import check_choice, check_number, check_random_state
+from ..validation import as_array, check_choice, check_number, check_random_state
 from .checkpoint import Checkpoint, CheckpointFile
 from .results import DesignSpaceMap
 
@@ -60,7 +60,7 @@ def make_grid(model, grid=None) -> List[np.ndarray]:
     or one int per θp) over ``model.theta_p_bounds``; or None for ``model.grid_shape``
     (11 per axis when the model gives none)."""
     if grid is not None and not _is_shape(grid):
-        axes = [np.asarray(a, float).ravel() for a in grid]
+        axes = [as_array("grid axis", a).ravel() for a in grid]
         if len(axes) != model.n_p:
             raise ValidationError(f"grid has {len(axes)} axes, the model has {model.n_p} process parameters")
         for n, a in zip(model.theta_p_names, axes):
@@ -76,14 +76,28 @@ def make_grid(model, grid=None) -> List[np.ndarray]:
         raise ValidationError(f"grid: give one number of points per process parameter ({model.n_p}), got {grid!r}") from None
     if min(shape) < 1:
         raise ValidationError(f"grid: the number of points per axis must be positive, got {shape}")
+    if math.prod(shape) > 10 ** 7:
+        raise ValidationError(f"grid {shape} has {math.prod(shape)} points (> 10^7); use fewer points per axis")
     return [np.linspace(lo, hi, n) for (lo, hi), n in zip(model.theta_p_bounds, shape)]
 
 
 def _is_shape(grid) -> bool:
     """An int or a flat sequence of ints is a shape; a sequence of arrays is a grid."""
+    if isinstance(grid, bool) or isinstance(grid, (str, bytes, dict)) or not (
+            isinstance(grid, (int, np.integer)) or hasattr(grid, "__iter__")):
+        raise ValidationError(f"grid must be points per axis (an int or one int per theta_p) or one array of "
+                              f"values per theta_p, got {grid!r}")
     if isinstance(grid, (int, np.integer)):
         return True
-    return all(isinstance(n, (int, np.integer)) for n in grid)
+    items = list(grid)
+    if any(isinstance(n, bool) for n in items):
+        raise ValidationError(f"grid must be points per axis (ints) or one array per theta_p, got {grid!r}")
+    if all(isinstance(n, (int, np.integer)) for n in items):
+        return True
+    if any(np.ndim(n) == 0 for n in items):
+        raise ValidationError(f"grid: points per axis must be whole numbers (or give one array per theta_p), "
+                              f"got {grid!r}")
+    return False
 
 
 def _points(axes) -> np.ndarray:
@@ -146,9 +160,15 @@ _MODELS: Dict[tuple, object] = {}
 
 def _resolve_model(model):
     """``model`` (a ProcessModel or a zero-argument factory) -> (model, reference for workers)."""
+    from ..models.base import ProcessModel
+
     factory = None
-    if callable(model) and not hasattr(model, "theta_p_names"):
+    if callable(model) and not isinstance(model, ProcessModel):
         factory, model = model, model()
+    if not isinstance(model, ProcessModel):
+        raise ValidationError(f"model must be a flexspace ProcessModel or a zero-argument function returning one "
+                              f"(e.g. flexspace.models.cases.case1.model), got {type(model).__name__}"
+                              f"{' from the factory' if factory is not None else ''}")
     try:
         pickle.dumps(model)
         return model, _ModelRef(model=model)
@@ -456,7 +476,8 @@ def monte_carlo_map(model, grid=None, n_samples: int = 1000, random_state=0, *, 
     if batch == "grid" and model.simulator is not None:
         _check_grid_batching(model, _points(axes), samples)
     s = {"batch": batch, "pyomo_solver": pyomo_solver}
-    serial_chunk = 64 if model.simulator is not None else 1
+    # one point per task unless a chunk is one vectorised call: every finished point is written at once
+    serial_chunk = 64 if (batch == "grid" and model.simulator is not None) else 1
     return _drive("mc", model, axes, settings, _mc_chunk, (ref, samples, s), run, serial_chunk)
 
 

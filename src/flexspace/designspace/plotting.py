@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["plot_design_space", "design_space_figure"]
+__all__ = ["plot_design_space", "design_space_figure", "plot_limiting_cqa"]
 
 #: colours of overlaid maps' contours (dotted), in order
 OVERLAY_COLOURS = ("orange", "cyan", "magenta", "yellow")
@@ -43,6 +43,10 @@ def plot_design_space(dmap: "DesignSpaceMap", ax=None, confidence: Optional[floa
     ``confidence`` contours are drawn dotted.  Returns the axes."""
     import matplotlib
 
+    if confidence is not None:
+        from ..validation import check_probability
+
+        confidence = check_probability("confidence", confidence)
     if len(dmap.axes) != 2:
         raise ValueError(f"plot_design_space draws maps over 2 process parameters; this one has {len(dmap.axes)}")
     ax = _new_axes() if ax is None else ax
@@ -120,3 +124,87 @@ def design_space_figure(maps: Sequence["DesignSpaceMap"], region=None, confidenc
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+#: colour of points inside the region on the limiting-CQA layer, and of outside points no sample explains
+INSIDE_COLOUR, UNEXPLAINED_COLOUR = "whitesmoke", "dimgrey"
+
+
+def _limiting_labels(dmap, limiting) -> np.ndarray:
+    """``limiting`` (a :func:`~flexspace.designspace.limiting_cqa` table, a sequence of CQA
+    names aligned with the map's points, or None: the map's ``worst_constraint`` column) ->
+    one label per point, checked against the map's points."""
+    if limiting is None:
+        if "worst_constraint" not in dmap.table:
+            raise ValueError("this map has no worst_constraint column (a Monte Carlo map): pass "
+                             "limiting=flexspace.designspace.limiting_cqa(model, dmap)")
+        labels = dmap.table["worst_constraint"]
+    elif hasattr(limiting, "columns"):
+        names = [n for n in dmap.theta_p_names if n in limiting.columns]
+        if len(limiting) == len(dmap.table) and len(names) == len(dmap.theta_p_names) and not np.allclose(
+                limiting[names].to_numpy(float), dmap.points):
+            raise ValueError("limiting: its θp points are not the map's points (in the map's order); "
+                             "compute it with limiting_cqa(model, dmap)")
+        labels = limiting["limiting"]
+    else:
+        labels = limiting
+    labels = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in labels],
+                      dtype=object)
+    if len(labels) != len(dmap.table):
+        raise ValueError(f"limiting has {len(labels)} entries, the map has {len(dmap.table)} points")
+    return labels
+
+
+def plot_limiting_cqa(dmap: "DesignSpaceMap", limiting=None, ax=None, confidence: float = 0.85,
+                      title: Optional[str] = None):
+    """The limiting CQA over a 2-parameter map on ``ax`` (default: a new Figure's axes).
+
+    Each point outside the map's ``confidence`` region is coloured by its limiting CQA (one
+    categorical colour per CQA, legend with the names); points inside the region are drawn
+    neutral (light grey), outside points with no violated CQA dark grey, failed points as red
+    crosses; the ``confidence`` contour of the map's probability (black) on top; the legend
+    sits right of the axes.  ``limiting``: the table of
+    :func:`flexspace.designspace.limiting_cqa` (Monte Carlo), a sequence of CQA names aligned
+    with ``dmap.points``, or None for the map's own ``worst_constraint`` (flexibility-index
+    maps).  Returns the axes."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    if len(dmap.axes) != 2:
+        raise ValueError(f"plot_limiting_cqa draws maps over 2 process parameters; this one has {len(dmap.axes)}")
+    labels = _limiting_labels(dmap, limiting)
+    inside = dmap.region(confidence).ravel()
+    order = list(dmap.settings.get("model", {}).get("g_names") or [])
+    cqas = order + sorted({x for x in labels[~inside] if x and x not in order})
+    palette = [_cqa_colour(k) for k in range(len(cqas))]
+    code = np.array([cqas.index(x) + 2 if x else 1 for x in labels], float)
+    code[inside] = 0
+    ax = _new_axes() if ax is None else ax
+    a0, a1 = dmap.axes
+    cmap = ListedColormap([INSIDE_COLOUR, UNEXPLAINED_COLOUR] + palette)
+    ax.pcolormesh(a1, a0, code.reshape(dmap.shape), cmap=cmap, vmin=-0.5, vmax=len(cqas) + 1.5,
+                  shading="nearest")
+    if len(a0) > 1 and len(a1) > 1 and inside.any():  # the region's contour, as in plot_design_space
+        ax.contour(a1, a0, np.nan_to_num(dmap.probability, nan=0.0), levels=[confidence], colors="k", linewidths=2)
+    present = set(labels[~inside])
+    handles = [Patch(fc=c, ec="k", label=f"{n} ({int(np.sum(labels[~inside] == n))})")
+               for n, c in zip(cqas, palette) if n in present]
+    handles.append(Patch(fc=INSIDE_COLOUR, ec="k", label=f"inside P >= {confidence} ({int(inside.sum())})"))
+    if "" in present:
+        handles.append(Patch(fc=UNEXPLAINED_COLOUR, ec="k", label="outside, no CQA violated"))
+    _mark_points(ax, dmap)
+    ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, framealpha=0.8,
+              loc="upper left", bbox_to_anchor=(1.01, 1.0), title="limiting CQA", title_fontsize=8)
+    ax.set_xlabel(dmap.theta_p_names[1])
+    ax.set_ylabel(dmap.theta_p_names[0])
+    ax.set_title(title if title is not None else
+                 f"limiting CQA outside the {'Monte Carlo' if dmap.kind == 'mc' else dmap.kind} region", fontsize=10)
+    return ax
+
+
+def _cqa_colour(k: int) -> str:
+    """The k-th categorical colour (matplotlib's tab10 colours; no global state)."""
+    import matplotlib
+    from matplotlib.colors import to_hex
+
+    return to_hex(matplotlib.colormaps["tab10"](k % 10))

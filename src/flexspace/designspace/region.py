@@ -288,7 +288,10 @@ class _Search:
         t0 = time.perf_counter()
         lo, hi = lo_it, hi_it
         best = lo
-        converged = -self.eps <= lo.chi <= 0
+        # the lower end of the bracket in the stopping window is not convergence: with a coarse
+        # eps_tol it would stop at delta_p = 0; search until a larger feasible delta_p is in the window
+        # or the bracket has collapsed onto lo
+        converged = False
         width_hist = [hi.delta_p - lo.delta_p]
         side = 0
         f_lo, f_hi = lo.chi, hi.chi
@@ -299,7 +302,8 @@ class _Search:
                 self.out_of_time = True  # lo is still proven feasible: a smaller, unconverged rectangle
                 break
             width = hi.delta_p - lo.delta_p
-            if width <= 1e-12:
+            if width <= 1e-9:
+                converged = -self.eps <= lo.chi <= 0
                 break
             mid = 0.5 * (lo.delta_p + hi.delta_p)
             if self.step == "illinois" and hi.status == StepStatus.INFEASIBLE and math.isfinite(f_hi) and f_hi > f_lo \
@@ -376,6 +380,8 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
     if not isinstance(algorithm, Bisection):
         raise ValidationError(f"algorithm must be a Bisection, got {type(algorithm).__name__}")
     confidence = check_probability("confidence", confidence)
+    if not isinstance(move_nominal, bool):
+        raise ValidationError(f"move_nominal must be True or False, got {move_nominal!r}")
     if model.theta_p_bounds is None:
         raise ValidationError("Algorithm 3 needs theta_p_bounds on the model (ProcessModel(theta_p_bounds=...))")
     bounds = np.asarray(model.theta_p_bounds, float)

@@ -8,12 +8,36 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..errors import ValidationError
+
 __all__ = ["DesignSpaceMap"]
 
 #: columns written for every map (extra columns follow)
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
 #: statuses whose probability is proven or certified (see flexspace.ResultStatus)
 TRUSTED_STATUSES = ("ok", "nominal infeasible")
+
+
+def _meta_path(path):
+    """``map.csv`` -> ``map.json``; any other name gets ``.json`` appended (never itself)."""
+    return path.with_suffix(".json") if path.suffix.lower() == ".csv" else path.with_name(path.name + ".json")
+
+
+def _grid_order(table, names, axes, path):
+    """The rows in grid order (first θp slowest), whatever order the CSV has them in."""
+    import itertools
+
+    if not all(n in table.columns for n in names):
+        return table  # no θp columns: trust the row order of our own file
+    pts = np.array(list(itertools.product(*[np.asarray(a, float) for a in axes])), float).reshape(-1, len(names))
+    if len(table) != len(pts):
+        raise ValidationError(f"{path}: {len(table)} rows for a grid of {len(pts)} points")
+    lookup = {tuple(np.round(r, 12)): i for i, r in enumerate(table[names].to_numpy(float))}
+    try:
+        order = [lookup[tuple(np.round(p, 12))] for p in pts]
+    except KeyError as exc:
+        raise ValidationError(f"{path}: grid point {exc.args[0]} has no row") from None
+    return table.iloc[order].reset_index(drop=True)
 
 
 class DesignSpaceMap:
@@ -162,7 +186,7 @@ class DesignSpaceMap:
         path = pathlib.Path(path)
         self.table.to_csv(path, index=False)
         if metadata:
-            path.with_suffix(".json").write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
+            _meta_path(path).write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
 
     @classmethod
     def from_csv(cls, path) -> "DesignSpaceMap":
@@ -174,13 +198,19 @@ class DesignSpaceMap:
 
         path = pathlib.Path(path)
         table = pd.read_csv(path)
-        side = path.with_suffix(".json")
+        side = _meta_path(path)
         meta = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+        if meta is not None and meta.get("format") != "flexspace-map/2":
+            meta = None  # not ours: ignore it
+        if "probability" not in table.columns:
+            raise ValidationError(f"{path}: no 'probability' column; a map CSV has the theta_p columns, then "
+                                  "'probability', 'status', ...")
         if meta is None:
             cols = list(table.columns)
             names = cols[:cols.index("probability")]
             axes = [np.unique(table[n].to_numpy(float)) for n in names]
             meta = {"kind": "unknown", "theta_p_names": names, "axes": axes}
+        table = _grid_order(table, meta["theta_p_names"], meta["axes"], path)
         obj = cls(meta["kind"], meta["theta_p_names"], meta["axes"], table, meta.get("settings"), meta.get("run_info"))
         obj.rectangles = [(np.asarray(lo), np.asarray(hi)) for lo, hi in meta.get("rectangles", [])]
         return obj

@@ -32,6 +32,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ..errors import ValidationError
+from ..validation import check_number
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
 from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
@@ -254,7 +255,7 @@ class FlexibilityAnalysis:
         self._check_problem_class()
         delta_max = self.options.delta_max
         self.delta_max = float(getattr(model, "delta_max", 6.0) if delta_max is None else delta_max)
-        self._big_m = big_m
+        self._big_m = None if big_m is None else check_number("big_m", big_m, low=0, low_open=True)
         self.diagnose_failures = diagnose_failures
         if square_solver is None:
             from ..solvers import available_solvers
@@ -819,9 +820,11 @@ class FlexibilityAnalysis:
         t0, res, center = self._begin(FlexibilityTestResult, method, theta_p_nominal)
         dmin, dplus = self._p_halfwidths(delta_p_minus, delta_p_plus)
         dm = res.delta_m = self._delta_m(delta_m, confidence)
-        dp = res.delta_p = float(delta_p)
-        if not math.isfinite(dp) or dp < 0:
-            raise ValueError(f"delta_p must be a finite number >= 0, got {delta_p!r}")
+        dp = res.delta_p = check_number("delta_p", delta_p, low=0)
+        b = self.model.theta_p_bounds
+        if b is not None and (np.any(center < b[:, 0]) or np.any(center > b[:, 1])):
+            raise ValidationError(f"theta_p_nominal {center.tolist()} is outside the theta_p bounds "
+                                  f"{np.asarray(b).tolist()}; choose a point inside them")
         prob = self._ext_problem(center, dmin, dplus)
         prob.m.delta_p.set_value(dp)
         prob.m.delta_m.set_value(dm)
@@ -896,10 +899,7 @@ class FlexibilityAnalysis:
             raise ValueError("give exactly one of delta (set size) or confidence (probability p_c)")
         if confidence is not None:
             return self.uset.delta_for_confidence(confidence)
-        d = float(delta)
-        if not math.isfinite(d) or d < 0:
-            raise ValueError(f"delta must be a finite number >= 0, got {delta!r}")
-        return d
+        return check_number("delta", delta, low=0)
 
 
 def _box_points(lo, hi, model, n_random: int = 6) -> List[np.ndarray]:

@@ -392,6 +392,8 @@ class EllipsoidalSet(UncertaintySet):
     convex_in_delta_squared = True
 
     def __init__(self, nominal, covariance, ldl: bool = True):
+        if not isinstance(ldl, (bool, np.bool_)):
+            raise ValidationError(f"ldl must be True (the LDL form, Eq. 25-27) or False, got {ldl!r}")
         if covariance is None:
             raise ValueError("EllipsoidalSet needs the covariance matrix Σ")
         super().__init__(nominal, covariance)

@@ -42,7 +42,7 @@ from pyomo.core.expr.visitor import identify_mutable_parameters, identify_variab
 from pyomo.core.base.componentuid import ComponentUID
 
 from ..validation import as_vector as _as_vector
-from ..validation import validate_covariance
+from ..validation import ValidationError, as_array, check_number, validate_covariance
 
 __all__ = ["ProcessModel", "ModelInstance", "NotSquareError"]
 
@@ -334,6 +334,21 @@ class ModelInstance:
                 v.fix()
 
 
+def _cqa_value(name: str, e):
+    """What a CQA function returned must be g (a number or a Pyomo expression, feasible when
+    g <= 0): a relation or anything else is refused (a relation would be read as its truth value)."""
+    from pyomo.core.expr.expr_common import ExpressionType
+
+    relational = hasattr(e, "is_expression_type") and e.is_expression_type(ExpressionType.RELATIONAL)
+    if relational or isinstance(e, bool):
+        raise ValidationError(f"CQA {name!r} returned a relation ({e}); return g, feasible when g <= 0 "
+                              "(e.g. for m.cA <= 0.35 return m.cA - 0.35)")
+    if not (isinstance(e, (int, float)) or hasattr(e, "is_potentially_variable")):
+        raise ValidationError(f"CQA {name!r} returned {type(e).__name__} {e!r}; return a Pyomo expression g "
+                              "(feasible when g <= 0)")
+    return e
+
+
 def fbbt_h(inst, passes: int = 3) -> None:
     """Feasibility-based bound tightening over the equations of ``h`` alone (a few passes);
     raises Pyomo's ``InfeasibleConstraintException`` when h has no solution in the bounds."""
@@ -401,6 +416,9 @@ class ProcessModel:
         grid_shape: Optional[Sequence[int]] = None,
         factory: Optional[Callable[[], "ProcessModel"]] = None,
     ):
+        if not isinstance(model, pyo.Block):
+            raise ValidationError(f"model must be a Pyomo ConcreteModel (or Block) of the process, got "
+                                  f"{type(model).__name__}")
         tp = _expand(theta_p, "theta_p")
         tm = _expand(theta_m, "theta_m")
         for nm, c in list(tp.items()) + list(tm.items()):
@@ -429,7 +447,10 @@ class ProcessModel:
                                           len(tp))
         self.theta_p_bounds = None
         if theta_p_bounds is not None:
-            b = np.asarray(theta_p_bounds, dtype=float)
+            if isinstance(theta_p_bounds, Mapping):
+                raise ValidationError("theta_p_bounds must be a sequence of (lo, hi) pairs in the order of theta_p "
+                                      f"({self.theta_p_names}), got a mapping")
+            b = as_array("theta_p_bounds", theta_p_bounds)
             if b.shape != (len(tp), 2):
                 raise ValueError(f"theta_p_bounds must have shape ({len(tp)}, 2), got {b.shape}")
             if not np.all(np.isfinite(b)):
@@ -443,21 +464,29 @@ class ProcessModel:
                                 for i in out)
                 raise ValueError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
                                  "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
-        if not (isinstance(delta_max, (int, float, np.floating)) and math.isfinite(delta_max) and delta_max > 0):
-            raise ValueError(f"delta_max must be a positive finite number (sigma units), got {delta_max!r}")
-        self.delta_max = float(delta_max)
-        self.domain_everywhere = bool(domain_everywhere)
-        self.grid_shape = None if grid_shape is None else tuple(int(n) for n in grid_shape)
-        if self.grid_shape is not None and (len(self.grid_shape) != len(tp) or min(self.grid_shape) < 1):
-            raise ValueError(f"grid_shape must give a positive number of points for each of the {len(tp)} "
-                             f"process parameters, got {grid_shape!r}")
-        if factory is not None and not callable(factory):
-            raise ValueError(f"factory must be a zero-argument callable returning the model, got {factory!r}")
-        self.factory = factory
+        self._set_analysis_fields(delta_max, domain_everywhere, simulator, grid_shape, factory, len(tp))
         self.simulator = simulator
         if check_square:
             self.check_square()
         self._check_cqas_depend()
+
+    def _set_analysis_fields(self, delta_max, domain_everywhere, simulator, grid_shape, factory, n_p) -> None:
+        """Validate and keep the fields the analyses read (δ_max, domain flag, simulator,
+        grid shape, factory)."""
+        self.delta_max = check_number("delta_max", delta_max, low=0, low_open=True, hint="sigma units, e.g. 6")
+        if not isinstance(domain_everywhere, bool):
+            raise ValidationError(f"domain_everywhere must be True or False, got {domain_everywhere!r}")
+        self.domain_everywhere = domain_everywhere
+        if simulator is not None and not callable(simulator):
+            raise ValidationError(f"simulator must be a function f(theta_p, theta_m) -> g, got {simulator!r}")
+        self.grid_shape = None if grid_shape is None else tuple(
+            check_number("grid_shape", n, integer=True, low=1) for n in np.atleast_1d(np.asarray(grid_shape, object)))
+        if self.grid_shape is not None and (len(self.grid_shape) != n_p or min(self.grid_shape) < 1):
+            raise ValueError(f"grid_shape must give a positive number of points for each of the {n_p} "
+                             f"process parameters, got {grid_shape!r}")
+        if factory is not None and not callable(factory):
+            raise ValueError(f"factory must be a zero-argument callable returning the model, got {factory!r}")
+        self.factory = factory
 
     def _check_cqas_depend(self) -> None:
         """Warn about a CQA that depends on no state and no θ (it is a constant) and about a θ
@@ -580,7 +609,7 @@ class ProcessModel:
         """g_k as expressions of the θ variables (a ranged CQA constraint gives two, named
         ``name.lower`` and ``name.upper``: see :func:`_expand_cqas`)."""
         out = []
-        for spec in self._g_spec:
+        for name, spec in zip(self.g_names, self._g_spec):
             if isinstance(spec, tuple):  # (uid, part) of a CQA constraint
                 uid, part = spec
                 c = uid.find_component_on(proc)
@@ -591,7 +620,7 @@ class ProcessModel:
                 c = spec.find_component_on(proc)
                 out.append(rewrite(c.expr if hasattr(c, "expr") else c))
             else:
-                out.append(rewrite(spec(proc)))
+                out.append(rewrite(_cqa_value(name, spec(proc))))
         return out
 
     # ------------------------------------------------------------------ identity
