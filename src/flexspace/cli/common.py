@@ -17,8 +17,7 @@ def check_out_dir(path: str) -> str:
         raise ValidationError(f"--out {path!r} exists and is not a directory; choose a directory")
     try:
         os.makedirs(path, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".flexspace-write-test-"):
-            pass
+        tempfile.NamedTemporaryFile(dir=path, prefix=".flexspace-write-test-").close()  # deleted on close
     except OSError as exc:
         raise ValidationError(f"--out {path!r} is not a writable directory ({exc.strerror or exc}); "
                               "choose another --out") from None

@@ -123,10 +123,8 @@ def _close_in_child() -> None:
     """In a process forked while a checkpoint is open: drop the inherited descriptor, so
     the lock dies with the process that took it (not with a worker that outlives it)."""
     for fd in list(_OPEN_FDS):
-        try:
+        with contextlib.suppress(OSError):
             os.close(fd)
-        except OSError:
-            pass
     _OPEN_FDS.clear()
 
 

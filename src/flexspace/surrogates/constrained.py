@@ -3,6 +3,8 @@ latent transforms and :class:`ConstrainedGenerator` (see :mod:`.synthetic` for t
 the copula generator is in :mod:`.synthetic`, GAN/VAE in :mod:`.deep`)."""
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 
 class IdentityTransform:
@@ -47,7 +49,7 @@ class TargetTransform:
         return t.copy()
 
 
-class ConstrainedGenerator:
+class ConstrainedGenerator(abc.ABC):
     """Base class: ``fit(X, y)`` on real rows, ``sample(m, random_state)`` → ``(X_syn, y_syn)``.
 
     Subclasses implement ``_fit_latent(k, W, mask)`` and ``_sample_latent(m, rng)`` on the
@@ -89,9 +91,11 @@ class ConstrainedGenerator:
         X = self._tr.decode(k, W[:, :-1])
         return X, self._tt.inverse(W[:, -1])
 
-    # --------------------------------------------------------------- to implement
-    def _fit_latent(self, k, W, mask):  # pragma: no cover - abstract
-        raise NotImplementedError
+    # --------------------------------------------------------------- subclasses implement
+    @abc.abstractmethod
+    def _fit_latent(self, k, W, mask):
+        """Fit the latent model on ``(k, W)`` (``mask``: active columns per stage count)."""
 
-    def _sample_latent(self, m, rng):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _sample_latent(self, m, rng):
+        """``m`` latent samples ``(k, W)``."""
