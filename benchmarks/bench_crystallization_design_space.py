@@ -4,6 +4,7 @@
     python benchmarks/bench_crystallization_design_space.py --part embed    # blocks vs predict (200 points)
     python benchmarks/bench_crystallization_design_space.py --part map --surrogate rf   # 21x21 map, times
     python benchmarks/bench_crystallization_design_space.py --part pareto --n-cycles 4  # eps-front vs NSGA-II
+    python benchmarks/bench_crystallization_design_space.py --part grids    # grids 1, 3, 5: same limits, Alg 3 why
 
 Every figure is measured here (nothing is hard-coded):
 
@@ -16,7 +17,10 @@ Every figure is measured here (nothing is hard-coded):
   Alg. 2 < 5 min) and the ordering Alg 3 ⊆ Alg 2 ⊆ MC;
 * ``pareto``: ε-constraint front (max D50, min DoA) on the embedded surrogates vs the
   NSGA-II front on the same surrogates and bounds; hypervolumes (acceptance: ε ≥ 95 %
-  of NSGA-II).
+  of NSGA-II);
+* ``grids``: the same design space on 1 × 1, 3 × 3 and 5 × 5 grids: the CQA limits are
+  identical (they are set on their own fixed grid), a 1-point axis works, and Algorithm 3
+  says why it did not converge when it did not.
 """
 from __future__ import annotations
 
@@ -100,7 +104,34 @@ def part_map(doe, kind: str, n_grid: int = 21, n_samples: int = 2000, random_sta
     print(f"points: MC {o['n_in_mc']}, Alg 2 {o['n_alg2']}, Alg 3 {o['n_alg3']}; Alg3 not in Alg2: "
           f"{o['alg3_not_in_alg2']}, Alg2 not in MC: {o['alg2_not_in_mc']}, failed Alg 2 solves: "
           f"{o['n_failed_alg2']} -> ordering holds: {o['holds']}")
+    print(f"limits: {res['limits']}")
+    print(f"Algorithm 3: {res['alg3_status']}" + (f" because {res['alg3_reason']}" if res["alg3_reason"] else ""))
     return res
+
+
+def part_grids(doe, kind: str = "gbt", grids=(1, 3, 5), n_samples: int = 500, random_state: int = 0,
+               params=("seed_loading", "C")):
+    """The same problem on several grid sizes: the limits must not move; a 1-point axis works."""
+    from flexspace.crystallization.design_space import SurrogateSpec, run_design_space
+
+    rows = []
+    for n in grids:
+        t0 = time.perf_counter()
+        res = run_design_space(SurrogateSpec(kind, params=params, doe=doe), n_grid=n, n_samples=n_samples,
+                               random_state=random_state, verbose=False)
+        o = res["ordering"]
+        rows.append({"grid": f"{n}x{n}", "limits": res["limits"], "MC": o["n_in_mc"], "Alg2": o["n_alg2"],
+                     "Alg3": o["n_alg3"], "ordering": o["holds"], "Alg3 status": res["alg3_status"],
+                     "why": res["alg3_reason"] or "-", "s": round(time.perf_counter() - t0, 1)})
+    df = pd.DataFrame(rows)
+    print(f"\n== the same design space on grids {list(grids)} ({kind}, theta_p = {list(params)}) ==")
+    with pd.option_context("display.max_colwidth", 200, "display.width", 250):
+        print(df.drop(columns=["limits", "why"]).to_string(index=False))
+        print("limits identical on every grid:", all(r["limits"] == rows[0]["limits"] for r in rows),
+              rows[0]["limits"])
+        for r in rows:
+            print(f"{r['grid']}: Alg 3 {r['Alg3 status']}; why: {r['why']}")
+    return df
 
 
 def part_pareto(doe, kind: str = "gbt", n_cycles: int = 4, n_points: int = 21, random_state: int = 0):
@@ -124,7 +155,7 @@ def part_pareto(doe, kind: str = "gbt", n_cycles: int = 4, n_points: int = 21, r
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--part", choices=("all", "embed", "map", "pareto"), default="all")
+    ap.add_argument("--part", choices=("all", "embed", "map", "pareto", "grids"), default="all")
     ap.add_argument("--surrogate", choices=("mlp", "rf", "gbt", "all"), default="gbt")
     ap.add_argument("--grid", type=int, default=21)
     ap.add_argument("--n-samples", type=int, default=2000)
@@ -138,6 +169,8 @@ def main(argv=None):
     if a.part in ("all", "map"):
         for k in (("mlp", "rf", "gbt") if a.surrogate == "all" else (a.surrogate,)):
             part_map(doe, k, a.grid, a.n_samples, a.random_state)
+    if a.part in ("all", "grids"):
+        part_grids(doe, "gbt" if a.surrogate == "all" else a.surrogate, random_state=a.random_state)
     if a.part in ("all", "pareto"):
         part_pareto(doe, "gbt" if a.surrogate in ("all", "mlp") else a.surrogate, a.n_cycles, a.n_points,
                     a.random_state)

@@ -247,3 +247,88 @@ def test_gurobi_flexibility_index_case1_matches_maingo():
         print(f"gurobi could not solve case 1: {reasons}")
         assert rg.status.value == "failed"
         assert "size-limited" in reasons or "cannot express" in reasons
+
+
+# --------------------------------------------------------------------------- objective targets (issue 14)
+def _wavy(c, maximize=True):
+    """A small nonconvex problem: max x y e^x − y³ + c over a disc; optimum 1.962117 + c."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(-2, 2), initialize=0.3)
+    m.y = pyo.Var(bounds=(-2, 2), initialize=0.3)
+    m.c = pyo.Constraint(expr=m.x ** 2 + m.y ** 2 <= 1.5)
+    e = m.x * m.y * pyo.exp(m.x) - m.y ** 3 + c
+    m.o = pyo.Objective(expr=e if maximize else -e, sense=pyo.maximize if maximize else pyo.minimize)
+    return m
+
+
+_WAVY_OPT = 1.9621186
+
+
+def _target_solvers():
+    return [n for n in ("maingo", "scip", "gurobi") if n in available_solvers()]
+
+
+@pytest.mark.parametrize("name", _target_solvers())
+@pytest.mark.parametrize("maximize", [True, False])
+def test_bound_target_is_honoured_and_not_an_optimum(name, maximize):
+    """χ = max = 1.96 − 20 < 0: the solver stops once its bound proves the sign; the status says
+    so (not OPTIMAL), the bound is the proof, and it stopped before closing the gap."""
+    sign = 1 if maximize else -1
+    s = Solver(name, {"time_limit": 20, "gap": 1e-9, "abs_gap": 1e-12})
+    full = s.solve(_wavy(-20, maximize))
+    assert full.status == SolverStatus.OPTIMAL and abs(sign * full.objective - (_WAVY_OPT - 20)) < 1e-5
+    r = s.solve(_wavy(-20, maximize), point_target=sign * 1e-6, bound_target=0.0)
+    assert r.status == SolverStatus.TARGET and not r.status.ok
+    assert r.bound is not None and sign * r.bound <= 0.0 and r.bound_passes(0.0, maximize)
+    assert sign * r.bound > sign * full.bound + 1.0  # stopped early: the bound was not closed
+    assert "not optimal" in r.message
+    if r.objective is not None:  # a point, if any, is a real point below the bound
+        assert r.has_point and sign * r.objective <= sign * r.bound + 1e-9
+
+
+@pytest.mark.parametrize("name", _target_solvers())
+def test_point_target_is_honoured_with_a_real_point(name):
+    """χ = 1.96 + 5 > 0: the solver stops at a feasible point with objective ≥ the target; the
+    point is loaded into the model and its objective evaluated there."""
+    s = Solver(name, {"time_limit": 20, "gap": 1e-9, "abs_gap": 1e-12})
+    m = _wavy(5)
+    r = s.solve(m, point_target=1e-6, bound_target=0.0)
+    assert r.status == SolverStatus.TARGET and r.has_point and r.point_reaches(1e-6, True)
+    assert r.objective >= 1e-6 and abs(pyo.value(m.o) - r.objective) < 1e-9
+    assert pyo.value(m.x) ** 2 + pyo.value(m.y) ** 2 <= 1.5 + 1e-6
+    assert r.bound is None or r.bound >= _WAVY_OPT + 5 - 1e-6  # a bound, if any, is valid
+
+
+def test_unproven_target_stop_is_an_error():
+    """A stop the numbers do not back (neither the point nor the bound reaches its target) is
+    never taken as a decided sign."""
+    from flexspace.solvers import _Targets
+
+    s = Solver("scip")
+    m = _wavy(0)
+    m.x.set_value(0.0)
+    m.y.set_value(0.0)  # objective 0 < point target 1
+    s._targets = _Targets(point=1.0, bound=-1.0, maximize=True)
+    r = s._target_result(m, True, 3.0, "test")
+    assert r.status == SolverStatus.ERROR and not r.has_point and "not trusted" in r.message
+    m.x.set_value(1.9)  # outside the disc: not a feasible point, so it proves nothing
+    m.y.set_value(1.9)
+    r = s._target_result(m, True, None, "test")
+    assert r.status == SolverStatus.ERROR and r.objective is None
+
+
+def test_targets_time_limit_is_not_a_decision(monkeypatch):
+    """A solve with targets that runs into the wall-clock guard is TIME_LIMIT: no bound, no
+    point, nothing decided."""
+    s = Solver("maingo", {"time_limit": 0.5})
+    monkeypatch.setattr(s, "_solve_inproc", lambda m: time.sleep(30))
+    r = s.solve(_wavy(-20), point_target=1e-6, bound_target=0.0)
+    assert r.status == SolverStatus.TIME_LIMIT and not r.has_point
+    assert not r.bound_passes(0.0, True) and not r.point_reaches(1e-6, True)
+
+
+def test_targets_ignored_by_local_solvers():
+    s = Solver("ipopt")
+    assert not s.honours_targets and Solver("scip").honours_targets
+    r = s.solve(_wavy(-20), point_target=1e-6, bound_target=0.0)
+    assert r.status == SolverStatus.LOCALLY_OPTIMAL

@@ -51,6 +51,13 @@ class SolveOptions:
         as an upper bound (valid: a local optimum is a feasible point).  Off by default:
         it helps SCIP on the LDL form of case 2 but made SCIP hang on the box form
         (measured).
+    cutoffs : decide signs, do not optimise past them (global solvers that honour objective
+        targets: MAiNGO, SCIP, Gurobi).  A flexibility test stops each subproblem as soon
+        as its proven bound shows χ_k below the threshold or a feasible point shows χ_k > 0
+        (then the remaining constraints are skipped: χ > 0 is proven); an index subproblem
+        stops as soon as its proven lower bound reaches the best δ found so far (it cannot
+        be the minimum).  Such stops carry the proven bound, never an optimum.  Off: every
+        subproblem is solved to the gap (for comparisons).
     """
 
     time_limit: float = 60.0
@@ -62,6 +69,7 @@ class SolveOptions:
     n_certify: Optional[int] = None
     random_state: int = 0
     local_presolve: bool = False
+    cutoffs: bool = True
 
     def __post_init__(self):
         _positive("time_limit", self.time_limit, "seconds per solve, e.g. 60")
@@ -82,6 +90,8 @@ class SolveOptions:
         check_random_state("options.random_state", self.random_state)
         if not isinstance(self.local_presolve, bool):
             raise ValidationError(f"options.local_presolve must be True or False, got {self.local_presolve!r}")
+        if not isinstance(self.cutoffs, bool):
+            raise ValidationError(f"options.cutoffs must be True or False, got {self.cutoffs!r}")
 
     def replace(self, **changes) -> "SolveOptions":
         """A copy with ``changes`` (unknown names raise a ValueError listing the valid ones)."""

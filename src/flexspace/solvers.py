@@ -20,6 +20,18 @@ Two measured traps (``shared/spec/solvers.md``) shape this module:
 A failed solve is never feasible: every result carries a :class:`SolverStatus`, and
 only ``OPTIMAL`` / ``LOCALLY_OPTIMAL`` have usable solutions (``INFEASIBLE`` is a
 statement about the problem, certified only by a global solver).
+
+**Objective targets** (``solve(model, point_target=..., bound_target=...)``): when only
+the side of a threshold matters (the sign of χ in a flexibility test; whether δ_k can
+still beat the best δ of an index), a global solver may stop as soon as a feasible point
+reaches ``point_target`` or its proven bound passes ``bound_target``.  Measured honoured
+by MAiNGO (``targetUpperBound`` / ``targetLowerBound``, status ``BOUND_TARGETS``), SCIP
+10 (``limits/primal`` / ``limits/dual``, status ``primallimit`` / ``duallimit``) and
+Gurobi (``BestObjStop`` / ``BestBdStop``); the others ignore targets and solve to
+optimality.  Such a stop is :attr:`SolverStatus.TARGET`, never ``OPTIMAL``: the result
+carries the proven bound and, when the solver had one, a feasible point whose objective
+is re-evaluated by Pyomo; which side was proven is re-checked from those numbers (a stop
+that proves neither is an ``ERROR``).  The wall-clock guard still applies.
 """
 from __future__ import annotations
 
@@ -58,6 +70,9 @@ class SolverStatus(str, enum.Enum):
     OPTIMAL = "optimal"  #: global optimum within the gap (global solver) or LP/MILP optimum
     LOCALLY_OPTIMAL = "locally optimal"  #: KKT point of a local NLP solver
     INFEASIBLE = "infeasible"  #: proven (global) or locally detected (local solver) infeasible
+    #: stopped at an objective target (``point_target`` / ``bound_target``): the bound or a
+    #: feasible point proves which side of the target the optimum lies on; not an optimum
+    TARGET = "target reached"
     TIME_LIMIT = "time limit"  #: solver's own limit or our hard wall-clock guard
     ERROR = "error"  #: anything else: crash, numerical trouble, iteration limit, unavailable
 
@@ -72,7 +87,12 @@ class SolverStatus(str, enum.Enum):
 
 @dataclass
 class SolveResult:
-    """Status, objective value, bound and wall time of one solve."""
+    """Status, objective value, bound and wall time of one solve.
+
+    ``objective``: the value at the returned point (for ``TARGET``: at the solver's feasible
+    point, evaluated by Pyomo; None without a point); ``bound``: the proven bound on the
+    optimum in the objective's sense (global solvers); ``has_point``: the model's variables
+    hold a feasible point of the solver (always for ``ok`` statuses)."""
 
     status: SolverStatus
     objective: Optional[float] = None
@@ -80,6 +100,29 @@ class SolveResult:
     time: float = 0.0
     message: str = ""
     solver: str = ""
+    has_point: bool = False
+
+    def bound_passes(self, value: float, maximize: bool) -> bool:
+        """The proven bound shows the optimum is ≤ ``value`` (maximisation) or ≥ ``value``
+        (minimisation): only from an OPTIMAL or TARGET result of a solve with a bound."""
+        if self.status not in (SolverStatus.OPTIMAL, SolverStatus.TARGET) or self.bound is None:
+            return False
+        return self.bound <= value if maximize else self.bound >= value
+
+    def point_reaches(self, value: float, maximize: bool) -> bool:
+        """A feasible point shows the optimum is ≥ ``value`` (maximisation) or ≤ ``value``."""
+        if not (self.has_point or self.status.ok) or self.objective is None:
+            return False
+        return self.objective >= value if maximize else self.objective <= value
+
+
+@dataclass(frozen=True)
+class _Targets:
+    """Objective targets of one solve, in the objective's own sense."""
+
+    point: Optional[float]
+    bound: Optional[float]
+    maximize: bool
 
 
 class UnknownSolverError(ValidationError):
@@ -249,6 +292,7 @@ class Solver:
         self.hard_guard = self.spec.guard if hard_guard is None else bool(hard_guard)
         self.solver_options = dict(solver_options or {})
         self.n_solves = 0
+        self._targets: Optional[_Targets] = None  # set by solve() for one solve only
 
     # -- properties
     @property
@@ -264,21 +308,42 @@ class Solver:
         return (f"Solver({self.name!r}, global={self.is_global}, time_limit={self.time_limit}, "
                 f"gap={self.gap}, hard_guard={self.hard_guard})")
 
+    @property
+    def honours_targets(self) -> bool:
+        """True when :meth:`solve` passes objective targets to the solver (MAiNGO, SCIP,
+        Gurobi); the others solve to optimality and ignore them."""
+        return self.name in _TARGET_SOLVERS
+
     # -- public
-    def solve(self, model: pyo.Block) -> SolveResult:
-        """Solve ``model`` (its active objective and constraints); load the solution if usable."""
+    def solve(self, model: pyo.Block, *, point_target: Optional[float] = None,
+              bound_target: Optional[float] = None) -> SolveResult:
+        """Solve ``model`` (its active objective and constraints); load the solution if usable.
+
+        ``point_target`` / ``bound_target`` (in the objective's units and sense): a global
+        solver that honours them stops as soon as a feasible point is at least as good as
+        ``point_target`` (max: objective ≥ it) or its proven bound is at least as good as
+        ``bound_target`` (max: bound ≤ it; min: bound ≥ it), with status ``TARGET``."""
         self.n_solves += 1
         t0 = time.perf_counter()
-        with _quiet_pyomo():
-            if self.hard_guard and hasattr(os, "fork"):
-                res = self._guarded_solve(model)
-            else:
-                try:
-                    res = self._solve_inproc(model)
-                except Exception as exc:  # noqa: BLE001 - a crash is a status, not an exception
-                    res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
+        self._targets = None
+        if (point_target is not None or bound_target is not None) and self.honours_targets:
+            self._targets = _Targets(None if point_target is None else float(point_target),
+                                     None if bound_target is None else float(bound_target),
+                                     _objective_sense(model) == pyo.maximize)
+        try:
+            with _quiet_pyomo():
+                if self.hard_guard and hasattr(os, "fork"):
+                    res = self._guarded_solve(model)
+                else:
+                    try:
+                        res = self._solve_inproc(model)
+                    except Exception as exc:  # noqa: BLE001 - a crash is a status, not an exception
+                        res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._targets = None
         res.time = time.perf_counter() - t0
         res.solver = self.name
+        res.has_point = bool(res.has_point or res.status.ok)
         return res
 
     # -- guard
@@ -304,7 +369,7 @@ class Solver:
                 exit_with_parent(parent, watch_r)  # no orphan solver when this process is killed
                 try:
                     r = self._solve_inproc(model)
-                    vals = [v.value for v in variables] if r.status.ok else None
+                    vals = [v.value for v in variables] if (r.status.ok or r.has_point) else None
                     payload = (r, vals)
                 except BaseException as exc:  # noqa: BLE001
                     payload = (SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}\n"
@@ -422,6 +487,7 @@ class Solver:
             # (mid-point only) MAiNGO did not close the gap on convex ellipsoid constraints with
             # n >= 4 in 30 s; with this it takes 0.25 s (measured, linear g, n = 5).
             opt.maingo_options["LBP_linPoints"] = 5
+            _maingo_targets(opt, self._targets)
             for k, v in self.solver_options.items():
                 opt.maingo_options[k] = v
         else:
@@ -436,6 +502,9 @@ class Solver:
         r = opt.solve(model)
         tc = r.termination_condition
         msg = str(tc)
+        if which == "maingo" and self._targets is not None and _maingo_stopped_at_target(opt):
+            return self._target_result(model, _maingo_load_point(opt), _finite(r.best_objective_bound),
+                                       "MAiNGO BOUND_TARGETS")
         if tc == ATC.optimal and getattr(r, "globally_optimal", True) is False:
             # Pyomo maps MAiNGO's FEASIBLE_POINT (limit reached, optimality unproven) to "optimal"
             status = SolverStatus.TIME_LIMIT
@@ -459,11 +528,16 @@ class Solver:
 
         opt = SF2("scip_direct")
         sopts = {"numerics/feastol": max(self.feas_tol, 1e-9)}
+        t = self._targets
+        if t is not None:  # SCIP >= 10: "at least as good as", in the objective's sense
+            sopts.update({k: v for k, v in (("limits/primal", t.point), ("limits/dual", t.bound)) if v is not None})
         sopts.update(self.solver_options)
         r = opt.solve(model, time_limit=self.time_limit, rel_gap=self.gap, abs_gap=self.abs_gap,
                       load_solutions=False, raise_exception_on_nonoptimal_result=False,
                       solver_options=sopts)
         tc = r.termination_condition
+        if tc == TC.objectiveLimit and t is not None:
+            return self._target_result(model, _load_if_any(r), _finite(r.objective_bound), f"SCIP {tc.name}")
         if tc == TC.convergenceCriteriaSatisfied and r.solution_status == SolutionStatus.optimal:
             status = SolverStatus.OPTIMAL
         elif tc in (TC.provenInfeasible, TC.locallyInfeasible, TC.infeasibleOrUnbounded):
@@ -476,6 +550,33 @@ class Solver:
             r.solution_loader.load_vars()
         return SolveResult(status, objective=_finite(r.incumbent_objective),
                            bound=_finite(r.objective_bound), message=str(tc))
+
+    def _target_result(self, model, has_point: bool, bound: Optional[float], how: str) -> SolveResult:
+        """A stop at an objective target, re-checked: the point's objective is evaluated by
+        Pyomo and the point used only when its constraint and bound violations are within
+        max(1e3 feas_tol, 1e-5) relative (measured: MAiNGO's points on case 2 leave equality
+        residuals of 1.3e-6 with deltaEq = 1e-8); the bound is taken as the solver proved it.
+        TARGET only when one of them really reaches its target, else ERROR."""
+        t = self._targets
+        obj = None
+        if has_point:
+            viol = _max_violation(model)
+            obj = _active_objective_value(model) if viol <= max(1e3 * self.feas_tol, 1e-5) else None
+        res = SolveResult(SolverStatus.TARGET, objective=obj, bound=bound, has_point=obj is not None)
+        point = t.point is not None and res.point_reaches(t.point, t.maximize)
+        proven = t.bound is not None and res.bound_passes(t.bound, t.maximize)
+        side = "<=" if t.maximize else ">="
+        if point:
+            res.message = (f"{how}: a feasible point reaches the target {t.point:.6g} (objective {obj:.6g}); "
+                           "stopped there, not optimal")
+        elif proven:
+            res.message = (f"{how}: the proven bound {bound:.6g} {side} the target {t.bound:.6g}; "
+                           "stopped there, not optimal")
+        else:
+            res.status, res.has_point = SolverStatus.ERROR, False
+            res.message = (f"{how}: the solver stopped at an objective target, but neither its point (objective "
+                           f"{obj}) nor its bound ({bound}) proves it; not trusted")
+        return res
 
     def _solve_baron(self, model) -> SolveResult:
         from pyomo.opt import TerminationCondition as TC
@@ -512,6 +613,9 @@ class Solver:
                 + "; ".join(bad) + "; it supports + - * /, powers with a constant base or exponent, abs of a "
                 f"variable and {', '.join(sorted(_GUROBI_FUNCTIONS))}. Use another solver (maingo, scip, ipopt)."))
         sopts = {"OutputFlag": 0, "NonConvex": 2, "FeasibilityTol": min(max(self.feas_tol, 1e-9), 1e-2)}
+        t = self._targets
+        if t is not None:
+            sopts.update({k: v for k, v in (("BestObjStop", t.point), ("BestBdStop", t.bound)) if v is not None})
         sopts.update(self.solver_options)
 
         def run(extra=None):
@@ -537,6 +641,8 @@ class Solver:
         except ValueError as exc:  # e.g. a function gurobi_unsupported does not know about
             return SolveResult(SolverStatus.ERROR, message=f"gurobi_direct_minlp cannot translate the model: {exc}")
         sol = r.solution_status
+        if tc == TC.objectiveLimit and t is not None:
+            return self._target_result(model, _load_if_any(r), _finite(r.objective_bound), f"Gurobi {tc.name}")
         if tc == TC.interrupted:
             # Gurobi traps SIGINT and stops: give the Ctrl-C back to Python (as for Ipopt)
             raise KeyboardInterrupt("Gurobi was interrupted (SIGINT)")
@@ -559,6 +665,93 @@ class Solver:
             r.solution_loader.load_vars()
         return SolveResult(status, objective=_finite(r.incumbent_objective),
                            bound=_finite(r.objective_bound), message=msg)
+
+
+# --------------------------------------------------------------------------- objective targets
+#: solvers whose objective-target options :meth:`Solver.solve` sets (tested in tests/test_solvers.py)
+_TARGET_SOLVERS = frozenset({"maingo", "scip", "gurobi"})
+
+
+def _objective_sense(model):
+    for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        return o.sense
+    return pyo.minimize
+
+
+def _maingo_targets(opt, t: Optional[_Targets]) -> None:
+    """MAiNGO minimises (Pyomo negates a maximisation): ``targetUpperBound`` stops once the
+    incumbent of the minimisation is ≤ it, ``targetLowerBound`` once its lower bound is ≥ it."""
+    if t is None:
+        return
+    sign = -1.0 if t.maximize else 1.0
+    if t.point is not None:
+        opt.maingo_options["targetUpperBound"] = sign * t.point
+    if t.bound is not None:
+        opt.maingo_options["targetLowerBound"] = sign * t.bound
+
+
+def _maingo_stopped_at_target(opt) -> bool:
+    import maingopy
+
+    return opt._mymaingo.get_status() == maingopy.BOUND_TARGETS
+
+
+def _maingo_load_point(opt) -> bool:
+    """Load MAiNGO's solution point after a BOUND_TARGETS stop (Pyomo's appsi interface
+    refuses to load one then: it only loads for GLOBALLY_OPTIMAL / FEASIBLE_POINT).  The
+    point is checked by :meth:`Solver._target_result` before it is used."""
+    try:
+        point = opt._mymaingo.get_solution_point()
+        ids = opt._pyomo_var_to_solver_var_id_map
+        for vid, (var, *_rest) in opt._vars.items():
+            if vid in ids and not var.fixed:
+                var.set_value(point[ids[vid]], skip_validation=True)
+    except Exception:  # noqa: BLE001 - no point (or an interface change): the bound alone decides
+        return False
+    return True
+
+
+def _load_if_any(r) -> bool:
+    """Load the incumbent of a ``pyomo.contrib.solver`` result when there is one."""
+    from pyomo.contrib.solver.common.results import SolutionStatus
+
+    if r.solution_status not in (SolutionStatus.feasible, SolutionStatus.optimal):
+        return False
+    try:
+        r.solution_loader.load_vars()
+    except Exception:  # noqa: BLE001
+        return False
+    return True
+
+
+def _max_violation(model) -> float:
+    """Largest violation of the model's active constraints (relative to ``1 + |bound|``) and of
+    the bounds of the variables they use (relative to ``1 + |bound|``, beyond 1e-6) at the
+    current values; inf when a body cannot be evaluated."""
+    from pyomo.core.expr.visitor import identify_variables
+
+    worst, used = 0.0, {}
+    for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        body = pyo.value(c.body, exception=False)
+        if body is None or not math.isfinite(body):
+            return math.inf
+        for v in identify_variables(c.body, include_fixed=False):
+            used[id(v)] = v
+        lo, hi = pyo.value(c.lower), pyo.value(c.upper)
+        if lo is not None:
+            worst = max(worst, (lo - body) / (1.0 + abs(lo)))
+        if hi is not None:
+            worst = max(worst, (body - hi) / (1.0 + abs(hi)))
+    for v in used.values():
+        lo, hi = v.bounds
+        x = v.value
+        if x is None:
+            return math.inf
+        if lo is not None:
+            worst = max(worst, (lo - x) / (1.0 + abs(lo)) - 1e-6)
+        if hi is not None:
+            worst = max(worst, (x - hi) / (1.0 + abs(hi)) - 1e-6)
+    return worst
 
 
 # --------------------------------------------------------------------------- Gurobi helpers
@@ -730,7 +923,7 @@ def _finite(x) -> Optional[float]:
         x = float(x)
     except (TypeError, ValueError):
         return None
-    return x if math.isfinite(x) else None
+    return x if math.isfinite(x) and abs(x) < 1e300 else None  # MAiNGO reports an unknown bound as ±DBL_MAX
 
 
 def _active_objective_value(model) -> Optional[float]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import tempfile
 from typing import Iterable, Optional
 
 import numpy as np
@@ -12,7 +14,8 @@ from scipy import linalg
 from .errors import ValidationError
 
 __all__ = ["as_array", "as_vector", "validate_covariance", "check_positive", "check_non_negative", "check_number",
-           "check_probability", "check_random_state", "check_choice", "ValidationError"]
+           "check_probability", "check_random_state", "check_choice", "check_directory", "check_file_path",
+           "ValidationError"]
 
 
 def _is_real(value) -> bool:
@@ -44,6 +47,9 @@ def _float_array(name: str, x) -> np.ndarray:
         raw = np.asarray(x)
     except (ValueError, TypeError) as exc:  # ragged nested lists
         raise ValidationError(f"{name} must be an array of numbers with a regular shape ({exc})") from None
+    if not isinstance(x, np.ndarray) and raw.dtype.kind in "iu" and _has_bool(x):
+        raise ValidationError(f"{name} must contain numbers only, got bool entries in {x!r} (True/False are "
+                              "not numbers here)")
     if np.iscomplexobj(raw):
         raise ValidationError(f"{name} has complex entries; give real numbers")
     if raw.dtype.kind == "b" or (raw.dtype.kind == "O" and not all(_is_real(v) for v in raw.ravel())) \
@@ -51,6 +57,13 @@ def _float_array(name: str, x) -> np.ndarray:
         raise ValidationError(f"{name} must contain numbers only, got {raw.dtype} entries "
                               f"(e.g. {raw.ravel()[:3].tolist()})")
     return raw.astype(float)
+
+
+def _has_bool(x) -> bool:
+    """Whether a (nested) list/tuple holds a bool, which numpy would turn into 0/1."""
+    if isinstance(x, (bool, np.bool_)):
+        return True
+    return isinstance(x, (list, tuple)) and any(_has_bool(v) for v in x)
 
 
 def as_array(name: str, x) -> np.ndarray:
@@ -93,7 +106,7 @@ def validate_covariance(cov, n: Optional[int] = None, name: str = "covariance", 
             f"{1 / (1e6 * np.finfo(float).eps):.3g}), so some parameters are (almost) exactly correlated. "
             "Drop or merge the redundant parameter, or correct the covariance.")
     try:
-        linalg.cholesky(S, lower=True)
+        C = linalg.cholesky(S, lower=True)
     except linalg.LinAlgError:
         ev = np.linalg.eigvalsh(S)
         raise ValidationError(
@@ -101,7 +114,19 @@ def validate_covariance(cov, n: Optional[int] = None, name: str = "covariance", 
             "independent-enough parameters must be positive definite. Check for a dropped sign, a "
             "duplicated parameter, or an exactly correlated pair."
         ) from None
+    _check_invertible(name, S, C)
     return S
+
+
+def _check_invertible(name: str, S: np.ndarray, C: np.ndarray) -> None:
+    """Σ⁻¹ (which the ellipsoid and LDL forms use) must be finite in floating point."""
+    with np.errstate(all="ignore"):
+        P = linalg.cho_solve((C, True), np.eye(S.shape[0]))
+        ok = bool(np.all(np.isfinite(P)))
+    if not ok:
+        raise ValidationError(
+            f"{name} has variances too small to invert in floating point (smallest variance "
+            f"{np.min(np.diag(S)):.3g}, its inverse overflows); rescale theta_m (e.g. express it in other units)")
 
 
 def check_number(name: str, value, *, integer: bool = False, low=None, high=None, low_open: bool = False,
@@ -162,3 +187,35 @@ def check_choice(name: str, value, choices: Iterable[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValidationError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_directory(name: str, path) -> str:
+    """Create ``path`` if needed and make sure it is a writable directory, before any compute
+    (nothing is computed and then lost because its output cannot be written)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(f"{name} must be a directory path (str or os.PathLike), got {path!r}")
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValidationError(f"{name} {path!r} exists and is not a directory; choose a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.NamedTemporaryFile(dir=path, prefix=".flexspace-write-test-").close()  # deleted on close
+    except OSError as exc:
+        raise ValidationError(f"{name} {path!r} is not a writable directory ({exc.strerror or exc}); "
+                              f"choose another {name}") from None
+    return path
+
+
+def check_file_path(name: str, path) -> str:
+    """``path`` names a file that can be written: not a directory, its folder exists or is
+    created and is writable (checked before any compute)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(f"{name} must be a file path (str or os.PathLike), got {path!r}")
+    path = os.fspath(path)
+    if not path or os.path.isdir(path):
+        raise ValidationError(f"{name} {path!r} is a directory; give a file path inside it "
+                              f"(e.g. {os.path.join(path or '.', 'map.jsonl')!r})")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise ValidationError(f"{name} {path!r} exists and is not writable; choose another {name}")
+    check_directory(f"the folder of {name}", os.path.dirname(os.path.abspath(path)))
+    return path

@@ -76,3 +76,30 @@ def test_cli_register_and_run_user_doe(quick_run, tmp_path, capsys):
     args = parser.parse_args(["crystallization", "run", "--out", str(tmp_path / "b"), "--doe", str(tmp_path / "bad.csv")])
     assert args.func(args) == 2
     assert "seed_loading" in capsys.readouterr().err
+
+
+def test_design_inside_domain_with_calibrated_intervals_and_loop(quick_run):
+    """Issue 15: bounded fronts, recommendation inside the domain and the process limits,
+    calibrated intervals, every loop iteration recorded within the budget."""
+    from flexspace.crystallization.calibration import within_physical_bounds
+
+    r = quick_run
+    assert all(within_physical_bounds(fr, CQA_NAMES) for fr in r.pareto.values())
+    rec = r.recommendation
+    assert rec["in_domain"] and rec["process_ok"] and rec["domain_distance"] <= 1
+    assert r.domain.contains(rec[list(FEATURE_NAMES)].to_numpy(float)[None])[0]
+    h = r.loop_history
+    assert len(h) == len(r.validations) and h["runs_cumulative"].iloc[-1] <= 12 and h["iteration"].max() <= 3
+    assert h["feasible"].all() and (h["domain_distance"] <= 1 + 1e-9).all()
+    assert r.loop_stop_reason in ("validation passed", "iteration budget spent", "run budget spent")
+    if not all(r.gate.values()):
+        assert h["iteration"].max() >= 1          # a failed gate always triggers the loop
+    v = r.validation
+    assert ((v["measured_mean"] >= v["pi95_lower"]) & (v["measured_mean"] <= v["pi95_upper"])
+            == v["within_pi95"]).all()
+    assert set(r.intervals) == set(CQA_NAMES) and (r.holdout["holdout_pi95_coverage"].between(0, 1)).all()
+    assert r.holdout["holdout_in_domain_fraction"].between(0, 1).all()
+    assert len(r.lab_points) == 3 * (len(h) + int(h["iteration"].max()))   # validations + 1 acquisition each
+    assert (r.out_dir / "data" / "loop_history.csv").exists() and "Step 8 → 2 loop" in \
+        (r.out_dir / "report.md").read_text(encoding="utf-8")
+    assert len(r.loop_runs) == int(h["iteration"].max()) * 4

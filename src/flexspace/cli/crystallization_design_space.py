@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..crystallization.profile import CQA_NAMES, FEATURE_NAMES
 
@@ -25,6 +26,72 @@ from ..crystallization.profile import CQA_NAMES, FEATURE_NAMES
 def error_line(exc: BaseException) -> str:
     """The exception's message on one line (``error: ...`` output of the commands)."""
     return " ".join(str(exc).split())
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse whose errors are one line ``error: ...`` with exit code 2 (as ``flexspace``'s
+    own parser), for the stand-alone entries of the crystallization commands."""
+
+    def error(self, message):  # noqa: D401
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def checked(kind: str, flag: str):
+    """An argparse ``type`` for ``flag``: ``kind`` is ``"count"`` (int >= 1), ``"seed"``
+    (int >= 0), ``"probability"`` (in (0, 1)) or ``"positive"`` (a number > 0).  The message
+    names the flag, what it expects and what it got (checked before any compute)."""
+    from ..validation import ValidationError, check_number, check_probability, check_random_state
+
+    integer = kind in ("count", "seed")
+    checks = {"count": lambda v: check_number(flag, v, integer=True, low=1),
+              "seed": lambda v: check_random_state(flag, v),
+              "probability": lambda v: check_probability(flag, v),
+              "positive": lambda v: check_number(flag, v, low=0, low_open=True)}
+    check = checks[kind]
+
+    def parse(text):
+        try:
+            value = int(text) if integer else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be {'an integer' if integer else 'a number'}, got {text!r}") from None
+        try:
+            check(value)
+        except ValidationError as exc:
+            raise argparse.ArgumentTypeError(error_line(exc)) from None
+        return value
+    parse.__name__ = flag
+    return parse
+
+
+def parse_limit(text: str):
+    """``--limit`` text ``CQA>=V`` or ``CQA<=V`` → ``(cqa, (op, V))``; an argparse ``type``
+    whose errors name the flag, the form expected and what was given."""
+    import math
+
+    s = text.replace(" ", "")
+    for op in (">=", "<="):
+        if op in s:
+            name, val = s.split(op, 1)
+            break
+    else:
+        raise argparse.ArgumentTypeError(f"--limit must be CQA>=VALUE or CQA<=VALUE (e.g. D50>=18), got {text!r}")
+    if name not in CQA_NAMES:
+        raise argparse.ArgumentTypeError(f"--limit {text!r}: unknown CQA {name!r}; choose from {list(CQA_NAMES)}")
+    try:
+        value = float(val)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--limit {text!r}: the value must be a number (e.g. {name}{op}18), "
+                                         f"got {val!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"--limit {text!r}: the value must be a finite number, got {val!r}")
+    return name, (op, value)
+
+
+def _feature(text: str) -> str:
+    if text not in FEATURE_NAMES:
+        raise argparse.ArgumentTypeError(f"unknown parameter {text!r}; choose from {list(FEATURE_NAMES)}")
+    return text
 
 
 def _find_crystallization_subparsers(subparsers):
@@ -53,63 +120,63 @@ def register_design_space(subparsers) -> argparse.ArgumentParser:
                     "over two profile features: Monte Carlo (Alg. 1), flexibility index (Alg. 2), extended "
                     "flexibility test rectangle (Alg. 3).")
     p.add_argument("--surrogate", choices=("mlp", "rf", "gbt"), default="gbt", help="surrogate type (default gbt)")
-    p.add_argument("--params", nargs=2, metavar="NAME", default=["seed_loading", "C"],
+    p.add_argument("--params", nargs=2, metavar="NAME", default=["seed_loading", "C"], type=_feature,
                    help=f"two θp features (default seed_loading C); choose from {', '.join(FEATURE_NAMES)}")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--grid", type=int, default=21, help="grid points per parameter (default 21)")
-    p.add_argument("--confidence", type=float, default=0.85,
+    p.add_argument("--grid", type=checked("count", "--grid"), default=21,
+                   help="grid points per parameter, >= 1 (default 21; 1 = the midpoint of each axis)")
+    p.add_argument("--confidence", type=checked("probability", "--confidence"), default=0.85,
                    help="p_c, the probability the region must reach (default 0.85)")
-    p.add_argument("--n-samples", type=int, default=2000, help="Monte Carlo samples per grid point (default 2000)")
+    p.add_argument("--n-samples", type=checked("count", "--n-samples"), default=2000,
+                   help="Monte Carlo samples per grid point, >= 1 (default 2000)")
     p.add_argument("--uncertainty-set", default="box", choices=("box", "ellipsoid", "ldl"),
                    help="uncertainty set (default box)")
-    p.add_argument("--solver", default=None, help="default: highs (trees, ReLU MLP), ipopt (smooth MLP; see design_space.default_solver)")
-    p.add_argument("--random-state", type=int, default=0, help="seed of the DoE, the fits and the MC samples")
+    p.add_argument("--solver", default=None,
+                   help="default: highs (trees, ReLU MLP), ipopt (smooth MLP; see design_space.default_solver)")
+    p.add_argument("--random-state", type=checked("seed", "--random-state"), default=0,
+                   help="seed of the DoE, the fits and the MC samples, >= 0 (default 0)")
     p.add_argument("--doe", default=None, help="your own DoE CSV (13 features + CQA columns)")
-    p.add_argument("--limit", action="append", default=None, metavar="CQA<=V|CQA>=V",
+    p.add_argument("--limit", action="append", default=None, metavar="CQA<=V|CQA>=V", type=parse_limit,
                    help="a CQA limit, repeatable (default: data-driven limits, see design_space.auto_limits)")
     p.add_argument("--sigma", choices=("ensemble", "total"), default="ensemble",
                    help="θm standard deviation: ensemble spread (default) or + out-of-sample residuals")
     p.add_argument("--activation", choices=("relu", "tanh"), default="relu", help="MLP activation (default relu)")
-    p.add_argument("--time-limit", type=float, default=60.0, help="seconds per solve (default 60)")
+    p.add_argument("--time-limit", type=checked("positive", "--time-limit"), default=60.0,
+                   help="seconds per solve, > 0 (default 60)")
     p.set_defaults(func=_run)
     return p
 
 
-def _parse_limits(items):
-    if not items:
-        return None
-    out = {}
-    for it in items:
-        s = it.replace(" ", "")
-        for op in (">=", "<="):
-            if op in s:
-                name, val = s.split(op, 1)
-                if name not in CQA_NAMES:
-                    raise ValueError(f"--limit {it!r}: unknown CQA {name!r}; choose from {CQA_NAMES}")
-                out[name] = (op, float(val))
-                break
-        else:
-            raise ValueError(f"--limit {it!r}: write CQA>=VALUE or CQA<=VALUE")
-    return out
+def _check_solver(name) -> None:
+    """``--solver``: a solver flexspace knows and that is installed here (checked before any fit)."""
+    from ..errors import ValidationError
+    from ..solvers import available_solvers, solver_names
+
+    if name is None:
+        return
+    if name.lower() not in solver_names():
+        raise ValidationError(f"--solver must be one of {sorted(solver_names())}, got {name!r}")
+    if name.lower() not in available_solvers():
+        raise ValidationError(f"--solver {name!r} is not installed here; available: {available_solvers()} "
+                              "(see `flexspace solvers`)")
 
 
 def _run(args) -> int:
     from ..crystallization.design_space import DEFAULT_CQAS, SurrogateSpec, run_design_space
     from ..crystallization.doe import DoEValidationError, load_doe, require_measured
+    from ..errors import ValidationError
+    from .common import check_out_dir
 
-    for p in args.params:
-        if p not in FEATURE_NAMES:
-            print(f"error: unknown parameter {p!r}; choose from {list(FEATURE_NAMES)}", file=sys.stderr)
-            return 2
-    if args.params[0] == args.params[1]:
-        print("error: give two different parameters", file=sys.stderr)
-        return 2
     try:
-        limits = _parse_limits(args.limit)
+        if args.params[0] == args.params[1]:
+            raise ValidationError(f"--params must be two different features, got {args.params[0]!r} twice")
+        _check_solver(args.solver)
+        check_out_dir(args.out)
+        limits = dict(args.limit) if args.limit else None
         doe = load_doe(args.doe) if args.doe else None
         if doe is not None:  # one surrogate per CQA, fitted on every row where it was measured
             require_measured(doe, DEFAULT_CQAS, source=args.doe, purpose="design-space (one surrogate per CQA)")
-    except (ValueError, DoEValidationError) as exc:
+    except (ValueError, OSError, DoEValidationError) as exc:
         print(f"error: {error_line(exc)}", file=sys.stderr)
         return 2
     spec = SurrogateSpec(kind=args.surrogate, params=args.params, limits=limits, sigma=args.sigma,
@@ -119,7 +186,10 @@ def _run(args) -> int:
                            options={"time_limit": args.time_limit}, random_state=args.random_state)
     t = res["timings"]
     print(f"MC {t['mc_s']:.1f} s, Alg 2 {t['alg2_s']:.1f} s, Alg 3 {t['alg3_s']:.1f} s; ordering {res['ordering']}")
-    print(f"map: {res['csv']}\nfigure: {res['figure']}")
+    print(f"limits: {res['limits']}")
+    print(f"Algorithm 3: {res['alg3_status']}, delta_p = {res['delta_p']:.4g}"
+          + (f"; not converged because {res['alg3_reason']}" if res["alg3_reason"] else ""))
+    print(f"map: {res['csv']}\nfigure: {res['figure']}\nsummary: {Path(args.out) / 'design_space.md'}")
     return 0 if res["ordering"]["n_failed_alg2"] == 0 else 1
 
 
@@ -128,7 +198,7 @@ def main(argv=None) -> int:
 
     Builds ``flexspace crystallization design-space`` alone (the full command is registered by
     :func:`flexspace.cli.crystallization.register`, which imports this module)."""
-    parser = argparse.ArgumentParser(prog="flexspace")
+    parser = OneLineErrorParser(prog="flexspace")
     crystallization = parser.add_subparsers(dest="command").add_parser("crystallization")
     register_design_space(crystallization.add_subparsers(dest="crystallization_command"))
     args = parser.parse_args(["crystallization", "design-space", *(sys.argv[1:] if argv is None else argv)])

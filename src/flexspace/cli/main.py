@@ -178,6 +178,7 @@ def _cmd_run(args) -> int:
     from ..models.cases import case_model
 
     model = case_model(args.case, args.formulation)
+    _check_controls_flag(args, model)
     if args.solver is None:
         args.solver = "scip" if args.method == "flextest" else "maingo"
     if args.grid and len(args.grid) not in (1, model.n_p):
@@ -208,6 +209,19 @@ def _cmd_run(args) -> int:
           f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {args.out}/map.csv, "
           f"map.png, summary.json")
     return 0
+
+
+def _check_controls_flag(args, model) -> None:
+    """``--controls``: analyse with recourse (the case's controls z are set once θm is known).
+    Required for a case with controls, refused for one without: the answer differs."""
+    from ..errors import ValidationError
+
+    if args.controls and not model.n_z:
+        raise ValidationError(f"--controls: case {args.case!r} has no control variables; drop --controls, or choose "
+                              "a case with controls (hx_network)")
+    if model.n_z and not args.controls:
+        raise ValidationError(f"case {args.case!r} has control variables {model.control_names}: pass --controls to "
+                              "analyse it with recourse (the controls are adjusted once theta_m is known)")
 
 
 def _run_method(args, model, axes):
@@ -287,6 +301,9 @@ def _add_run(sub, cases) -> None:
     r.add_argument("--no-checkpoint", action="store_true", help="do not write/resume DIR/checkpoint_*.jsonl")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
+    r.add_argument("--controls", action="store_true",
+                   help="recourse: the case's control variables (e.g. hx_network's Qc) are adjusted once theta_m is "
+                        "known; required for a case with controls, an error for one without")
     r.set_defaults(func=_cmd_run)
 
 

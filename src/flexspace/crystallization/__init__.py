@@ -7,7 +7,10 @@ The application package on top of flexspace: it uses :mod:`flexspace.designspace
 Sub-modules: :mod:`.kinetics` (solubility/kinetics with sources), :mod:`.profile`
 (13-feature profile encoding, Eq. 2–4), :mod:`.lab` (in-silico lab, population balance),
 :mod:`.doe` (DoE generator, CSV validator), :mod:`.design` (NSGA-II design problem),
-:mod:`.workflow` (steps 2–9 and the report), :mod:`.design_space` (design space of
+:mod:`.workflow` (steps 2–9), :mod:`.process` (batch time, yield, final temperature,
+redissolution and their limits), :mod:`.calibration` (bounded scales and interval settings per
+CQA), :mod:`.loop` (recommendation, validation and the closed loop of step 8),
+:mod:`.report` (the engineer's HTML report), :mod:`.design_space` (design space of
 OMLT-embedded surrogates), :mod:`.pareto` (ε-constraint Pareto front on the embedded
 surrogates).  The commands (``flexspace crystallization run | design-space``) are in
 :mod:`flexspace.cli.crystallization` and :mod:`flexspace.cli.crystallization_design_space`.

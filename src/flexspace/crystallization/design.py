@@ -12,7 +12,7 @@ import numpy as np
 
 from ..surrogates.design import SurrogateDesignProblem
 from .profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, IDX_C, IDX_C0, IDX_H, IDX_SEED, IDX_T, IS_HEATING,
-                      N_FEATURES, seeding_temperature)
+                      N_FEATURES, n_stages, seeding_temperature)
 
 
 class CycleProfileSpace:
@@ -79,8 +79,33 @@ class CycleProfileSpace:
             prev = T
         return x
 
-    def problem(self, objectives) -> SurrogateDesignProblem:
-        """pymoo problem minimising ``objectives(features) → (n, n_obj)``."""
-        probe = np.asarray(objectives(self.to_features(0.5 * (self.xl + self.xu))))
-        return SurrogateDesignProblem(self.to_features, objectives, self.constraints, self.xl, self.xu,
-                                      n_obj=probe.shape[-1], n_ieq_constr=self.n_constraints)
+    def from_features(self, F) -> np.ndarray:
+        """Decision vectors of the feature rows that have exactly ``n_stages`` active stages
+        (other rows are dropped): the inverse of :meth:`to_features` on this space."""
+        F = np.atleast_2d(np.asarray(F, float))
+        F = F[n_stages(F) == self.n_stages]
+        return np.column_stack([F[:, IDX_C0], F[:, IDX_SEED], F[:, IDX_T[: self.n_stages]], F[:, IDX_C], F[:, IDX_H]])
+
+    def initial_population(self, n: int, rng=None, X_data=None) -> np.ndarray:
+        """``n`` start points: the data rows of this cycle count (inside the applicability
+        domain by construction, so a domain-constrained NSGA-II starts feasible), filled up
+        with :meth:`sample_feasible`."""
+        rng = np.random.default_rng(rng)
+        own = self.from_features(X_data) if X_data is not None else np.empty((0, self.n_var))
+        own = np.clip(own, self.xl, self.xu)[: n // 2]
+        return np.vstack([own, self.sample_feasible(n - len(own), rng)])
+
+    def problem(self, objectives, feature_constraints=None) -> SurrogateDesignProblem:
+        """pymoo problem minimising ``objectives(features) → (n, n_obj)`` subject to Eq. 2–5
+        and, when given, ``feature_constraints(features) → (n, k)`` in ``G ≤ 0`` form (e.g.
+        the applicability domain and the process limits)."""
+        mid = self.to_features(0.5 * (self.xl + self.xu))
+        probe = np.asarray(objectives(mid))
+        constraints, n_con = self.constraints, self.n_constraints
+        if feature_constraints is not None:
+            n_con += np.atleast_2d(feature_constraints(mid)).shape[1]
+
+            def constraints(x):
+                return np.column_stack([self.constraints(x), feature_constraints(self.to_features(x))])
+        return SurrogateDesignProblem(self.to_features, objectives, constraints, self.xl, self.xu,
+                                      n_obj=probe.shape[-1], n_ieq_constr=n_con)

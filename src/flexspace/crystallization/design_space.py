@@ -44,17 +44,29 @@ from ..models.surrogate import SurrogateProcessModel
 from ..options import OptionsLike, resolve_options
 from ..surrogates.omlt_process import EmbeddingSpec, surrogate_process_model
 from .doe import generate_doe, thermocycle_profile
-from .profile import CQA_NAMES, FEATURE_BOUNDS, FEATURE_NAMES
+from .profile import CQA_NAMES, CQA_UNITS, FEATURE_BOUNDS, FEATURE_NAMES
 
 __all__ = ["SURROGATE_KINDS", "DEFAULT_PARAMS", "reference_profile", "design_input_bounds", "make_surrogate",
            "fit_crystallization_surrogates", "build_design_space_model", "auto_limits", "run_design_space",
-           "FittedSurrogates", "SurrogateSpec", "SurrogateLike", "DEFAULT_OPTIONS"]
+           "FittedSurrogates", "SurrogateSpec", "SurrogateLike", "DEFAULT_OPTIONS", "AUTO_LIMITS_GRID", "FEATURE_UNITS",
+           "axis_label", "alg3_not_converged_reason"]
 
 SURROGATE_KINDS = ("mlp", "rf", "gbt")
 DEFAULT_PARAMS = ("seed_loading", "C")
 DEFAULT_CQAS = ("D50", "DoA", "crystallinity")
 LIMIT_SENSE = {"D50": ">=", "DoA": "<=", "crystallinity": ">="}
 SIGMA_KINDS = ("ensemble", "total")
+#: Points per θp axis of the grid on which :func:`auto_limits` takes its quantiles: fixed, so
+#: that the default limits (the problem being mapped) do not change with the map's grid size.
+AUTO_LIMITS_GRID = 21
+#: Unit of each of the 13 profile features (axis labels; seed Table 2).
+FEATURE_UNITS = {"c0": "mg/g solvent", "seed_loading": "g seed/g solute", "C": "°C/min", "H": "°C/min",
+                 **{f"T{i}": "°C" for i in range(2, 11)}}
+
+
+def axis_label(name: str) -> str:
+    """``name [unit]`` of a profile feature (axis labels of the design-space figures)."""
+    return f"{name} [{FEATURE_UNITS[name]}]" if name in FEATURE_UNITS else name
 
 
 def reference_profile() -> np.ndarray:
@@ -208,16 +220,22 @@ def fit_crystallization_surrogates(doe: pd.DataFrame, kind: str, cqas: Sequence[
 
 
 def _grid(bounds, n):
+    """``n`` points per axis from lower to upper bound; ``n = 1``: the midpoint of each axis."""
+    if n == 1:
+        return [np.array([0.5 * (lo + hi)]) for lo, hi in bounds]
     return [np.linspace(lo, hi, n) for lo, hi in bounds]
 
 
-def auto_limits(fitted: Mapping, params: Sequence[str], reference=None, n_grid: int = 21,
+def auto_limits(fitted: Mapping, params: Sequence[str], reference=None, n_grid: int = AUTO_LIMITS_GRID,
                 quantile: float = 0.25, margin: float = 2.0, sigma: Optional[Mapping] = None) -> dict:
     """Data-driven default limits (a demonstration, not a specification): for each CQA
     the ``quantile`` (D50, crystallinity) or ``1 − quantile`` (DoA) of the surrogate's
     prediction over the θp grid, moved ``margin`` σ_k towards the worse side.  So at
     least ``1 − 3·quantile`` of the grid meets every limit with ``margin`` σ to spare and
-    the map is neither empty nor full.  Pass your own limits for a real specification."""
+    the map is neither empty nor full.  Pass your own limits for a real specification.
+
+    The quantiles are taken on their own ``n_grid`` grid (default :data:`AUTO_LIMITS_GRID`),
+    not on the map's: :func:`run_design_space` maps the same limits at every grid size."""
     x0 = reference_profile() if reference is None else np.asarray(reference, float)
     idx = [FEATURE_NAMES.index(p) for p in params]
     b = design_input_bounds()[idx]
@@ -238,9 +256,10 @@ def auto_limits(fitted: Mapping, params: Sequence[str], reference=None, n_grid: 
 
 def build_design_space_model(fitted: FittedSurrogates, params: Sequence[str] = DEFAULT_PARAMS, reference=None,
                              limits: Optional[Mapping] = None, sigma: str = "ensemble",
-                             reduced_space: bool = False, n_grid: int = 21) -> SurrogateProcessModel:
+                             reduced_space: bool = False) -> SurrogateProcessModel:
     """The :class:`~flexspace.models.surrogate.SurrogateProcessModel` of the embedded surrogates
-    (module docstring)."""
+    (module docstring).  ``limits=None``: :func:`auto_limits` on its fixed grid
+    (:data:`AUTO_LIMITS_GRID`), whatever grid the map is computed on."""
     params = list(params)
     if len(params) < 1:
         raise ValueError("give at least one parameter")
@@ -249,7 +268,7 @@ def build_design_space_model(fitted: FittedSurrogates, params: Sequence[str] = D
             raise ValueError(f"unknown parameter {p!r}; choose from {list(FEATURE_NAMES)}")
     x0 = reference_profile() if reference is None else np.asarray(reference, float)
     sig = fitted.sigma if sigma == "ensemble" else fitted.sigma_total
-    lims = dict(limits) if limits is not None else auto_limits(fitted, params, x0, n_grid, sigma=sig)
+    lims = dict(limits) if limits is not None else auto_limits(fitted, params, x0, sigma=sig)
     return surrogate_process_model(dict(fitted), lims, FEATURE_NAMES, params, x0, sig, design_input_bounds(),
                                    name=f"crystallization_{fitted.kind}",
                                    embedding=EmbeddingSpec(reduced_space=reduced_space))
@@ -306,7 +325,7 @@ def _run_alg3(model, fi, grids, run):
     from .. import designspace
 
     center = _choose_center(grids, _fi_delta(fi))
-    out = {"center": center, "rectangle": None, "delta_p": 0.0, "n_tests": 0, "region": None}
+    out = {"center": center, "rectangle": None, "delta_p": 0.0, "n_tests": 0, "region": None, "reason": ""}
     if center is None or not fi.region(run["confidence"]).any():
         out["status"] = "no point reaches p_c"
         return out
@@ -320,9 +339,41 @@ def _run_alg3(model, fi, grids, run):
             out.update(rectangle=np.array(model.theta_p_bounds, float), delta_p=1.0,
                        status="whole box feasible (delta_p^U = 1)")
         return out
+    converged = reg.rectangle.converged
     out.update(rectangle=np.column_stack([reg.lower, reg.upper]), delta_p=float(reg.delta_p),
-               n_tests=int(reg.n_solves), status="ok" if reg.rectangle.converged else "not converged", region=reg)
+               n_tests=int(reg.n_solves), status="ok" if converged else "not converged", region=reg,
+               reason="" if converged else alg3_not_converged_reason(reg))
     return out
+
+
+def alg3_not_converged_reason(reg, max_iter: Optional[int] = None) -> str:
+    """Why Algorithm 3 stopped before χ reached its window ``−ε_tol ≤ χ ≤ 0`` at the largest
+    feasible δp: the time budget ran out (the region's notes), extended tests failed or were
+    undecided (solver statuses), the test budget ``max_iter`` was spent, or the bracket closed
+    on a proven-feasible δp whose χ stays below the window (χ jumps there, as it does for
+    piecewise-constant tree surrogates).  ``max_iter``: the :class:`~flexspace.designspace.Bisection`
+    test budget (default: ``Bisection().max_iter``, the one :func:`_run_alg3` uses).  Empty when
+    the rectangle converged."""
+    from ..designspace import Bisection
+
+    rect = reg.rectangle
+    if rect.converged:
+        return ""
+    why = list(reg.notes)
+    bad = [it for it in rect.iterations if str(getattr(it.status, "value", it.status)) in ("failed", "undecided")]
+    if bad:
+        last = bad[-1]
+        why.append(f"{len(bad)} of {len(rect.iterations)} extended tests failed or were not proven "
+                   f"(last at delta_p = {last.delta_p:.4g}: {last.message[:160] or last.status})")
+    max_iter = Bisection().max_iter if max_iter is None else int(max_iter)
+    n_bisect = sum(1 for it in rect.iterations if it.phase != "bracket")
+    if n_bisect >= max_iter:
+        why.append(f"the test budget max_iter = {max_iter} was spent")
+    if not why:
+        why.append(f"the bracket closed at delta_p = {rect.delta_p:.4g} with chi = {rect.chi:.4g} below the "
+                   f"stopping window [-{reg.eps_tol:g}, 0]: chi jumps across that delta_p (as it does "
+                   "for piecewise-constant tree surrogates): the rectangle is proven feasible, no larger one was found")
+    return "; ".join(why)
 
 
 def _profile_validity(model, params, P1, P2, log):
@@ -382,7 +433,7 @@ def default_solver(model: SurrogateProcessModel) -> str:
     return "highs" if model.problem_class == "milp" else "ipopt"
 
 
-def _fit_and_embed(spec: SurrogateSpec, n_grid, random_state, timings):
+def _fit_and_embed(spec: SurrogateSpec, random_state, timings):
     """DoE (generated when ``spec.doe`` is None) → fitted surrogates → embedded process model."""
     t0 = time.perf_counter()
     doe = spec.doe
@@ -395,7 +446,7 @@ def _fit_and_embed(spec: SurrogateSpec, n_grid, random_state, timings):
                                             activation=spec.activation)
     timings["fit_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    model = build_design_space_model(fitted, spec.params, limits=spec.limits, sigma=spec.sigma, n_grid=n_grid)
+    model = build_design_space_model(fitted, spec.params, limits=spec.limits, sigma=spec.sigma)
     timings["embed_s"] = time.perf_counter() - t0
     return fitted, model
 
@@ -412,7 +463,8 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
         ``params``, ``limits``, ``sigma``, ``activation``, ``n_members``, ``doe``), a kind
         (``"gbt"``), a dict of changes to ``SurrogateSpec()``, or None for ``SurrogateSpec()``.
     out_dir : where the CSVs, ``design_space.md`` and ``design_space.png`` go (None: nothing written).
-    n_grid : grid points per θp axis (also the grid of :func:`auto_limits`).
+    n_grid : grid points per θp axis (1: the midpoint of each axis); the default limits of
+        :func:`auto_limits` do not depend on it.
     confidence : p_c, the probability a point of the design space must reach.
     n_samples : Monte Carlo samples per grid point (Algorithm 1).
     uncertainty_set : ``"box"``, ``"ellipsoid"`` or ``"ldl"`` (Algorithms 2 and 3).
@@ -426,6 +478,7 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
     Algorithms 1-3 are those of :mod:`flexspace.designspace`; a grid point is in a region
     only by :meth:`DesignSpaceMap.region` (failed points never are).  Returns a dict with
     the model, the maps, the rectangle, timings and the ordering check."""
+    _check_run_inputs(n_grid, confidence, n_samples, uncertainty_set, random_state)
     spec = _resolve_surrogate(surrogate)
     opts = DEFAULT_OPTIONS if options is None else options
     run = {"confidence": confidence, "n_samples": n_samples, "uncertainty_set": uncertainty_set,
@@ -433,7 +486,7 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
            "region_options": resolve_options(opts, "bisection")}
     log = (lambda s: print(f"[design-space] {s}", flush=True)) if verbose else (lambda s: None)
     timings = {}
-    fitted, model = _fit_and_embed(spec, n_grid, random_state, timings)
+    fitted, model = _fit_and_embed(spec, random_state, timings)
     run["solver"] = solver or default_solver(model)
     sig = fitted.sigma if spec.sigma == "ensemble" else fitted.sigma_total
     log(f"{spec.kind}: limits {model.limits}, sigma {({k: round(v, 3) for k, v in sig.items()})}, "
@@ -444,6 +497,17 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
     if out_dir is not None:
         _write_outputs(res, Path(out_dir))
     return res
+
+
+def _check_run_inputs(n_grid, confidence, n_samples, uncertainty_set, random_state) -> None:
+    """The scalar inputs of :func:`run_design_space`, refused before any fit or solve."""
+    from ..validation import check_choice, check_number, check_probability, check_random_state
+
+    check_number("n_grid", n_grid, integer=True, low=1, hint="points per theta_p axis, e.g. 21")
+    check_probability("confidence", confidence)
+    check_number("n_samples", n_samples, integer=True, low=1, hint="Monte Carlo samples per grid point, e.g. 2000")
+    check_choice("uncertainty_set", uncertainty_set, ("box", "ellipsoid", "ldl"))
+    check_random_state("random_state", random_state)
 
 
 def _run_algorithms(model, grids, run, timings, log):
@@ -459,7 +523,7 @@ def _run_algorithms(model, grids, run, timings, log):
         mc.rectangles = [(reg.lower, reg.upper)]
         maps["alg3"] = reg
     log(f"Algorithm 3 rectangle: {a3['status']}, delta_p = {a3['delta_p']:.4g}, {a3['n_tests']} tests, "
-        f"{timings['alg3_s']:.1f} s")
+        f"{timings['alg3_s']:.1f} s" + (f"; why: {a3['reason']}" if a3.get("reason") else ""))
     return maps, a3
 
 
@@ -475,6 +539,7 @@ def _collect(spec, model, fitted, grids, maps, a3, run, timings, log) -> dict:
     df = _design_table(params, P1, P2, mc, fi, in_mc, in_fi, in_a3, prof_ok)
     return {"model": model, "fitted": fitted, "grids": grids, "table": df, "rectangle": a3["rectangle"],
             "delta_p": a3["delta_p"], "alg3_center": a3["center"], "alg3_status": a3["status"],
+            "alg3_reason": a3.get("reason", ""), "limits": dict(model.limits),
             "alg3_tests": a3["n_tests"], "timings": timings, "ordering": ordering, "solver": run["solver"],
             "uncertainty_set": run["uncertainty_set"], "confidence": p_c, "driver": DRIVER, "params": params,
             "kind": spec.kind, "surrogate": spec, "maps": maps}
@@ -495,24 +560,29 @@ def _write_outputs(res, out: Path):
 
 def _write_meta(res, path):
     m = res["model"]
+    n = AUTO_LIMITS_GRID
+    origin = "given" if res["surrogate"].limits is not None else f"auto_limits on a fixed {n}x{n} grid"
+    units = {k: (op, v, CQA_UNITS.get(k, "")) for k, (op, v) in m.limits.items()}
     lines = [f"# Crystallization design space ({res['kind']} surrogates, OMLT)", "",
-             f"- theta_p: {res['params']} (bounds {m.theta_p_bounds.tolist()}); other features fixed at "
+             f"- theta_p: {[axis_label(n) for n in res['params']]} (bounds {m.theta_p_bounds.tolist()}); "
+             f"grid {len(res['grids'][0])} x {len(res['grids'][1])}; other features fixed at "
              f"{dict(zip(FEATURE_NAMES, np.round(m.fixed_values, 4).tolist()))}",
-             f"- limits: {m.limits}", f"- theta_m: additive errors, sigma {np.sqrt(np.diag(m.covariance)).round(4).tolist()}",
+             f"- limits ({origin}): {units}", f"- theta_m: additive errors, sigma {np.sqrt(np.diag(m.covariance)).round(4).tolist()}",
              f"- solver {res['solver']}, set {res['uncertainty_set']}, p_c = {res['confidence']}",
              f"- Algorithm 3: {res['alg3_status']}, centre {None if res['alg3_center'] is None else res['alg3_center'].tolist()}, "
-             f"delta_p = {res['delta_p']}, rectangle {None if res['rectangle'] is None else res['rectangle'].tolist()}",
+             f"delta_p = {res['delta_p']}, rectangle {None if res['rectangle'] is None else res['rectangle'].tolist()}"
+             + (f"; not converged because {res['alg3_reason']}" if res.get("alg3_reason") else ""),
              f"- ordering: {res['ordering']}", f"- timings (s): { {k: round(v, 2) for k, v in res['timings'].items()} }",
              f"- driver: {res['driver']}", ""]
     Path(path).write_text("\n".join(lines))
 
 
 def _plot(res, path):
-    """MC and Algorithm 2 probability maps with the p_c contour and the Algorithm 3 rectangle.
+    """MC and Algorithm 2 probability maps with the p_c contour and the Algorithm 3 rectangle;
+    axes ``name [unit]``.  A grid with a 1-point axis is drawn as coloured cells (no contour).
 
     Draws on :class:`matplotlib.figure.Figure` directly (no pyplot state, the backend is left alone)."""
     from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
 
     g1, g2 = res["grids"]
     df = res["table"]
@@ -522,16 +592,48 @@ def _plot(res, path):
     for ax, col, title in ((axes[0], "mc_probability", "Monte Carlo (Alg. 1)"),
                            (axes[1], "fi_probability", "flexibility index (Alg. 2)")):
         Z = df[col].to_numpy(float).reshape(n1, n2)
-        cs = ax.contourf(g1, g2, Z.T, levels=np.linspace(0, 1, 11), cmap="viridis")
-        ax.contour(g1, g2, Z.T, levels=[res["confidence"]], colors="red", linewidths=2)
+        cs = _probability_panel(ax, g1, g2, Z, res["confidence"], res["model"].theta_p_bounds)
         ax.set_title(f"{title}: red = p_c {res['confidence']}")
-        ax.set_xlabel(res["params"][0])
-        if res["rectangle"] is not None:
-            r = res["rectangle"]
-            ax.add_patch(Rectangle((r[0, 0], r[1, 0]), r[0, 1] - r[0, 0], r[1, 1] - r[1, 0], fill=False,
-                                   edgecolor="white", linestyle="--", linewidth=2, label="Alg. 3"))
-    axes[0].set_ylabel(res["params"][1])
-    fig.colorbar(cs, ax=axes, label="probability all CQAs within limits")
+        ax.set_xlabel(axis_label(res["params"][0]))
+        _draw_rectangle(ax, res["rectangle"])
+    axes[0].set_ylabel(axis_label(res["params"][1]))
+    fig.colorbar(cs, ax=axes, label="probability all CQAs within limits [-]")
     fig.suptitle(f"crystallization design space, {res['kind']} surrogates (OMLT, {res['solver']}); dashed: Alg. 3")
     fig.savefig(path, dpi=110)
+    res["figure_object"] = fig
     return Path(path)
+
+
+def _probability_panel(ax, g1, g2, Z, p_c, bounds):
+    """Filled contours and the p_c contour on a 2-D grid; coloured cells when an axis has one point."""
+    from matplotlib.colors import Normalize
+
+    if len(g1) >= 2 and len(g2) >= 2:
+        cs = ax.contourf(g1, g2, Z.T, levels=np.linspace(0, 1, 11), cmap="viridis")
+        ax.contour(g1, g2, Z.T, levels=[p_c], colors="red", linewidths=2)
+        return cs
+    e1, e2 = _cell_edges(g1, bounds[0]), _cell_edges(g2, bounds[1])
+    cs = ax.pcolormesh(e1, e2, np.ma.masked_invalid(Z.T), cmap="viridis", norm=Normalize(0, 1))
+    P1, P2 = np.meshgrid(g1, g2, indexing="ij")
+    ok = np.nan_to_num(Z, nan=-1.0) >= p_c
+    ax.scatter(P1[ok], P2[ok], marker="o", facecolors="none", edgecolors="red", s=60, label=f"p >= p_c")
+    ax.set_xlim(bounds[0])
+    ax.set_ylim(bounds[1])
+    return cs
+
+
+def _cell_edges(g, bound):
+    """Cell edges around the grid points of one axis (the whole bound for a 1-point axis)."""
+    g = np.asarray(g, float)
+    if len(g) == 1:
+        return np.array([bound[0], bound[1]], float)
+    mid = 0.5 * (g[1:] + g[:-1])
+    return np.concatenate([[g[0] - (mid[0] - g[0])], mid, [g[-1] + (g[-1] - mid[-1])]])
+
+
+def _draw_rectangle(ax, r):
+    from matplotlib.patches import Rectangle
+
+    if r is not None:
+        ax.add_patch(Rectangle((r[0, 0], r[1, 0]), r[0, 1] - r[0, 0], r[1, 1] - r[1, 0], fill=False,
+                               edgecolor="white", linestyle="--", linewidth=2, label="Alg. 3"))

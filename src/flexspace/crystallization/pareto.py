@@ -64,10 +64,17 @@ class EpsilonFront:
         return np.column_stack([-self.objectives[:, 0], self.objectives[:, 1]])
 
 
-def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles: int):
+def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles: int, domain=None,
+                       ellipsoid: bool = False):
     """Pyomo model: profile decision variables of ``CycleProfileSpace(n_cycles)``, the
     13 features, two OMLT blocks (``m.d50``, ``m.doa``), Eq. 2, 3, 5, and parameters
-    ``m.eps`` (DoA ≤ ε, constraint ``m.eps_con``) and ``m.d50_min`` (``m.d50_con``)."""
+    ``m.eps`` (DoA ≤ ε, constraint ``m.eps_con``) and ``m.d50_min`` (``m.d50_con``).
+
+    ``domain`` (a fitted :class:`flexspace.surrogates.domain.ApplicabilityDomain`) adds the
+    applicability domain (issue 15): its per-feature ranges as linear constraints
+    ``m.domain_range`` and, with ``ellipsoid=True``, its convex Mahalanobis ellipsoid
+    ``(f − μ)ᵀ P (f − μ) ≤ r²`` (``m.domain_ellipsoid``; a convex quadratic constraint like
+    Eq. 5).  The k-NN part of the domain is non-convex and stays with NSGA-II."""
     space = CycleProfileSpace(n_cycles)
     m = pyo.ConcreteModel(name=f"eps_front_{n_cycles}cycles")
     m.space = space
@@ -100,6 +107,8 @@ def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles:
             m.profile.add(sol(T[s] + SEED_SUBCOOLING) <= c0 / 1000.0)     # Eq. 5
         else:
             m.profile.add(T[s] <= T[s - 1])                               # Eq. 3
+    if domain is not None:
+        _add_domain(m, feat, domain, ellipsoid)
     m.eps = pyo.Param(mutable=True, initialize=1e6)
     m.d50_min = pyo.Param(mutable=True, initialize=-1e6)
     m.eps_con = pyo.Constraint(expr=m.doa.outputs[0] <= m.eps)
@@ -108,6 +117,24 @@ def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles:
     m.min_doa = pyo.Objective(expr=m.doa.outputs[0], sense=pyo.minimize)
     m.min_doa.deactivate()
     return m
+
+
+def _add_domain(m, feat, domain, ellipsoid: bool) -> None:
+    """Per-feature range (active entries only: a zero-padded feature is fixed at 0) and the optional ellipsoid."""
+    m.domain_range = pyo.ConstraintList()
+    for j, f in enumerate(feat):
+        if isinstance(f, float):
+            continue
+        lo, hi = float(domain.lower_[j]), float(domain.upper_[j])
+        if np.isfinite(lo):
+            m.domain_range.add(f >= lo)
+        if np.isfinite(hi):
+            m.domain_range.add(f <= hi)
+    if ellipsoid:
+        mu, P, r2 = domain.mahalanobis()
+        d = [f - float(mu[j]) for j, f in enumerate(feat)]
+        m.domain_ellipsoid = pyo.Constraint(expr=sum(float(P[i, j]) * d[i] * d[j] for i in range(len(d))
+                                                     for j in range(len(d)) if P[i, j] != 0) <= r2)
 
 
 def _solve(m, which, solver):
@@ -121,21 +148,23 @@ def _solve(m, which, solver):
 
 
 def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, solver: Optional[str] = None,
-                             input_bounds=None, time_limit: float = 60.0, gap: float = 1e-6) -> EpsilonFront:
+                             input_bounds=None, time_limit: float = 60.0, gap: float = 1e-6, domain=None,
+                             ellipsoid: bool = False) -> EpsilonFront:
     """ε-constraint front of (max D50, min DoA) on the embedded surrogates (module docstring).
 
     ``d50``, ``doa``: fitted estimators or :class:`EmbeddedSurrogate` objects on the 13
     crystallization features.  ``solver``: default SCIP for MILP surrogates (global),
     Ipopt for smooth networks (local; ``"maingo"`` on request — see
     :func:`flexspace.crystallization.design_space.default_solver` for a measured
-    MAiNGO failure on such networks).  Failed solves are logged and dropped (never put on the front)."""
+    MAiNGO failure on such networks).  Failed solves are logged and dropped (never put on the front).
+    ``domain``/``ellipsoid``: the applicability domain as constraints (:func:`build_design_model`)."""
     b = design_input_bounds() if input_bounds is None else np.asarray(input_bounds, float)
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)
     milp = d50e.problem_class == "milp" and doae.problem_class == "milp"
     solver = solver or ("scip" if milp else "ipopt")
     t0 = time.perf_counter()
-    m = build_design_model(d50e, doae, n_cycles)
+    m = build_design_model(d50e, doae, n_cycles, domain, ellipsoid)
     if solver == "maingo":
         # MAiNGO rejects named Expressions: substitute them in the constraints (the two
         # objectives are plain output variables and are toggled by name below)

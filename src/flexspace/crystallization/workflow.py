@@ -11,13 +11,23 @@
 6–7. constrained synthetic data (copula, GAN, VAE) + weighted ERM (Eq. 1): generator, m,
    α chosen by validation loss on real rows; α-curves (Fig. 5); hold-out MSE/MAE before
    and after (Fig. 6);
-8. re-evaluation on the hold-out set, prediction σ vs measurement σ;
-9. NSGA-II per number of thermocycles (Figs. 7–8), validation of a 4-cycle point in the
-   lab with 3 noisy replicates (Table 3).
+8. re-evaluation on the hold-out set, prediction σ vs measurement σ, and calibrated 95 %
+   intervals (conformal on the MCCV out-of-sample residuals of the real rows,
+   :mod:`.calibration`) with their hold-out coverage;
+9. NSGA-II per number of thermocycles (Figs. 7–8) inside the applicability domain and the
+   process limits (yield, batch time, final temperature, redissolution; :mod:`.process`),
+   validation of a 4-cycle point in the lab with 3 noisy replicates (Table 3), and the
+   closed Step-8 loop (:mod:`.loop`): when the gate failed or the validation missed its
+   interval, new lab runs, refit, re-design — within ≤ 3 iterations / ≤ 12 runs.
+
+Every CQA model is fitted on a bounded scale (log D50, logit percentages;
+:mod:`flexspace.surrogates.targets`), so no prediction leaves the physical range; the
+out-of-sample metrics (MCCV, bootstrap OOB) are computed on real rows only.
 
 Outputs in ``out_dir``: ``report.md``, ``figures/*.png``, ``data/*.csv`` and
-``models/*.joblib`` (plain scikit-learn pipelines, ``StandardScaler`` + estimator, inputs
-in :data:`FEATURE_NAMES` order with bounds :data:`FEATURE_BOUNDS`).  The same results are
+``models/*.joblib`` (scikit-learn ``TransformedTargetRegressor`` around the plain
+``StandardScaler`` + estimator pipeline, fitted on the CQA's bounded scale — ``.regressor_``
+is the pipeline; inputs in :data:`FEATURE_NAMES` order with bounds :data:`FEATURE_BOUNDS`).  The same results are
 returned as a :class:`WorkflowResult`.
 
 One function per step: :func:`_step2_doe`, :func:`_steps3_4_selection`,
@@ -36,20 +46,22 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestRegressor
 
-from ..surrogates.design import knee_point, run_nsga2
+from ..errors import ValidationError
+from ..validation import check_number
 from ..surrogates.erm import ALPHAS, M_VALUES, erm_search, erm_weights
 from ..surrogates.selection import REDUCED_GRIDS, SEED_GRIDS, refit_like, regression_metrics, select_model
 from ..surrogates.synthetic import make_generator, torch_available
-from ..surrogates.uq import EnsembleRegressor, forest_tree_std
-from .design import CycleProfileSpace
+from ..surrogates.targets import base_pipeline, inverse
+from ..surrogates.uq import EnsembleRegressor
+from .calibration import TARGET_SCALE, fit_interval
 from .doe import generate_doe, load_doe, save_doe, split_xy
 from .lab import InSilicoLab
+from .loop import LoopSettings, close_loop, fit_domain
+from .process import ProcessLimits
 from .profile import CQA_NAMES, CQA_UNITS, FEATURE_BOUNDS, FEATURE_NAMES, ProfileLatentTransform
 
 __all__ = ["run_workflow", "WorkflowResult", "FEATURE_NAMES", "FEATURE_BOUNDS", "CQA_NAMES", "WorkflowSettings"]
 
-#: Generator target scale per CQA (keeps synthetic CQAs physical).
-TARGET_SCALE = {"D50": "log", "DoA": "logit100", "crystallinity": "logit100"}
 
 
 class WorkflowSettings:
@@ -68,6 +80,10 @@ class WorkflowSettings:
         self.nsga_gen = 5 if quick else 40
         self.n_jobs = 1 if quick else 2
         self.replicates = 3
+        # closed Step-8 loop budget (issue 15): ≤ 3 iterations, ≤ 12 added lab runs, 1 acquisition run each
+        self.loop_iterations = 3
+        self.max_loop_runs = 12
+        self.n_acquire = 1
 
 
 def _generator_factories(cqa: str, epochs: int, use_torch: bool) -> dict:
@@ -136,6 +152,37 @@ class WorkflowResult:
     #: Noise-free lab re-run of the DoE conditions (runs, mean s per batch, max mass-balance
     #: error, mean batch time in h); ``None`` for a user DoE.
     lab_stats: Optional[dict]
+    # ---- issue 15: domain, calibrated intervals, process limits, closed loop --------------
+    #: Per CQA: the calibrated 95 % interval (:class:`~flexspace.surrogates.conformal.ConformalInterval`)
+    #: of the final deployed model (``interval(mean) → (lo, hi)``, ``q_`` on the CQA's bounded scale).
+    intervals: dict = field(default_factory=dict)
+    #: The final applicability domain (:class:`~flexspace.surrogates.domain.ApplicabilityDomain`,
+    #: fitted on the DoE + loop runs); ``None`` without a design.
+    domain: Optional[object] = None
+    #: The process limits of the design (:class:`.process.ProcessLimits`).
+    process_limits: Optional[object] = None
+    #: The final recommended profile: the 13 features, ``<cqa>_pred/_lo/_hi/_sigma`` (95 %
+    #: interval), ``batch_time_h``, ``final_T_degC``, ``yield_eq_%``, ``max_redissolution_%``,
+    #: ``domain_distance`` (≤ 1 = inside), ``in_domain``, ``process_ok``, ``feasible``,
+    #: ``n_cycles`` (``data/validated_profile.csv``).
+    recommendation: Optional[pd.Series] = None
+    #: One row per loop iteration (0 = design before the loop): runs added / cumulative,
+    #: recommended point's metrics, per CQA prediction, interval, measured mean and
+    #: ``<cqa>_within``, ``all_within_pi95``, ``decision`` (``data/loop_history.csv``).
+    loop_history: Optional[pd.DataFrame] = None
+    #: The validation table (seed Table 3 + interval columns) of every iteration; the last is ``validation``.
+    validations: list = field(default_factory=list)
+    #: Every lab point measured after the DoE (validations: mean of the replicates; acquisitions:
+    #: one run), per CQA with the interval predicted *before* the measurement and ``covered``
+    #: (``data/lab_points.csv``) — the empirical coverage on lab validation points.
+    lab_points: Optional[pd.DataFrame] = None
+    #: The lab runs the loop added to the data (features, CQAs, ``loop_iteration``; ``data/loop_runs.csv``).
+    loop_runs: Optional[pd.DataFrame] = None
+    #: Why the loop stopped (``"validation passed"``, ``"iteration budget spent"``, ``"run budget spent"``,
+    #: ``"loop disabled"``).
+    loop_stop_reason: str = ""
+    #: Step-8 acceptance gate per CQA (hold-out RMSE ≤ 2 × measurement σ) before the loop.
+    gate: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -148,10 +195,12 @@ class _Run:
     seeds: dict
     log: Callable[[str], None]
     timings: dict = field(default_factory=dict)
+    limits: Optional[ProcessLimits] = None
 
 
 def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=None, use_torch: bool | None = None,
-                 verbose: bool = True, deploy_on_all_runs: bool = True) -> WorkflowResult:
+                 verbose: bool = True, deploy_on_all_runs: bool = True, loop_iterations: int | None = None,
+                 limits: ProcessLimits | None = None) -> WorkflowResult:
     """Run Steps 2–9 and write ``out_dir/report.md`` (see module docstring).
 
     Parameters
@@ -165,22 +214,38 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
         (same hyper-parameters, same synthetic rows and α) on training + hold-out runs before
         the design step — the seed's Step 8 → Step 2 loop with the hold-out experiments as the
         additional data.  The validation experiment of Step 9 stays independent of both.
+    loop_iterations : at most this many rounds of the closed Step-8 loop (new lab runs, refit,
+        re-design; :func:`.loop.close_loop`); default 3 (issue 15), 0 disables the loop; always
+        0 for a user DoE (the in-silico lab is not the user's process)
+    limits : process limits of the design (:class:`.process.ProcessLimits`; default targets there)
     """
     t_start = time.perf_counter()
+    if loop_iterations is not None:
+        check_number("loop_iterations", loop_iterations, integer=True, low=0, high=10)
+    if limits is not None and not isinstance(limits, ProcessLimits):
+        raise ValidationError(f"limits must be a ProcessLimits, got {type(limits).__name__}")
     run = _start(out_dir, quick, random_state, use_torch, verbose)
+    run.limits = limits or ProcessLimits()
     lab, doe, doe_source, lab_stats = _step2_doe(run, doe_csv)
     cqas, selection = _steps3_4_selection(run, doe)
     final, erm, before_after = _steps6_7_erm(run, doe, cqas, selection)
     ensembles, parity, holdout_table, uq_table = _steps5_8_uq_holdout(run, doe, cqas, selection, final, lab)
     deployed = _step8_deploy(run, doe, cqas, final, erm, ensembles, deploy_on_all_runs)
-    pareto, validation, val_ok = _step9_design(run, lab, deployed)
+    gate = {r["CQA"]: bool(r["step8_accept"]) for _, r in holdout_table.iterrows() if "step8_accept" in r
+            and pd.notna(r["step8_accept"])}
+    n_loop = 0 if doe_csv is not None else (run.S.loop_iterations if loop_iterations is None else loop_iterations)
+    loop = _step9_design(run, lab, deployed, doe, all(gate.values()), n_loop)
+    pareto = loop.fronts if loop else {}
+    validation, val_ok = (loop.validation, loop.val_ok) if loop else (None, {})
+    if loop:
+        deployed = loop.deployed
     t0 = time.perf_counter()
     figs = _figures(run.out / "figures", parity, erm, pareto)
     run.timings["figures"] = time.perf_counter() - t0
     run.timings["total"] = time.perf_counter() - t_start
     report = _write_report(run.out, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
                            val_ok, figs, run.timings, run.S, run.use_torch, random_state, lab_stats, uq_table,
-                           _refit_note(deployed))
+                           _refit_note(deployed), loop)
     run.log(f"report written to {report} ({run.timings['total']:.1f} s)")
     return WorkflowResult(
         doe=doe, selection={c: r.table for c, r in selection.items()},
@@ -190,7 +255,12 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
         augmented={c: f["augmented"] for c, f in final.items()},
         ensembles={c: d["ensemble"] for c, d in deployed.items()}, holdout=holdout_table, erm=before_after,
         erm_results=erm, pareto=pareto, validation=validation, validation_within_2sigma=val_ok,
-        timings=run.timings, report=report, out_dir=run.out, lab_stats=lab_stats)
+        timings=run.timings, report=report, out_dir=run.out, lab_stats=lab_stats,
+        intervals={c: d["interval"] for c, d in deployed.items()}, domain=loop.domain if loop else None,
+        process_limits=run.limits, recommendation=loop.recommendation if loop else None,
+        loop_history=loop.history if loop else None, validations=loop.validations if loop else [],
+        lab_points=loop.lab_points if loop else None, loop_runs=loop.added_runs if loop else None,
+        loop_stop_reason=loop.stop_reason if loop else "", gate=gate)
 
 
 def _start(out_dir, quick: bool, random_state: int, use_torch: bool | None, verbose: bool) -> _Run:
@@ -239,7 +309,8 @@ def _steps3_4_selection(run: _Run, doe: pd.DataFrame):
     for cqa in cqas:
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
-        res = select_model(X, y, Xh, yh, grids=run.S.grids, random_state=run.seeds["select"], n_jobs=run.S.n_jobs)
+        res = select_model(X, y, Xh, yh, grids=run.S.grids, random_state=run.seeds["select"], n_jobs=run.S.n_jobs,
+                           target_transform=TARGET_SCALE[cqa])
         selection[cqa] = res
         run.log(f"{cqa}: best {res.best_name} (cv MSE {res.table.loc[res.best_name, 'cv_MSE']:.3g})")
     run.timings["selection"] = time.perf_counter() - t0
@@ -256,7 +327,7 @@ def _steps6_7_erm(run: _Run, doe: pd.DataFrame, cqas, selection):
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
         pipe = selection[cqa].best_pipeline
-        final[cqa] = {"pipeline": pipe, "X": X, "y": y, "w": None, "augmented": False}
+        final[cqa] = {"pipeline": pipe, "X": X, "y": y, "w": None, "augmented": False, "n_real": len(y), "alpha": 0.0}
         if cqa not in run.S.erm_cqas:
             continue
         r = erm_search(pipe, X, y, _generator_factories(cqa, run.S.gen_epochs, run.use_torch),
@@ -267,7 +338,8 @@ def _steps6_7_erm(run: _Run, doe: pd.DataFrame, cqas, selection):
         if r.best["alpha"] > 0 and r.best["val_MSE"] < r.baseline_val_MSE:  # chosen on validation, not hold-out
             Xs, ys = r.synthetic
             final[cqa] = {"pipeline": r.pipeline, "X": np.vstack([X, Xs]), "y": np.concatenate([y, ys]),
-                          "w": erm_weights(len(y), len(ys), r.best["alpha"]), "augmented": True}
+                          "w": erm_weights(len(y), len(ys), r.best["alpha"]), "augmented": True, "n_real": len(y),
+                          "alpha": float(r.best["alpha"])}
         run.log(f"{cqa}: ERM best {r.best} vs real-only val MSE {r.baseline_val_MSE:.3g}")
     run.timings["synthetic_erm"] = time.perf_counter() - t0
     before_after = pd.DataFrame(before_after)
@@ -299,8 +371,9 @@ def _steps5_8_uq_holdout(run: _Run, doe: pd.DataFrame, cqas, selection, final, l
     for cqa in cqas:
         f = final[cqa]
         ens = EnsembleRegressor(f["pipeline"], "mccv", run.S.n_members, 0.8, run.seeds["uq"]).fit(
-            f["X"], f["y"], f["w"])
+            f["X"], f["y"], f["w"], score_rows=np.arange(f["n_real"]))
         ensembles[cqa] = ens
+        interval = fit_interval(ens, f["y"], f["n_real"], cqa)
         X, y = split_xy(doe, cqa, "train")
         Xh, yh = split_xy(doe, cqa, "holdout")
         mt, st = ens.predict(X, return_std=True)
@@ -308,15 +381,21 @@ def _steps5_8_uq_holdout(run: _Run, doe: pd.DataFrame, cqas, selection, final, l
         sel = selection[cqa]
         row = {"CQA": cqa, "model": sel.best_name + (" + synthetic (ERM)" if f["augmented"] else ""),
                "n_train": len(y), "n_holdout": len(yh), "cv_MSE": sel.table.loc[sel.best_name, "cv_MSE"],
-               "MCCV_out_of_sample_MSE": ens.mccv_mse_}
+               "MCCV_out_of_sample_MSE": ens.mccv_mse_, "conformal_q": interval.q_}
         if len(yh):
             mh, sh = ens.predict(Xh, return_std=True)
             parity[cqa]["holdout"] = (yh, mh, sh)
             m = regression_metrics(yh, f["pipeline"].predict(Xh))
             sd_meas = meas_sd[cqa] if meas_sd[cqa] is not None else lab.params.noise_d50_rel * float(np.mean(yh))
+            mu_h = f["pipeline"].predict(Xh)
             row.update({"holdout_MSE": m["MSE"], "holdout_MAE": m["MAE"], "holdout_R2": m["R2"],
+                        "holdout_RMSE": float(np.sqrt(m["MSE"])),
                         "mean_pred_sigma": float(np.mean(sh)), "measurement_sigma": sd_meas,
-                        "step8_accept": bool(np.sqrt(m["MSE"]) <= 2 * sd_meas)})
+                        "step8_accept": bool(np.sqrt(m["MSE"]) <= 2 * sd_meas),
+                        "holdout_pi95_coverage": float(np.mean(interval.covers(mu_h, yh))),
+                        "holdout_pi95_mean_half_width": float(np.mean(interval.half_width(mu_h))),
+                        # the mechanistic hold-out runs are extreme conditions: share inside the training domain
+                        "holdout_in_domain_fraction": float(np.mean(fit_domain(X).contains(Xh)))})
         holdout_rows.append(row)
         if len(yh):  # other resampling UQ methods on the same hold-out rows
             uq_rows.append(_uq_methods_row(run, cqa, f, ens, Xh, sh, m))
@@ -331,13 +410,16 @@ def _steps5_8_uq_holdout(run: _Run, doe: pd.DataFrame, cqas, selection, final, l
 def _uq_methods_row(run: _Run, cqa: str, f: dict, ens, Xh, sh, m: dict) -> dict:
     """Mean σ on the hold-out rows: MCCV (``sh``), bootstrap, and the trees of a random forest."""
     boot = EnsembleRegressor(f["pipeline"], "bootstrap", run.S.n_members, random_state=run.seeds["uq"]).fit(
-        f["X"], f["y"], f["w"])
+        f["X"], f["y"], f["w"], score_rows=np.arange(f["n_real"]))
     _, sb = boot.predict(Xh, return_std=True)
     urow = {"CQA": cqa, "MCCV_mean_sigma": float(np.mean(sh)), "bootstrap_mean_sigma": float(np.mean(sb)),
             "bootstrap_OOB_MSE": boot.oob_mse_, "MCCV_out_of_sample_MSE": ens.mccv_mse_,
             "holdout_RMSE": float(np.sqrt(m["MSE"]))}
-    if isinstance(f["pipeline"][-1], RandomForestRegressor):
-        urow["forest_trees_mean_sigma"] = float(np.mean(forest_tree_std(f["pipeline"], Xh)[1]))
+    inner = base_pipeline(f["pipeline"])
+    if isinstance(inner[-1], RandomForestRegressor):  # tree spread, back on the CQA's scale
+        trees = [t.predict(inner[:-1].transform(Xh)) for t in inner[-1].estimators_]
+        urow["forest_trees_mean_sigma"] = float(np.mean(np.std(inverse(np.array(trees), TARGET_SCALE[cqa]),
+                                                               axis=0, ddof=1)))
     return urow
 
 
@@ -360,57 +442,49 @@ def _step8_deploy(run: _Run, doe: pd.DataFrame, cqas, final, erm, ensembles, dep
                 w = erm_weights(len(ya), len(ys), erm[cqa].best["alpha"])
                 Xa, ya = np.vstack([Xa, Xs]), np.concatenate([ya, ys])
             pipe = refit_like(f["pipeline"], Xa, ya, w)
-            ens = EnsembleRegressor(f["pipeline"], "mccv", run.S.n_members, 0.8, run.seeds["uq"]).fit(Xa, ya, w)
-            deployed[cqa] = dict(f, pipeline=pipe, X=Xa, y=ya, w=w, ensemble=ens, refit=True)
+            n_real = len(y) + len(yh)
+            ens = EnsembleRegressor(f["pipeline"], "mccv", run.S.n_members, 0.8, run.seeds["uq"]).fit(
+                Xa, ya, w, score_rows=np.arange(n_real))
+            deployed[cqa] = dict(f, pipeline=pipe, X=Xa, y=ya, w=w, ensemble=ens, refit=True, n_real=n_real)
+    for cqa in cqas:
+        d = deployed[cqa]
+        d["interval"] = fit_interval(d["ensemble"], d["y"], d["n_real"], cqa)
     for cqa in cqas:
         _save_model(deployed[cqa]["pipeline"], run.out / "models" / f"{cqa}.joblib")
     run.timings["deploy_refit"] = time.perf_counter() - t0
     return deployed
 
 
-def _step9_design(run: _Run, lab: InSilicoLab, deployed: dict):
-    """Step 9: NSGA-II fronts for 1–4 thermocycles, then the knee of the 4-cycle front validated
-    in the lab with ``S.replicates`` noisy runs.  Returns ``(pareto, validation, val_ok)``
-    (``({}, None, {})`` without D50 and DoA models)."""
+def _step9_design(run: _Run, lab: InSilicoLab, deployed: dict, doe: pd.DataFrame, gate_passed: bool,
+                  loop_iterations: int):
+    """Step 9 with the closed Step-8 loop (:func:`.loop.close_loop`): NSGA-II fronts for 1–4
+    thermocycles inside the applicability domain and the process limits, the knee of the
+    4-cycle front validated in the lab with ``S.replicates`` noisy runs, and — when the gate
+    failed or the validation missed an interval — up to ``loop_iterations`` rounds of new lab
+    runs, refit and re-design.  Returns the :class:`.loop.LoopOutcome` (None without D50 and
+    DoA models); the final models replace ``models/<CQA>.joblib``."""
     t0 = time.perf_counter()
-    pareto, validation, val_ok = {}, None, {}
+    outcome = None
     if "D50" in deployed and "DoA" in deployed:
-        pareto = _nsga2_fronts(run, deployed)
-        f4 = pareto[4]
-        i = knee_point(np.column_stack([-f4["D50_pred"], f4["DoA_pred"]]))
-        x_opt = f4.loc[i, list(FEATURE_NAMES)].to_numpy(float)
-        validation, val_ok = _validate_point(lab, x_opt, {c: d["ensemble"] for c, d in deployed.items()},
-                                             run.S.replicates, run.seeds["valid"])
-        validation.to_csv(run.out / "data" / "validation.csv", index=False)
-        pd.DataFrame([x_opt], columns=list(FEATURE_NAMES)).to_csv(run.out / "data" / "validated_profile.csv",
-                                                                  index=False)
+        S = run.S
+        settings = LoopSettings(pop_size=S.nsga_pop, n_gen=S.nsga_gen, replicates=S.replicates,
+                                max_iterations=loop_iterations, max_runs=S.max_loop_runs, n_acquire=S.n_acquire,
+                                n_members=S.n_members, limits=run.limits)
+        X_real = doe[list(FEATURE_NAMES)].to_numpy(float)
+        outcome = close_loop(lab, deployed, X_real, gate_passed, settings, np.random.default_rng(run.seeds["nsga"]),
+                             run.log)
+        d = run.out / "data"
+        for nc, fr in outcome.fronts.items():
+            fr.to_csv(d / f"pareto_{nc}cycles.csv", index=False)
+        outcome.validation.to_csv(d / "validation.csv", index=False)
+        outcome.recommendation.to_frame().T.to_csv(d / "validated_profile.csv", index=False)
+        outcome.history.to_csv(d / "loop_history.csv", index=False)
+        outcome.lab_points.to_csv(d / "lab_points.csv", index=False)
+        outcome.added_runs.to_csv(d / "loop_runs.csv", index=False)
+        for cqa, m in outcome.deployed.items():
+            _save_model(m["pipeline"], run.out / "models" / f"{cqa}.joblib")
     run.timings["nsga2_validation"] = time.perf_counter() - t0
-    return pareto, validation, val_ok
-
-
-def _nsga2_fronts(run: _Run, deployed: dict) -> dict[int, pd.DataFrame]:
-    """NSGA-II (max D50, min DoA; Eq. 2–5) per number of cycles on the deployed pipelines;
-    each front saved to ``data/pareto_<n>cycles.csv``."""
-    pD, pA = deployed["D50"]["pipeline"], deployed["DoA"]["pipeline"]
-
-    def objectives(F):
-        return np.column_stack([-pD.predict(F), pA.predict(F)])
-
-    pareto = {}
-    nrng = np.random.default_rng(run.seeds["nsga"])
-    for nc in (1, 2, 3, 4):
-        space = CycleProfileSpace(nc)
-        Xd, Fo, _ = run_nsga2(space.problem(objectives), run.S.nsga_pop, run.S.nsga_gen, int(nrng.integers(2**31)),
-                              sampling=space.sample_feasible(run.S.nsga_pop, nrng))
-        feats = space.to_features(Xd)
-        front = pd.DataFrame(feats, columns=list(FEATURE_NAMES))
-        front["D50_pred"], front["DoA_pred"] = -Fo[:, 0], Fo[:, 1]
-        if "crystallinity" in deployed:
-            front["crystallinity_pred"] = deployed["crystallinity"]["pipeline"].predict(feats)
-        front["n_cycles"] = nc
-        pareto[nc] = front.sort_values("D50_pred").reset_index(drop=True)
-        pareto[nc].to_csv(run.out / "data" / f"pareto_{nc}cycles.csv", index=False)
-    return pareto
+    return outcome
 
 
 def _refit_note(deployed: dict) -> str:
@@ -421,28 +495,6 @@ def _refit_note(deployed: dict) -> str:
                 "seed's Step 8 → Step 2 loop with the hold-out experiments as the added data. The validation "
                 "experiment below is new data for them.")
     return "The deployed models are the evaluated ones (trained on the training runs only)."
-
-
-def _validate_point(lab: InSilicoLab, x, ensembles, replicates: int, seed):
-    """Seed Table 3: lab-measured mean ± SD of ``replicates`` noisy runs vs predicted mean ± σ."""
-    X = np.repeat(np.asarray(x, float)[None], replicates, axis=0)
-    noiseless = lab.run(X[:1])
-    meas = lab.add_noise(pd.concat([noiseless] * replicates, ignore_index=True), random_state=seed)
-    rows, ok = [], {}
-    for cqa in CQA_NAMES:
-        if cqa not in ensembles:
-            continue
-        mu, sd = ensembles[cqa].predict(X[:1], return_std=True)
-        _, sd_tot = ensembles[cqa].predict(X[:1], return_std=True, total=True)
-        mm, ms = float(meas[cqa].mean()), float(meas[cqa].std(ddof=1))
-        dev = abs(mm - mu[0])
-        ok[cqa] = bool(dev <= 2 * sd[0])
-        rows.append({"CQA": cqa, "unit": CQA_UNITS[cqa], "measured_mean": mm, "measured_sd": ms,
-                     "lab_noise_free": float(noiseless[cqa].iloc[0]), "predicted_mean": float(mu[0]),
-                     "predicted_sigma": float(sd[0]), "abs_deviation": dev,
-                     "deviation_in_sigma": dev / sd[0] if sd[0] > 0 else np.inf, "within_2sigma": ok[cqa],
-                     "predicted_sigma_total": float(sd_tot[0]), "within_2sigma_total": bool(dev <= 2 * sd_tot[0])})
-    return pd.DataFrame(rows), ok
 
 
 def _save_model(pipeline, path: Path):
@@ -563,15 +615,16 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 
 def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
                   val_ok, figs, timings, S, use_torch, random_state, lab_stats=None, uq_table=None,
-                  refit_note: str = "") -> Path:
+                  refit_note: str = "", loop=None) -> Path:
     """``out/report.md``: one section per seed step, then the timings."""
     L = _report_doe(doe, doe_source, S, use_torch, random_state, lab_stats)
     L += _report_models(selection, holdout_table, uq_table, before_after, erm, figs)
     L += _report_design(pareto, validation, figs, refit_note)
+    L += _report_loop(loop)
     L += ["## Timings (s)", "", _md(pd.DataFrame([timings]), ".1f"), "",
           "Files: `data/doe.csv` (loads with `flexspace.crystallization.doe.load_doe`), "
-          "`data/*.csv`, `models/<CQA>.joblib` (scikit-learn Pipelines: StandardScaler + estimator; inputs in "
-          "`FEATURE_NAMES` order).", ""]
+          "`data/*.csv`, `models/<CQA>.joblib` (scikit-learn TransformedTargetRegressor — log D50, logit "
+          "percentages — around a StandardScaler + estimator Pipeline; inputs in `FEATURE_NAMES` order).", ""]
     path = out / "report.md"
     path.write_text("\n".join(L), encoding="utf-8")
     return path
@@ -630,6 +683,26 @@ def _report_models(selection, holdout_table, uq_table, before_after, erm, figs) 
               "gain need not carry over to the hold-out runs.", ""]
         for cqa in erm:
             L += [f"![alpha {cqa}]({figs[f'alpha_{cqa}']})", ""]
+    return L
+
+
+def _report_loop(loop) -> list[str]:
+    """Report section of the closed Step-8 loop (issue 15): iterations, lab points, coverage."""
+    if loop is None:
+        return []
+    h = loop.history
+    cols = ["iteration", "runs_added", "runs_cumulative", "n_cycles", "domain_distance", "batch_time_h",
+            "yield_eq_%", "final_T_degC", "max_redissolution_%", "all_within_pi95", "decision"]
+    lp = loop.lab_points
+    cov = lp.groupby("CQA")["covered"].agg(["mean", "size"]).reset_index() if len(lp) else pd.DataFrame()
+    L = ["## Step 8 → 2 loop: new lab runs, refit, re-design (issue 15)", "",
+         "Design constraints: Eq. 2–5, the applicability domain (1-NN distance ≤ the 95 % leave-one-out "
+         "distance of the runs, per-feature ranges of the runs) and the process limits "
+         + ", ".join(f"{k} = {v:g}" for k, v in loop.limits.to_dict().items()) + ". Intervals: conformal 95 % "
+         "from the MCCV out-of-sample residuals of the real rows.", "", _md(h[[c for c in cols if c in h]]), "",
+         f"Stopped: {loop.stop_reason}. Lab points measured after the DoE (intervals predicted before measuring):", ""]
+    if len(cov):
+        L += [_md(cov.rename(columns={"mean": "coverage", "size": "points"})), ""]
     return L
 
 

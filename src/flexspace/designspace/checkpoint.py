@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlexspaceError
+from ..validation import check_file_path
 
 __all__ = ["Checkpoint", "CheckpointFile", "CheckpointMismatchError", "CheckpointLockedError",
            "CheckpointWarning"]
@@ -86,10 +87,13 @@ class CheckpointFile:
     @classmethod
     def coerce(cls, out) -> Optional["CheckpointFile"]:
         """``out`` of a map driver (None, a path or a CheckpointFile) -> CheckpointFile or None."""
-        if out is None or isinstance(out, cls):
+        if out is None:
+            return out
+        if isinstance(out, cls):
+            check_file_path("out", out.path)
             return out
         if isinstance(out, (str, os.PathLike)):
-            return cls(out)
+            return cls(check_file_path("out", out))
         raise ValueError(f"out must be a file path or a CheckpointFile(path, retry_failed=...), got {out!r}")
 
 

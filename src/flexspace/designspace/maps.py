@@ -279,10 +279,11 @@ def _mc_chunk(ref, samples, s: dict, items) -> List[tuple]:
     for i, tp in items:
         t0 = time.perf_counter()
         try:
-            r = monte_carlo_probability(model, tp, samples=samples, solver=s["pyomo_solver"])
+            r = monte_carlo_probability(model, tp, s["n_samples"], s["random_state"], samples=samples,
+                                        solver=s["pyomo_solver"])
             out.append((i, _mc_row(r.probability, r.std_error, r.n_failed, r.evaluated_by, time.perf_counter() - t0)))
         except Exception as exc:  # noqa: BLE001
-            row = _mc_row(float("nan"), float("nan"), samples.shape[0], "error", time.perf_counter() - t0)
+            row = _mc_row(float("nan"), float("nan"), s["n_samples"], "error", time.perf_counter() - t0)
             row.update(status="failed", message=f"{type(exc).__name__}: {exc}")
             out.append((i, row))
     return out
@@ -458,24 +459,34 @@ def monte_carlo_map(model, grid=None, n_samples: int = 1000, random_state=0, *, 
     default recomputes them); ``progress``: None = a tqdm bar when stderr is a terminal,
     True/False to force (module docstring)."""
     check_choice("batch", batch, ("point", "grid"))
-    n_samples = check_number("n_samples", n_samples, integer=True, low=1, hint="samples per grid point, e.g. 1000")
+    from ..montecarlo import check_n_samples
+
+    n_samples = check_n_samples(n_samples)
     _seed_repr(random_state)
     run = _run_options(workers, out, chunk_size, progress)
-    from ..montecarlo import sample_theta_m
+    from ..montecarlo import max_chunk, sample_theta_m
 
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid)
-    samples = sample_theta_m(model, n_samples, random_state)
-    if model.simulator is None:
+    streamed = model.simulator is not None and n_samples > max_chunk(model)
+    # a sample count beyond memory is streamed in chunks at each point (the same samples)
+    samples = None if streamed else sample_theta_m(model, n_samples, random_state)
+    _check_mc_config(model, _points(axes)[0], sample_theta_m(model, 4, random_state) if streamed else samples,
+                     pyomo_solver, random_state, out)
+    batch = "point" if streamed else batch
+    if model.simulator is None and not getattr(model, "n_z", 0):  # controls: recourse_feasibility decides
         warnings.warn(f"model {model.name!r} has no vectorised simulator: Monte Carlo falls back to one square "
                       f"Pyomo solve per sample ({pyomo_solver}); {n_samples} solves per grid point", stacklevel=2)
     settings = {"algorithm": "monte carlo", "model": _model_summary(model),
                 "axes": [a.tolist() for a in axes], "n_samples": n_samples, "random_state": _seed_repr(random_state),
-                "evaluated_by": "vectorised simulator" if model.simulator is not None
+                "evaluated_by": "recourse (some control z in bounds makes every g <= 0)" if getattr(model, "n_z", 0)
+                else "vectorised simulator" if model.simulator is not None
                 else f"per-sample Pyomo solves ({pyomo_solver})"}
     if batch == "grid" and model.simulator is not None:
         _check_grid_batching(model, _points(axes), samples)
-    s = {"batch": batch, "pyomo_solver": pyomo_solver}
+    if streamed and random_state is None:  # one fresh seed for every point: common random numbers hold
+        random_state = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> 1)
+    s = {"batch": batch, "pyomo_solver": pyomo_solver, "n_samples": n_samples, "random_state": random_state}
     # one point per task unless a chunk is one vectorised call: every finished point is written at once
     serial_chunk = 64 if (batch == "grid" and model.simulator is not None) else 1
     return _drive("mc", model, axes, settings, _mc_chunk, (ref, samples, s), run, serial_chunk)
@@ -496,6 +507,45 @@ def _check_grid_batching(model, points, samples):
     if not ok:
         raise ValueError(f"batch='grid': the simulator of {model.name!r} gives different results for theta_p of "
                          "shape (N, n_p) than per point; use batch='point'")
+
+
+def _check_index_solver(solver, method, opts):
+    """The solver name (known, available) and the method it can run, before any point:
+    a configuration error is one clear error, not a map of failed points."""
+    from ..formulations.flexibility import _check_method
+    from ..solvers import available_solvers, get_solver
+
+    if not isinstance(solver, str):
+        raise ValidationError(f"solver must be a solver name (e.g. 'maingo', 'scip', 'ipopt'), got {solver!r}")
+    s = get_solver(solver, opts)  # unknown names are refused here, with the list
+    if s.name not in available_solvers():
+        raise SolverUnavailableError(f"solver {solver!r} is not available here (available: {available_solvers()}); "
+                                     "run `flexspace solvers` for details")
+    return s.name, _check_method(method, s).value  # plain strings in the settings and checkpoints
+
+
+def _check_mc_config(model, point, samples, pyomo_solver, random_state, out) -> None:
+    """What would otherwise make every point fail: an unknown ``pyomo_solver`` (no simulator),
+    a simulator returning the wrong shape; and a checkpoint without a seed."""
+    if out is not None and random_state is None:
+        raise ValidationError("random_state=None cannot be checkpointed reproducibly (a resumed map would mix "
+                              "samples from other draws); give an int seed, or out=None")
+    if model.simulator is None:
+        from ..solvers import get_solver
+
+        if not isinstance(pyomo_solver, str):
+            raise ValidationError(f"pyomo_solver must be a solver name (e.g. 'ipopt'), got {pyomo_solver!r}")
+        get_solver(pyomo_solver)
+        return
+    tm = samples[:4]
+    try:
+        g = np.asarray(model.simulator(np.asarray(point, float), tm), dtype=float)
+    except Exception:  # noqa: BLE001 - a failure at one point is that point's (recorded) failure
+        return
+    if g.shape != (tm.shape[0], model.n_g):
+        raise ValidationError(f"simulator of {model.name!r} returned shape {g.shape} for {tm.shape[0]} samples, "
+                              f"expected {(tm.shape[0], model.n_g)} (one row per sample, one column per CQA "
+                              f"{model.g_names})")
 
 
 def _seed_repr(rs):
@@ -528,16 +578,11 @@ def flexibility_index_map(model, grid=None, uncertainty_set: str = "ellipsoid", 
     solver, global and certified flags.  A failed or untrusted point is never inside a
     region.  ``grid``, ``workers``, ``out``, ``progress``: see :func:`monte_carlo_map`."""
     if not isinstance(uncertainty_set, str):
-        raise ValidationError("flexibility_index_map takes the set by name ('box', 'ellipsoid', 'ldl') so that workers "
-                         "and checkpoints can rebuild it")
-    from ..formulations.flexibility import Method
-    from ..solvers import available_solvers
-
+        raise ValidationError(f"uncertainty_set must be one of 'box', 'ellipsoid', 'ldl' (by name, so that workers "
+                              f"and checkpoints can rebuild it), got {uncertainty_set!r}")
     check_choice("uncertainty_set", str(uncertainty_set).lower(), ("box", "ellipsoid", "ldl"))
-    method = Method.parse(method).value  # a plain string in the settings and checkpoints
-    if solver not in available_solvers():
-        raise SolverUnavailableError(f"solver {solver!r} is not available (available: {available_solvers()})")
     opts = resolve_options(options, "index_map")
+    solver, method = _check_index_solver(solver, method, opts)
     run = _run_options(workers, out, chunk_size, progress)
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid)

@@ -81,12 +81,16 @@ def _mark_points(ax, dmap) -> bool:
     if fail.any():
         ii, jj = np.nonzero(fail)
         ax.plot(a1[jj], a0[ii], "rx", ms=7, mew=2, label=f"failed ({int(fail.sum())})", ls="none")
-    untrusted = ~dmap.trusted & ~fail
+    inferred = dmap.inferred
+    untrusted = ~dmap.trusted & ~fail & ~inferred
     if untrusted.any():
         ii, jj = np.nonzero(untrusted)
         ax.plot(a1[jj], a0[ii], "o", mfc="none", mec="orange", ms=7, mew=1.5, ls="none",
                 label=f"uncertified / contradicted ({int(untrusted.sum())})")
-    return bool(fail.any() or untrusted.any())
+    if inferred.any():  # adaptive maps: not solved, so drawn as such (never coloured as solved)
+        ii, jj = np.nonzero(inferred)
+        ax.plot(a1[jj], a0[ii], ".", color="0.55", ms=2, ls="none", label=f"not solved ({int(inferred.sum())})")
+    return bool(fail.any() or untrusted.any() or inferred.any())
 
 
 def _draw_rectangles(ax, rects) -> None:

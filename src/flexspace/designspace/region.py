@@ -43,6 +43,7 @@ import numpy as np
 from ..errors import ValidationError
 from ..options import OptionsLike, resolve_options
 from ..validation import as_vector, check_number, check_probability
+from .centre import nominal_point
 
 __all__ = ["flexibility_test_region", "Bisection", "FlexTestRegion", "Rectangle", "StepStatus", "BracketError",
            "NominalInfeasibleError"]
@@ -75,6 +76,9 @@ class Iteration:
     center: List[float]
     phase: str = "bisection"
     message: str = ""  #: per-subproblem solver statuses when the test did not succeed
+    #: ``chi`` is g at a feasible point (a proven lower bound of χ); False when every
+    #: subproblem was decided by its bound alone (``chi`` is then that upper bound)
+    chi_at_point: bool = True
 
 
 @dataclass
@@ -121,6 +125,8 @@ class FlexTestRegion:
     n_solves: int
     n_failed: int  #: extended tests that failed (treated as infeasible)
     notes: List[str] = field(default_factory=list)
+    #: how the nominal point was chosen (``source``; for a map centre also its grid estimate of δp)
+    nominal: dict = field(default_factory=dict)
 
     @property
     def certified(self) -> bool:
@@ -155,12 +161,14 @@ class FlexTestRegion:
         return {"theta_p_names": self.theta_p_names, "confidence": self.confidence, "delta_m": self.delta_m,
                 "set": self.set_kind, "solver": self.solver, "global": self.is_global, "certified": self.certified,
                 "eps_tol": self.eps_tol, "time": self.time, "n_solves": self.n_solves, "n_failed": self.n_failed,
-                "notes": self.notes, "rectangles": [r.to_dict() for r in self.rectangles]}
+                "notes": self.notes, "nominal": self.nominal, "rectangles": [r.to_dict() for r in self.rectangles]}
 
     def __str__(self) -> str:
         lines = [f"Algorithm 3 ({self.set_kind}, solver={self.solver}, {'global' if self.is_global else 'local'}), "
                  f"p_c={self.confidence}, delta_m={self.delta_m:.5g}: {len(self.rectangles)} rectangle(s), "
                  f"{self.n_solves} extended tests, {self.time:.2f} s"]
+        if self.nominal:
+            lines.append(f"  nominal point {self.nominal.get('point')}: {self.nominal.get('source')}")
         for r in self.rectangles:
             box = ", ".join(f"{n} in [{lo:.6g}, {hi:.6g}]" for n, lo, hi in zip(self.theta_p_names, r.lower, r.upper))
             lines.append(f"  delta_p={r.delta_p:.6g} chi={r.chi:.3g} {'converged' if r.converged else 'NOT converged'}"
@@ -214,6 +222,13 @@ class Bisection:
         check_number("Bisection.move_rounds", self.move_rounds, integer=True, low=0)
         check_number("Bisection.move_step", self.move_step, low=0, high=1, low_open=True)
         check_number("Bisection.max_rectangles", self.max_rectangles, integer=True, low=1)
+        for name in ("delta_p_minus", "delta_p_plus"):
+            v = getattr(self, name)
+            if v is not None:
+                v = as_vector(f"Bisection.{name}", v)
+                if np.any(v < 0):
+                    raise ValidationError(f"Bisection.{name} must be >= 0 in every entry (a half-width of the "
+                                          f"rectangle per theta_p), got {v.tolist()}")
 
     def run(self, analysis, confidence: float, center, move_nominal: bool = False, cover=None):
         """Rectangles around ``center`` for ``analysis`` (a FlexibilityAnalysis) at p_c =
@@ -258,7 +273,9 @@ class _Search:
     def chi(self, c, dp, phase, log) -> Iteration:
         dmin, dplus = self.halfwidths(c)
         t0 = time.perf_counter()
-        r = self.fa.extended_test(dp, c, dmin, dplus, confidence=self.confidence)
+        # window: with cut-offs, χ is solved to the gap only inside the stopping window [-eps, 0];
+        # elsewhere each solve stops once its sign (or χ < -eps) is proven
+        r = self.fa.extended_test(dp, c, dmin, dplus, confidence=self.confidence, window=self.eps)
         self.n_solves += 1
         if not r.solved:
             status = StepStatus.FAILED
@@ -273,7 +290,7 @@ class _Search:
             f"{sp.constraint}: {sp.status.value}{' (' + sp.message[:120] + ')' if sp.message and not sp.status.ok else ''}"
             for sp in r.subproblems)
         it = Iteration(float(dp), float(r.chi), r.chi_upper_bound, status, time.perf_counter() - t0,
-                       [float(x) for x in c], phase, msg)
+                       [float(x) for x in c], phase, msg, chi_at_point=r.worst_theta_m is not None)
         log.append(it)
         return it
 
@@ -303,7 +320,7 @@ class _Search:
                 break
             width = hi.delta_p - lo.delta_p
             if width <= 1e-9:
-                converged = -self.eps <= lo.chi <= 0
+                converged = -self.eps <= lo.chi <= 0 and lo.chi_at_point
                 break
             mid = 0.5 * (lo.delta_p + hi.delta_p)
             if self.step == "illinois" and hi.status == StepStatus.INFEASIBLE and math.isfinite(f_hi) and f_hi > f_lo \
@@ -320,7 +337,7 @@ class _Search:
                 if side == -1:
                     f_hi *= 0.5  # Illinois: halve the stale end's value
                 side = -1
-                if it.chi >= -self.eps:
+                if it.chi >= -self.eps and it.chi_at_point:  # χ ∈ [chi, bound] ⊂ [-eps, 0], proven
                     converged = True
             else:
                 hi = it
@@ -345,11 +362,14 @@ class _Search:
                 f"theta_p_nominal={[float(x) for x in np.round(c, 6)]}: {why} (chi={L.chi:.6g}, upper bound "
                 f"{L.chi_upper_bound}; {L.message}). Try a longer time_limit or another solver.")
         if L.status != StepStatus.FEASIBLE:
+            what = ("the nominal point is not feasible at p_c={}. Choose another nominal point (e.g. inside an "
+                    "Algorithm 2 map's region)" if dp_lo == 0 else
+                    "the rectangle at Bisection.delta_p_lower is already infeasible at p_c={}: lower "
+                    "delta_p_lower (0 tests the nominal point alone)").format(self.confidence)
             raise NominalInfeasibleError(
                 f"bracket check failed at the lower end: chi(delta_p^L={dp_lo:g}) = {L.chi:.6g} "
                 f"(upper bound {L.chi_upper_bound}) is not < 0 at theta_p_nominal="
-                f"{[float(x) for x in np.round(c, 6)]}: the nominal point is not feasible at p_c={self.confidence}. "
-                "Choose another nominal point (e.g. inside an Algorithm 2 map's region).")
+                f"{[float(x) for x in np.round(c, 6)]}: {what}.")
         U = self.chi(c, dp_hi, phase, log)
         if U.status == StepStatus.FEASIBLE:
             raise BracketError(
@@ -371,11 +391,15 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
     :class:`~flexspace.options.SolveOptions` (default: the ``"bisection"`` preset, whose
     ``abs_gap`` None means ε_tol/10).  ``solver``: default SCIP — measured on case 1
     (ellipsoid, p_c 0.85) an extended test takes ~0.25 s with SCIP and 3–10 s with MAiNGO.
+    ``theta_p_nominal``: a θp vector, None (the model's), a DesignSpaceMap (start at its
+    region's centre maximising the grid estimate of δp, :func:`.centre.chebyshev_centre`;
+    reported in ``result.nominal``) or ``"centre"`` (the same on ``cover``).
     ``move_nominal``: also search the nominal point; ``cover``: a DesignSpaceMap whose
     region is covered by several rectangles.  ``analysis``: reuse a FlexibilityAnalysis
     (its set, solver and options are then used)."""
     from ..formulations import FlexibilityAnalysis
 
+    _check_region_inputs(model, cover, analysis)
     algorithm = Bisection() if algorithm is None else algorithm
     if not isinstance(algorithm, Bisection):
         raise ValidationError(f"algorithm must be a Bisection, got {type(algorithm).__name__}")
@@ -384,12 +408,8 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
         raise ValidationError(f"move_nominal must be True or False, got {move_nominal!r}")
     if model.theta_p_bounds is None:
         raise ValidationError("Algorithm 3 needs theta_p_bounds on the model (ProcessModel(theta_p_bounds=...))")
-    bounds = np.asarray(model.theta_p_bounds, float)
-    c0 = as_vector("theta_p_nominal", model.theta_p_nominal if theta_p_nominal is None else theta_p_nominal,
-                   model.n_p)
-    if np.any(c0 < bounds[:, 0]) or np.any(c0 > bounds[:, 1]):
-        raise ValidationError(f"theta_p_nominal {c0.tolist()} is outside the theta_p bounds {bounds.tolist()}; "
-                              "choose a nominal point inside them")
+    c0, nominal = nominal_point(model, theta_p_nominal, confidence, algorithm.delta_p_minus, algorithm.delta_p_plus,
+                                cover)
     t0 = time.perf_counter()
     if analysis is None:
         opts = resolve_options(options, "bisection")
@@ -400,7 +420,26 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
     rects, search = algorithm.run(fa, confidence, c0, move_nominal=move_nominal, cover=cover)
     return FlexTestRegion(list(model.theta_p_names), float(confidence), float(fa.uset.delta_for_confidence(confidence)),
                           fa.set_kind, fa.solver.name, bool(fa.solver.is_global), float(algorithm.eps_tol), rects,
-                          time.perf_counter() - t0, search.n_solves, search.n_failed, search.notes)
+                          time.perf_counter() - t0, search.n_solves, search.n_failed, search.notes, nominal)
+
+
+def _check_region_inputs(model, cover, analysis) -> None:
+    """Types of the model, ``cover`` and ``analysis``, checked before any solve."""
+    from ..formulations import FlexibilityAnalysis
+    from ..models import ProcessModel
+    from .results import DesignSpaceMap
+
+    if not isinstance(model, ProcessModel):
+        raise ValidationError(f"model must be a flexspace ProcessModel (e.g. flexspace.models.cases.case1.model()), "
+                              f"got {type(model).__name__}")
+    if cover is not None and not isinstance(cover, DesignSpaceMap):
+        raise ValidationError(f"cover must be a DesignSpaceMap (e.g. from flexibility_index_map) whose region the "
+                              f"rectangles cover, or None; got {type(cover).__name__}")
+    if analysis is not None and not isinstance(analysis, FlexibilityAnalysis):
+        raise ValidationError(f"analysis must be a FlexibilityAnalysis to reuse, or None; got "
+                              f"{type(analysis).__name__}")
+    if analysis is not None and analysis.model is not model:
+        raise ValidationError("analysis was built for another model; pass analysis=None or one built with this model")
 
 
 def _move(bis: _Search, best: Rectangle, bounds, rounds, step, dp_hi) -> Rectangle:

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ValidationError
+from ..validation import check_file_path
 
 __all__ = ["DesignSpaceMap"]
 
@@ -16,6 +17,10 @@ __all__ = ["DesignSpaceMap"]
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
 #: statuses whose probability is proven or certified (see flexspace.ResultStatus)
 TRUSTED_STATUSES = ("ok", "nominal infeasible")
+#: adaptive maps (:mod:`.adaptive`): a point that was not solved; its membership, inferred from the
+#: solved points of its cell, is in the column ``inferred_member`` (1 in, 0 out) and counts in
+#: :meth:`DesignSpaceMap.region` only with ``include_inferred=True``
+INFERRED_STATUS = "inferred"
 
 
 def _meta_path(path):
@@ -31,13 +36,58 @@ def _grid_order(table, names, axes, path):
         return table  # no θp columns: trust the row order of our own file
     pts = np.array(list(itertools.product(*[np.asarray(a, float) for a in axes])), float).reshape(-1, len(names))
     if len(table) != len(pts):
-        raise ValidationError(f"{path}: {len(table)} rows for a grid of {len(pts)} points")
+        raise ValidationError(f"{path}: {len(table)} rows for a grid of {len(pts)} points{_stale_hint(path)}")
     lookup = {tuple(np.round(r, 12)): i for i, r in enumerate(table[names].to_numpy(float))}
     try:
         order = [lookup[tuple(np.round(p, 12))] for p in pts]
     except KeyError as exc:
-        raise ValidationError(f"{path}: grid point {exc.args[0]} has no row") from None
+        point = tuple(float(v) for v in exc.args[0])
+        raise ValidationError(f"{path}: grid point {point} has no row{_stale_hint(path)}") from None
     return table.iloc[order].reset_index(drop=True)
+
+
+def _read_meta(side) -> Optional[dict]:
+    """The map metadata in ``side`` (a ``.json`` next to the CSV), or None when it is absent
+    or not ours (another program's file is ignored, never trusted)."""
+    if not side.is_file():
+        return None
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == "flexspace-map/2" else None
+
+
+def _read_map_csv(path):
+    """``(path, table)`` of a map CSV; a missing, empty or foreign file is named with the fix."""
+    import pathlib
+
+    import pandas as pd
+
+    if not isinstance(path, (str, pathlib.PurePath)):
+        raise ValidationError(f"path must be the path of a map CSV (str or os.PathLike), got {path!r}")
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ValidationError(f"path {str(path)!r} is not a file (does it exist?); give the CSV written by "
+                              "DesignSpaceMap.to_csv")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"{path} is not a readable map CSV ({type(exc).__name__}: {exc}); give the CSV "
+                              "written by DesignSpaceMap.to_csv") from None
+    missing = [c for c in ("probability", "status") if c not in table.columns]
+    if missing:
+        raise ValidationError(f"{path}: no {missing} column(s); a map CSV has the theta_p columns, then "
+                              "'probability', 'status', ... (as DesignSpaceMap.to_csv writes it)")
+    return path, table
+
+
+def _stale_hint(path) -> str:
+    side = _meta_path(path)
+    if side.is_file():
+        return (f"; the axes come from {side.name}, which does not describe this CSV (stale or from another map): "
+                "delete or regenerate it")
+    return ""
 
 
 class DesignSpaceMap:
@@ -103,7 +153,7 @@ class DesignSpaceMap:
     def failed(self) -> np.ndarray:
         st = self.table["status"].astype(str).to_numpy()
         p = self.table["probability"].to_numpy(float)
-        return ((st == "failed") | ~np.isfinite(p)).reshape(self.shape)
+        return ((st == "failed") | (~np.isfinite(p) & (st != INFERRED_STATUS))).reshape(self.shape)
 
     @property
     def trusted(self) -> np.ndarray:
@@ -114,12 +164,19 @@ class DesignSpaceMap:
         return np.isin(st, TRUSTED_STATUSES).reshape(self.shape) & ~self.failed
 
     @property
+    def inferred(self) -> np.ndarray:
+        """Points an adaptive map did not solve (status ``inferred``): neither trusted nor failed."""
+        return (self.table["status"].astype(str).to_numpy() == INFERRED_STATUS).reshape(self.shape)
+
+    @property
     def status_counts(self) -> Dict[str, int]:
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}
 
-    def region(self, confidence: float = 0.85, n_se: float = 0.0) -> np.ndarray:
+    def region(self, confidence: float = 0.85, n_se: float = 0.0, include_inferred: bool = False) -> np.ndarray:
         """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ confidence at a
-        :attr:`trusted` point (status ``ok``: proven or certified)."""
+        :attr:`trusted` point (status ``ok``: proven or certified).  Adaptive maps only:
+        ``include_inferred=True`` adds the points not solved but inferred inside (status
+        ``inferred``, valid only at the map's own confidence) — an assumption, not a proof."""
         from ..validation import check_number, check_probability
 
         confidence = check_probability("confidence", confidence)
@@ -129,7 +186,20 @@ class DesignSpaceMap:
             se = np.nan_to_num(self.std_error, nan=0.0)
             p = p + n_se * se
         with np.errstate(invalid="ignore"):
-            return (np.nan_to_num(p, nan=-1.0) >= confidence) & self.trusted
+            inside = (np.nan_to_num(p, nan=-1.0) >= confidence) & self.trusted
+        return inside | self._inferred_inside(confidence) if include_inferred else inside
+
+    def _inferred_inside(self, confidence: float) -> np.ndarray:
+        """Points with status ``inferred`` and ``inferred_member`` 1 (adaptive maps)."""
+        if "inferred_member" not in self.table:
+            return np.zeros(self.shape, bool)
+        made_at = self.settings.get("adaptive", {}).get("confidence")
+        if made_at is None or not math.isclose(float(made_at), confidence):
+            raise ValidationError(f"inferred points were decided at confidence {made_at}, not {confidence}: "
+                             "use include_inferred=False (solved points only) or rerun the adaptive map")
+        st = self.table["status"].astype(str).to_numpy()
+        member = self.table["inferred_member"].to_numpy(float) == 1.0
+        return ((st == INFERRED_STATUS) & member).reshape(self.shape)
 
     def to_dataframe(self):
         """One row per grid point (a copy)."""
@@ -138,7 +208,8 @@ class DesignSpaceMap:
     def summary(self, confidence: float = 0.85) -> dict:
         return {"kind": self.kind, "points": int(np.prod(self.shape)), "shape": list(self.shape),
                 "status_counts": self.status_counts, "failed_points": int(self.failed.sum()),
-                "untrusted_points": int((~self.trusted & ~self.failed).sum()),
+                "untrusted_points": int((~self.trusted & ~self.failed & ~self.inferred).sum()),
+                "inferred_points": int(self.inferred.sum()),
                 f"region_points_p{confidence}": int(self.region(confidence).sum()),
                 "failed_samples": int(self.table["n_failed"].sum()) if "n_failed" in self.table else None,
                 **{k: v for k, v in self.run_info.items()}}
@@ -180,31 +251,25 @@ class DesignSpaceMap:
     def to_csv(self, path, metadata: bool = True) -> None:
         """A plain CSV (one row per grid point: θp columns, then the results) that
         ``pandas.read_csv`` and spreadsheets open as they are; with ``metadata`` also
-        ``<path without .csv>.json`` (:meth:`metadata`), which :meth:`from_csv` reads back."""
+        ``<path without .csv>.json`` (:meth:`metadata`), which :meth:`from_csv` reads back.
+        An existing ``.json`` that is not flexspace map metadata is never overwritten."""
         import pathlib
 
-        path = pathlib.Path(path)
+        path = pathlib.Path(check_file_path("path", path))
+        side = _meta_path(path)
+        if metadata and side.exists() and _read_meta(side) is None:
+            raise ValidationError(f"{side} exists and is not flexspace map metadata; refusing to overwrite it. "
+                                  "Move it, write the CSV under another name, or pass metadata=False")
         self.table.to_csv(path, index=False)
         if metadata:
-            _meta_path(path).write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
+            side.write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
 
     @classmethod
     def from_csv(cls, path) -> "DesignSpaceMap":
         """A map from :meth:`to_csv` (with its ``.json`` metadata when present; otherwise θp
         columns are those before ``probability`` and the axes their distinct values)."""
-        import pathlib
-
-        import pandas as pd
-
-        path = pathlib.Path(path)
-        table = pd.read_csv(path)
-        side = _meta_path(path)
-        meta = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
-        if meta is not None and meta.get("format") != "flexspace-map/2":
-            meta = None  # not ours: ignore it
-        if "probability" not in table.columns:
-            raise ValidationError(f"{path}: no 'probability' column; a map CSV has the theta_p columns, then "
-                                  "'probability', 'status', ...")
+        path, table = _read_map_csv(path)
+        meta = _read_meta(_meta_path(path))
         if meta is None:
             cols = list(table.columns)
             names = cols[:cols.index("probability")]

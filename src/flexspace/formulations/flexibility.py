@@ -312,6 +312,19 @@ class FlexibilityAnalysis:
         return self.model.evaluate_pyomo(theta_p, self.model.theta_m_nominal[None, :], self.square_solver,
                                          instance=self._eval)[0]
 
+    @property
+    def model_has_controls(self) -> bool:
+        return bool(getattr(self.model, "n_z", 0))
+
+    def recourse(self):
+        """For a model with controls: the :class:`~flexspace.formulations.recourse.RecourseAnalysis`
+        that answers :meth:`index`, :meth:`test` and :meth:`extended_test` (built once)."""
+        if getattr(self, "_rc", None) is None:
+            from .recourse import RecourseAnalysis
+
+            self._rc = RecourseAnalysis(self.model, self.uset, self.solver, self.options)
+        return self._rc
+
     def _theta_dict(self, names, values) -> Dict[str, float]:
         return {n: float(v) for n, v in zip(names, values)}
 
@@ -387,6 +400,8 @@ class FlexibilityAnalysis:
         (global), never ``ok``.  ``options.n_certify``: samples (default 2000 with a
         vectorised simulator, else 200 square solves); the count used is in
         ``result.certification``."""
+        if self.model_has_controls:
+            return self.recourse().index(theta_p, method=method)
         t0, res, theta_p = self._begin(FlexibilityIndexResult, method, theta_p, delta_max=self.delta_max)
         if not self._nominal_check(res, theta_p):
             return self._finish(res, t0, theta_p)
@@ -475,7 +490,7 @@ class FlexibilityAnalysis:
         start = _snapshot(m)
         targets = [(k, [m.fx.violate[k]], []) for k in range(self.model.n_g)] if method == "enumeration" \
             else [(None, [], [m.fx.minlp])]
-        for k, cons, blocks in targets:
+        for k, cons, blocks in self._ordered(targets, getattr(self, "_index_first", None)):
             if k is not None and not self.solver.is_global:
                 # local solvers: the cheap capping check first (an index NLP with no violation up to
                 # δ_max makes Ipopt grind for seconds before it fails; measured 1.5 s vs 0.03 s)
@@ -489,13 +504,25 @@ class FlexibilityAnalysis:
             if k is None and ensure_valid_big_m(m.fx.minlp, prob.inst.g) is None:
                 res.subproblems.append(_no_big_m())
                 continue
-            r = self._tightened_global_solve(prob) if presolve and k is not None else self.solver.solve(m)
+            r = self._tightened_global_solve(prob) if presolve and k is not None \
+                else self.solver.solve(m, **self._index_targets(res.subproblems, k))
             name = self.model.g_names[k] if k is not None else "minlp"
             sp = self._index_result(prob, name, r)
             if k is None and r.status.ok:
                 ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
                 sp.constraint = "minlp:" + self.model.g_names[int(np.argmax(ys))]
             res.subproblems.append(sp)
+
+    def _index_targets(self, done, k) -> dict:
+        """``options.cutoffs``, enumeration with a global solver: stop the index NLP of g_k as
+        soon as its proven lower bound reaches the smallest δ solved so far (bound across k):
+        δ_k can then not be the minimum.  The previous point's active constraint is solved first."""
+        if k is None or not self._cutoffs or not self.solver.is_global:
+            return {}
+        found = [s.value for s in done if s.status.ok and math.isfinite(s.value)]
+        if not found or min(found) >= self.delta_max - 1e-9:
+            return {}
+        return {"bound_target": self._size(min(found))}
 
     def _index_result(self, prob, name, r) -> SubproblemResult:
         """A subproblem's δ_k.  Only a *global* solver's "infeasible" proves that nothing
@@ -511,6 +538,13 @@ class FlexibilityAnalysis:
             return SubproblemResult(name, val, r.status, capped=val >= self.delta_max - 1e-9, time=r.time,
                                     bound=self._delta(r.bound), theta_m=[float(v.value) for v in inst.theta_m],
                                     message=r.message)
+        if r.status == SolverStatus.TARGET and r.bound is not None:  # cut off: δ_k ≥ bound ≥ the best δ
+            lb = self._delta(r.bound)
+            val = max(self._delta(float(pyo.value(m.delta))), lb) if r.has_point else lb
+            return SubproblemResult(name, val, r.status, time=r.time, bound=lb,
+                                    theta_m=[float(v.value) for v in inst.theta_m] if r.has_point else None,
+                                    message=f"{r.message}; cut off: delta_k >= {lb:.6g} >= the best delta so far, "
+                                            "so g_k is not the active constraint")
         if r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
             ub = self._delta(m.delta.ub)
             return SubproblemResult(name, ub, r.status, capped=ub >= self.delta_max - 1e-9, time=r.time,
@@ -522,12 +556,14 @@ class FlexibilityAnalysis:
     def _combine(self, res) -> bool:
         """δ = min over the subproblems (δ_k, domain bounds); False (and status failed) when
         any subproblem has no answer."""
-        if any(not (s.status.ok or s.status == SolverStatus.INFEASIBLE) or not math.isfinite(s.value)
-               for s in res.subproblems):
+        if any(not (s.status.ok or s.status in (SolverStatus.INFEASIBLE, SolverStatus.TARGET))
+               or not math.isfinite(s.value) for s in res.subproblems):
             res.status = ResultStatus.FAILED
             res.delta = res.probability = float("nan")
             return False
-        best = min(res.subproblems, key=lambda s: s.value)
+        # on a tie, a solved δ_k before one that was cut off at the best δ
+        best = min(res.subproblems, key=lambda s: (s.value, s.status == SolverStatus.TARGET))
+        self._index_first = best.constraint.replace("minlp:", "")
         res.delta = float(best.value)
         if self.solver.is_global:
             lbs = [s.bound if s.bound is not None and not s.capped else s.value for s in res.subproblems]
@@ -711,12 +747,15 @@ class FlexibilityAnalysis:
 
     # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
-             method: str = "enumeration") -> FlexibilityTestResult:
+             method: str = "enumeration", window: Optional[float] = None) -> FlexibilityTestResult:
         """Flexibility test χ at fixed θp over θm ∈ set(δ) (Eq. 1–7); ``delta`` or ``confidence``.
 
         The θm bounds come from the requested δ (never clipped at δ_max).  Global solvers
         also check the model's domain over the set: a θm there without a solution makes
-        χ = +inf (not feasible), reported as the worst constraint."""
+        χ = +inf (not feasible), reported as the worst constraint.  ``window``: None solves
+        χ to the gap; a number asks for its sign only (see :meth:`extended_test`)."""
+        if self.model_has_controls:
+            return self.recourse().test(theta_p, delta=delta, confidence=confidence, method=method)
         t0, res, theta_p = self._begin(FlexibilityTestResult, method, theta_p)
         delta = res.delta_m = self._delta_m(delta, confidence)
         prob = self._test_problem()
@@ -725,51 +764,99 @@ class FlexibilityAnalysis:
         failed = self._prepare(prob, res, t0, theta_p, not self.solver.is_global, self.model.theta_m_nominal)
         if failed is not None:
             return failed
-        self._run_free(prob, res, prob.inst.theta_m, None)
+        self._run_free(prob, res, prob.inst.theta_m, None,
+                       None if window is None else check_number("window", window, low=0))
         if res.solved and not self.solver.is_global and res.chi <= 0:
             self._certify_local_test(res, [theta_p], delta, self._n_certify())
         elif res.solved:
             res.certified = self.solver.is_global
         return self._finish(res, t0, theta_p)
 
-    def _run_free(self, prob, res, free, p_free) -> None:
-        """Unfix ``free`` θ, run the test subproblems and the domain check, fix them again."""
+    def _run_free(self, prob, res, free, p_free, window: Optional[float] = None) -> None:
+        """Unfix ``free`` θ, run the test subproblems and the domain check, fix them again.
+        Sign-only (``window`` given, cut-offs on): the domain check is skipped once a feasible
+        point proved χ > 0 (it could only confirm that the test fails)."""
         with _free(free):
-            self._run_test(prob, prob.m.ft, res.method, res, p_free)
-            if res.solved:
+            self._run_test(prob, prob.m.ft, res.method, res, p_free, window)
+            if res.solved and not (self._sign_only(window) and res.chi > 0 and res.worst_theta_m is not None):
                 self._test_domain(prob, res)
 
-    def _run_test(self, prob, fblock, method, res, p_free):
+    @property
+    def _cutoffs(self) -> bool:
+        return bool(self.options.cutoffs)
+
+    def _sign_only(self, window: Optional[float]) -> bool:
+        """A test asked only for the sign of χ (``window`` not None) with cut-offs on."""
+        return window is not None and self._cutoffs
+
+    def _ordered(self, targets, first: Optional[str]):
+        """The subproblems with constraint ``first`` (the last worst one) solved first: with
+        cut-offs a positive χ_k there ends the test after one solve."""
+        if first is None:
+            return targets
+        hit = [t for t in targets if t[0] is not None and self.model.g_names[t[0]] == first]
+        return hit + [t for t in targets if t not in hit]
+
+    def _test_solve(self, m, done, window: Optional[float]):
+        """One max-g_k solve.  Sign only (``window`` not None, ``options.cutoffs``): stop once
+        the answer is decided — a point with g_k ≥ τ proves χ > 0 (τ = the absolute gap,
+        > 0); a bound ≤ max(−window, the best χ found at a point so far), capped at 0, proves
+        that g_k cannot change the answer (χ ≤ 0; below Algorithm 3's window [−window, 0] or
+        below a χ already attained).
+        Only a χ_k inside the window is solved to the gap: a tight χ in the last steps only."""
+        if not self._sign_only(window):
+            return self.solver.solve(m)
+        best = max((s.value for s in done if math.isfinite(s.value) and s.theta_m is not None), default=-math.inf)
+        return self.solver.solve(m, point_target=max(self.solver.abs_gap, 1e-9),
+                                 bound_target=min(0.0, max(-window, best)))
+
+    def _run_test(self, prob, fblock, method, res, p_free, window: Optional[float] = None):
+        """max g_k per constraint (or the MINLP); with cut-offs each solve stops at its sign and
+        a proven χ > 0 ends the test (:meth:`_test_solve`; ``window``: Algorithm 3's ε_tol)."""
         m, inst = prob.m, prob.inst
         start = _snapshot(m)
         targets = [(k, fblock.obj_k[k], []) for k in range(self.model.n_g)] if method == "enumeration" \
             else [(None, fblock.minlp.obj, [fblock.minlp])]
-        for k, obj, blocks in targets:
+        targets = self._ordered(targets, getattr(self, "_test_first", None))
+        skipped = False
+        for i, (k, obj, blocks) in enumerate(targets):
             _restore(m, start)
             prob.only(obj, [], blocks)
             if k is None and ensure_valid_big_m(fblock.minlp, inst.g) is None:  # valid on the requested set
                 res.subproblems.append(_no_big_m())
                 continue
-            r = self.solver.solve(m)
+            r = self._test_solve(m, res.subproblems, window)
             name = self.model.g_names[k] if k is not None else "minlp"
-            val = float(pyo.value(obj)) if r.status.ok else float("nan")
-            if r.status.ok and math.isfinite(val):
-                sp = SubproblemResult(name, val, r.status, time=r.time, bound=r.bound,
-                                      theta_m=[float(v.value) for v in inst.theta_m],
-                                      theta_p=[float(v.value) for v in inst.theta_p], message=r.message)
-            else:
-                sp = SubproblemResult(name, float("nan"), r.status if not r.status.ok else SolverStatus.ERROR,
-                                      time=r.time, message=r.message or f"objective value {val}")
+            sp = _test_subproblem(name, r, obj, inst)
             res.subproblems.append(sp)
-        if any(not s.status.ok for s in res.subproblems):
+            if self._sign_only(window) and sp.theta_m is not None and sp.value > 0 and i + 1 < len(targets):
+                skipped = [self.model.g_names[t[0]] for t in targets[i + 1:] if t[0] is not None]
+                res.diagnostics = (f"chi > 0 proven by a feasible point of {name} (g = {sp.value:.6g}); "
+                                   f"not solved (cut-offs): {skipped}")
+                break
+        self._combine_test(res, p_free, skipped=bool(skipped))
+
+    def _combine_test(self, res, p_free, skipped: bool = False) -> None:
+        """χ = the largest g_k found at a feasible point (a proven lower bound of χ; the optimum
+        when every subproblem was solved to the gap), χ's upper bound = the largest proven
+        bound (None when a subproblem has none or was skipped after χ > 0 was proven)."""
+        subs = res.subproblems
+        if any(not (s.status.ok or s.status == SolverStatus.TARGET) for s in subs):
             res.status = ResultStatus.FAILED
             return
-        worst = max(res.subproblems, key=lambda s: s.value)
-        res.chi = float(worst.value)
+        at_point = [s for s in subs if s.theta_m is not None and math.isfinite(s.value)]
+        bounds = [s.bound for s in subs]
         if self.solver.is_global:
-            bounds = [s.bound for s in res.subproblems]
-            res.chi_upper_bound = None if any(b is None for b in bounds) else float(max(bounds))
+            res.chi_upper_bound = None if (skipped or any(b is None for b in bounds)) else float(max(bounds))
+        if not at_point:  # every subproblem decided by its bound alone: χ ≤ that bound, no point known
+            res.chi = float(res.chi_upper_bound) if res.chi_upper_bound is not None else float("nan")
+            if not math.isfinite(res.chi):
+                res.status = ResultStatus.FAILED
+            return
+        worst = max(at_point, key=lambda s: s.value)
+        res.chi = float(worst.value)
         res.worst_constraint = worst.constraint
+        self._test_first = worst.constraint
         res.worst_theta_m = self._theta_dict(self.model.theta_m_names, worst.theta_m)
         if p_free is not None:
             res.worst_theta_p = self._theta_dict(self.model.theta_p_names, worst.theta_p)
@@ -814,9 +901,19 @@ class FlexibilityAnalysis:
     # ------------------------------------------------------------------ extended test
     def extended_test(self, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
                       delta_m: Optional[float] = None, confidence: Optional[float] = None,
-                      method: str = "enumeration") -> FlexibilityTestResult:
+                      method: str = "enumeration", window: Optional[float] = None) -> FlexibilityTestResult:
         """Extended flexibility test over (θp, θm) (Eq. 28–36): max g over the θp box
-        ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` and θm ∈ set(δm) (δm fixed, from p_c)."""
+        ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` and θm ∈ set(δm) (δm fixed, from p_c).
+
+        ``window`` None: χ solved to the gap.  ``window`` = w ≥ 0 (Algorithm 3 passes ε_tol)
+        with ``options.cutoffs``: only the sign of χ, and whether χ ∈ [−w, 0], is decided —
+        each global solve stops once its bound or a feasible point decides it, and a proven
+        χ > 0 skips the remaining constraints; ``chi`` is then the largest g found at a
+        feasible point (a lower bound of χ, exact to the gap only inside the window) and
+        ``chi_upper_bound`` the proven bound."""
+        if self.model_has_controls:
+            return self.recourse().extended_test(delta_p, theta_p_nominal, delta_p_minus, delta_p_plus, delta_m,
+                                                 confidence, method)
         t0, res, center = self._begin(FlexibilityTestResult, method, theta_p_nominal)
         dmin, dplus = self._p_halfwidths(delta_p_minus, delta_p_plus)
         dm = res.delta_m = self._delta_m(delta_m, confidence)
@@ -836,7 +933,8 @@ class FlexibilityAnalysis:
         if failed is not None:
             return failed
         inst = prob.inst
-        self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p)
+        window = None if window is None else check_number("window", window, low=0)
+        self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p, window)
         res.certified = True if (res.solved and self.solver.is_global) else None
         if res.solved and not self.solver.is_global and res.chi <= 0:
             self._certify_local_test(res, _box_points(center - dp * dmin, center + dp * dplus, self.model),
@@ -931,6 +1029,24 @@ def _no_big_m() -> SubproblemResult:
     return SubproblemResult("minlp", float("nan"), SolverStatus.ERROR,
                             message="no valid big-M: a CQA is unbounded on the set's box by interval arithmetic "
                                     "(bound the states it uses, or use method='enumeration')")
+
+
+def _test_subproblem(name, r: SolveResult, obj, inst) -> SubproblemResult:
+    """One max-g_k solve as a SubproblemResult: its value at the solver's point (optimal, or a
+    feasible point of a stop at a target), the proven bound, the point; NaN and the solver's
+    status when it failed.  A TARGET stop decided by its bound alone has value = the bound and
+    no point (θ None)."""
+    point = r.status.ok or (r.status == SolverStatus.TARGET and r.has_point)
+    val = float(pyo.value(obj)) if point else float("nan")
+    if point and math.isfinite(val):
+        return SubproblemResult(name, val, r.status, time=r.time, bound=r.bound,
+                                theta_m=[float(v.value) for v in inst.theta_m],
+                                theta_p=[float(v.value) for v in inst.theta_p], message=r.message)
+    if r.status == SolverStatus.TARGET and r.bound is not None:
+        return SubproblemResult(name, float(r.bound), r.status, time=r.time, bound=r.bound,
+                                message=r.message + " (no feasible point: the value is the proven bound)")
+    return SubproblemResult(name, float("nan"), r.status if not r.status.ok else SolverStatus.ERROR,
+                            time=r.time, message=r.message or f"objective value {val}")
 
 
 def _check_method(method, solver: Solver) -> Method:

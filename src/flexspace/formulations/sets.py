@@ -32,7 +32,7 @@ import pyomo.environ as pyo
 from scipy import linalg, optimize, stats
 
 from ..validation import as_vector as _as_vector
-from ..validation import ValidationError, check_number, check_probability, validate_covariance
+from ..validation import ValidationError, as_array, check_number, check_probability, validate_covariance
 
 __all__ = ["SetKind", "SetHandle", "UncertaintySet", "BoxSet", "EllipsoidalSet", "validate_covariance"]
 
@@ -81,6 +81,9 @@ class UncertaintySet(abc.ABC):
     def __init__(self, nominal, covariance=None):
         self._nominal = _as_vector("nominal", nominal)
         n = self._nominal.size
+        if n == 0:
+            raise ValidationError("nominal is empty: an uncertainty set needs at least one uncertain parameter "
+                                  "(one entry of theta_m per dimension)")
         self._cov = None if covariance is None else validate_covariance(covariance, n)
 
     # -- data
@@ -192,6 +195,18 @@ class UncertaintySet(abc.ABC):
     @staticmethod
     def _check_delta(delta: float) -> float:
         return check_number("delta", delta, low=0)
+
+    def _points(self, points) -> np.ndarray:
+        """``points`` as an (m, dim) float array; a wrong width is named, not broadcast."""
+        P = np.atleast_2d(as_array("points", points))
+        if P.ndim != 2 or P.shape[1] != self.dim:
+            raise ValidationError(f"points must have shape (m, {self.dim}) (one column per theta_m), "
+                                  f"got shape {np.shape(points)}")
+        return P
+
+    @staticmethod
+    def _check_n(n) -> int:
+        return check_number("n", n, integer=True, low=0, hint="the number of points to draw")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(dim={self.dim})"
@@ -311,17 +326,18 @@ class BoxSet(UncertaintySet):
         return 0.5 * (lo + hi), 0.5 * np.abs(hi - lo)
 
     def contains(self, points, delta, tol=1e-9):
-        P = np.atleast_2d(np.asarray(points, float)) - self._nominal
+        P = self._points(points) - self._nominal
         d = self._check_delta(delta)
         return np.all((P >= -d * self.delta_minus - tol) & (P <= d * self.delta_plus + tol), axis=1)
 
     def gauge(self, points):
-        P = np.atleast_2d(np.asarray(points, float)) - self._nominal
+        P = self._points(points) - self._nominal
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where(P >= 0, P / self.delta_plus, -P / self.delta_minus)
         return np.max(np.nan_to_num(r, nan=0.0, posinf=np.inf), axis=1)
 
     def sample(self, delta, n, rng, boundary_fraction=0.5):
+        n = self._check_n(n)
         rng = np.random.default_rng(rng)
         d = self._check_delta(delta)
         lo, hi = self._nominal - d * self.delta_minus, self._nominal + d * self.delta_plus
@@ -448,7 +464,7 @@ class EllipsoidalSet(UncertaintySet):
         """LDL form: ``w = Lᵀ (θ − θ̄)`` for each row (Eq. 26)."""
         if not self.ldl:
             return super().auxiliary_values(points)
-        return (np.atleast_2d(np.asarray(points, float)) - self._nominal) @ self.L
+        return (self._points(points) - self._nominal) @ self.L
 
     def auxiliary_bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
         """LDL form: ``Σ_i D_ii w_i² ≤ δ²`` gives ``|w_i| ≤ δ / sqrt(D_ii)`` (reached at
@@ -460,7 +476,7 @@ class EllipsoidalSet(UncertaintySet):
 
     def mahalanobis(self, points) -> np.ndarray:
         """sqrt((θ − θ̄)ᵀ Σ⁻¹ (θ − θ̄)) for each row, through the Cholesky factor."""
-        P = np.atleast_2d(np.asarray(points, float)) - self._nominal
+        P = self._points(points) - self._nominal
         z = linalg.solve_triangular(self._chol, P.T, lower=True)
         return np.sqrt(np.sum(z * z, axis=0))
 
@@ -471,6 +487,7 @@ class EllipsoidalSet(UncertaintySet):
         return self.mahalanobis(points)
 
     def sample(self, delta, n, rng, boundary_fraction=0.5):
+        n = self._check_n(n)
         rng = np.random.default_rng(rng)
         d = self._check_delta(delta)
         z = rng.standard_normal((n, self.dim))

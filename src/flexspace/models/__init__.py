@@ -1,4 +1,7 @@
-"""Process models: the plug-in base class and the shipped case studies."""
+"""Process models: the plug-in base class, θm and Σ from data (parmest), and the shipped
+case studies."""
 from .base import ModelInstance, NotSquareError, ProcessModel
+from .estimation import EstimationError, ParameterEstimate, estimate_theta_m, process_model_from_parmest
 
-__all__ = ["ProcessModel", "ModelInstance", "NotSquareError"]
+__all__ = ["ProcessModel", "ModelInstance", "NotSquareError", "estimate_theta_m", "process_model_from_parmest",
+           "ParameterEstimate", "EstimationError"]

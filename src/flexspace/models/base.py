@@ -53,10 +53,14 @@ class NotSquareError(ValueError):
     """The model does not have zero degrees of freedom once θp and θm are fixed."""
 
 
-def _expand(components, what: str) -> Dict[str, object]:
-    """Turn a dict / list / single component (scalar or indexed) into {name: data object}."""
+def _expand(components, what: str, prefix: Optional[str] = None) -> Dict[str, object]:
+    """Turn a dict / list / single component (scalar or indexed) into {name: data object};
+    unnamed callables are called ``prefix0``, ``prefix1``, … (default ``what``)."""
     if components is None:
-        raise ValueError(f"{what} must be given")
+        raise ValidationError(f"{what} must be given ({_expected(what)})")
+    if isinstance(components, str):
+        raise ValidationError(f"{what}: {components!r} is a string; pass the component itself (e.g. m.{components}), "
+                              f"not its name ({_expected(what)})")
     if isinstance(components, Mapping):
         items = list(components.items())
     else:
@@ -71,7 +75,7 @@ def _expand(components, what: str) -> Dict[str, object]:
                 f"{what}: a bare expression ({c}) cannot be located in the copies flexspace makes; "
                 "wrap it in a named pyo.Expression on the model, or pass a callable f(m) returning it.")
         if callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
-            _add_unique(out, name or f"{what}{len(out)}", c, what)
+            _add_unique(out, name or f"{prefix or what}{len(out)}", c, what)
             continue
         if not isinstance(c, (ComponentData, pyo.Component)):
             raise TypeError(
@@ -85,6 +89,43 @@ def _expand(components, what: str) -> Dict[str, object]:
         else:
             _add_unique(out, name or c.name, c, what)
     return out
+
+
+_EXPECTED = {
+    "theta_p": "the process parameters: mutable Params or Vars of the model, e.g. {'tau': m.tau}",
+    "theta_m": "the uncertain parameters: mutable Params or Vars of the model, e.g. {'k': m.k}",
+    "constraints": "the CQAs g_k <= 0: Constraints, Expressions or callables f(m) of the model",
+}
+
+
+def _expected(what: str) -> str:
+    return _EXPECTED.get(what, "Pyomo components of the model")
+
+
+def _check_owned(model, comps: Dict[str, object], what: str) -> None:
+    """Every component must live in ``model`` (a component of another model would be looked
+    up by name in the copies flexspace makes, silently or not at all)."""
+    for nm, c in comps.items():
+        if not isinstance(c, (ComponentData, pyo.Component)):
+            continue
+        b = c.parent_block()
+        while b is not None and b is not model:
+            b = b.parent_block()
+        if b is None:
+            raise ValidationError(f"{what} {nm!r}: component {c.name!r} is not a component of this model "
+                                  "(it belongs to another Pyomo model); pass the component of the model you give")
+
+
+def _current_values(comps: Dict[str, object], what: str) -> np.ndarray:
+    """The components' current values; one without a value is named with the fix."""
+    vals = []
+    for nm, c in comps.items():
+        v = pyo.value(c, exception=False)
+        if v is None:
+            raise ValidationError(f"{what} {nm!r} has no value: initialise it (initialize=...) or pass "
+                                  f"{what}_nominal=[...]")
+        vals.append(v)
+    return np.array(vals, dtype=float)
 
 
 def _add_unique(out: Dict[str, object], name: str, c, what: str) -> None:
@@ -125,10 +166,23 @@ def _expand_cqas(model, gs: Dict[str, object], theta_ids=()) -> Dict[str, object
                 for i, side in enumerate(("lower", "upper")):
                     _add_unique(out, f"{nm}.{side}", (ComponentUID(c), i), "constraints")
         elif callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
+            _check_cqa_signature(nm, c, model)
             _add_unique(out, nm, c, "constraints")
         else:
             _add_unique(out, nm, ComponentUID(c), "constraints")
     return out
+
+
+def _check_cqa_signature(name: str, f, model) -> None:
+    """A CQA callable is called as ``f(m)``; a different signature is refused here rather
+    than failing inside the first solve."""
+    try:
+        inspect.signature(f).bind(model)
+    except TypeError:
+        raise ValidationError(f"CQA {name!r}: the callable must take the model as its one argument, f(m) -> g "
+                              f"(e.g. lambda m: m.cA - 0.35); its signature is {inspect.signature(f)}") from None
+    except ValueError:  # builtins without a signature: called as they are
+        return
 
 
 def _has_variables(e) -> bool:
@@ -239,6 +293,7 @@ class ModelInstance:
     domain: List[tuple] = field(default_factory=list)
     _states: Optional[List] = field(default=None, repr=False)
     _unbounded: Optional[List] = field(default=None, repr=False)
+    controls: List = field(default_factory=list)  #: the control variables z (recourse), VarData
 
     def set_theta(self, theta_p=None, theta_m=None, fix: bool = True) -> None:
         for vs, vals in ((self.theta_p, theta_p), (self.theta_m, theta_m)):
@@ -269,7 +324,7 @@ class ModelInstance:
         """Unfixed variables appearing in the model equations or the CQAs (the states x)."""
         if self._states is None:
             seen, out = set(), []
-            theta_ids = {id(v) for v in self.theta_p + self.theta_m}
+            theta_ids = {id(v) for v in self.theta_p + self.theta_m + self.controls}
             exprs = [c.body for c in self.model.h.values()] + list(self.g)
             for e in exprs:
                 for v in identify_variables(e, include_fixed=False):
@@ -393,6 +448,14 @@ class ProcessModel:
     factory : a picklable zero-argument callable that rebuilds this model (e.g.
         ``functools.partial(my_module.make_model, ...)``); worker processes use it when the
         model itself does not pickle.  The shipped cases set it.
+    controls : control variables z (recourse), keyword only: Vars of the model with finite
+        numeric bounds, same forms as ``theta_p``.  Operators set them once θ is known: a
+        θ is feasible when some z in its bounds makes every g ≤ 0.  The model must be square
+        once θp, θm *and* z are fixed.  Analysed by
+        :class:`flexspace.formulations.recourse.RecourseAnalysis`.
+    controls_linear : optional ``f(theta_p (n_p,), theta_m (N, n_m)) -> (a (N, K), B (N, K, n_z))``
+        with ``g = a + B z`` (a model linear in z): Monte Carlo with recourse is then
+        vectorised (closed form for one control, one LP per sample otherwise).
     """
 
     def __init__(
@@ -415,6 +478,7 @@ class ProcessModel:
         *,
         grid_shape: Optional[Sequence[int]] = None,
         factory: Optional[Callable[[], "ProcessModel"]] = None,
+        controls=None, controls_linear=None,
     ):
         if not isinstance(model, pyo.Block):
             raise ValidationError(f"model must be a Pyomo ConcreteModel (or Block) of the process, got "
@@ -424,9 +488,11 @@ class ProcessModel:
         for nm, c in list(tp.items()) + list(tm.items()):
             _check_theta(nm, c)
         _check_distinct(tp, tm)
-        gs = _expand(constraints, "g")
-        if not gs:
-            raise ValueError("constraints: give at least one CQA constraint g_k <= 0")
+        gs = _expand(constraints, "constraints", prefix="g")
+        for what, comps in (("theta_p", tp), ("theta_m", tm), ("constraints", gs)):
+            if not comps:
+                raise ValidationError(f"{what} is empty: give at least one ({_expected(what)})")
+            _check_owned(model, comps, what)
         gs = _expand_cqas(model, gs, {id(c) for c in list(tp.values()) + list(tm.values())})
         self.name = name
         self.description = description
@@ -439,12 +505,12 @@ class ProcessModel:
         self._tp_uid = [cuid(c) for c in tp.values()]
         self._tm_uid = [cuid(c) for c in tm.values()]
         self._g_spec = list(gs.values())
-        cur = lambda cs: np.array([pyo.value(c) for c in cs.values()], dtype=float)  # noqa: E731
-        self.theta_m_nominal = _as_vector("theta_m_nominal", cur(tm) if theta_m_nominal is None else theta_m_nominal,
-                                          len(tm))
+        cur = _current_values
+        self.theta_m_nominal = _as_vector("theta_m_nominal",
+                                          cur(tm, "theta_m") if theta_m_nominal is None else theta_m_nominal, len(tm))
         self.covariance = validate_covariance(covariance, len(tm))
-        self.theta_p_nominal = _as_vector("theta_p_nominal", cur(tp) if theta_p_nominal is None else theta_p_nominal,
-                                          len(tp))
+        self.theta_p_nominal = _as_vector("theta_p_nominal",
+                                          cur(tp, "theta_p") if theta_p_nominal is None else theta_p_nominal, len(tp))
         self.theta_p_bounds = None
         if theta_p_bounds is not None:
             if isinstance(theta_p_bounds, Mapping):
@@ -466,6 +532,7 @@ class ProcessModel:
                                  "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
         self._set_analysis_fields(delta_max, domain_everywhere, simulator, grid_shape, factory, len(tp))
         self.simulator = simulator
+        self._set_controls(controls, controls_linear, tp, tm)
         if check_square:
             self.check_square()
         self._check_cqas_depend()
@@ -526,13 +593,51 @@ class ProcessModel:
     def n_g(self) -> int:
         return len(self.g_names)
 
+    @property
+    def n_z(self) -> int:
+        """Number of control variables (0: no recourse)."""
+        return len(self.control_names)
+
+    def _set_controls(self, controls, controls_linear, tp, tm) -> None:
+        """Validate and keep the controls z (:func:`flexspace.models.controls.expand_controls`):
+        names, bounds (n_z, 2), where they live in the copies, and the optional linear data
+        ``controls_linear(theta_p, theta_m) -> (a (N, K), B (N, K, n_z))`` with g = a + B z."""
+        from .controls import expand_controls
+
+        zs = {} if controls is None else _expand(controls, "controls")
+        ids = {id(c): f"theta_p {n!r}" for n, c in tp.items()}
+        ids.update({id(c): f"theta_m {n!r}" for n, c in tm.items()})
+        self.control_names, self.control_bounds = expand_controls(zs, ids, set(tp) | set(tm))
+        self._z_uid = [ComponentUID(c) for c in zs.values()]
+        if controls_linear is not None and (not callable(controls_linear) or not zs):
+            raise ValidationError("controls_linear must be a function f(theta_p, theta_m) -> (a, B) with g = a + B z, "
+                                  f"and needs controls=...; got {controls_linear!r} with {len(zs)} controls")
+        self.controls_linear = controls_linear
+
+    def recourse_feasibility(self, theta_p, theta_m, solver="ipopt"):
+        """Per row of ``theta_m``: (feasible, failed, how) — feasible when some z within its
+        bounds makes every g ≤ 0 (:func:`flexspace.models.controls.recourse_feasibility`)."""
+        from .controls import recourse_feasibility
+
+        return recourse_feasibility(self, theta_p, theta_m, solver)
+
     def __repr__(self) -> str:
         return (f"ProcessModel({self.name!r}, theta_p={self.theta_p_names}, theta_m={self.theta_m_names}, "
                 f"g={self.g_names}, simulator={'yes' if self.simulator else 'no'})")
 
+    @classmethod
+    def from_parmest(cls, model: "ProcessModel", data, outputs, measurement_std=None, **kwargs) -> "ProcessModel":
+        """``model`` with θ̄m and Σ estimated from an experiment table by Pyomo's parmest: see
+        :func:`flexspace.models.estimation.process_model_from_parmest` for the arguments."""
+        from .estimation import process_model_from_parmest
+
+        return process_model_from_parmest(model, data, outputs, measurement_std, **kwargs)
+
     # ------------------------------------------------------------------ checks
     def check_square(self) -> None:
-        """Refuse a model that is not square once θp and θm are fixed (IDAES check)."""
+        """Refuse a model that is not square once θp and θm are fixed (IDAES check); with
+        controls, once θp, θm *and* the n_z controls z are fixed (so the model has n_z degrees
+        of freedom, the controls, when θ is fixed)."""
         from idaes.core.util.model_statistics import (
             degrees_of_freedom,
             number_activated_equalities,
@@ -541,7 +646,7 @@ class ProcessModel:
         )
 
         m = self._template.clone()
-        for u in self._tp_uid + self._tm_uid:
+        for u in self._tp_uid + self._tm_uid + self._z_uid:
             c = u.find_component_on(m)
             if getattr(c, "ctype", None) is pyo.Var:
                 c.fix()
@@ -553,7 +658,8 @@ class ProcessModel:
             n_var = number_variables_in_activated_equalities(m)
             n_eq = number_activated_equalities(m)
             raise NotSquareError(
-                f"model {self.name!r} is not square once theta_p and theta_m are fixed: {dof} degrees of "
+                f"model {self.name!r} is not square once theta_p and theta_m{' and the controls' if self.n_z else ''} "
+                f"are fixed: {dof} degrees of "
                 f"freedom ({n_var} unfixed variables in {n_eq} active equality constraints). Every state "
                 "must be determined by the equations: fix the extra variables, or add the missing equations "
                 "(a CQA must be passed as a constraint g <= 0, not as an equation)."
@@ -600,6 +706,7 @@ class ProcessModel:
         inst = ModelInstance(top, list(top.theta_p.values()), list(top.theta_m.values()), g_exprs,
                              list(self.g_names))
         inst.theta_bounds = theta_bounds
+        inst.controls = [u.find_component_on(proc) for u in self._z_uid]
         dependent = [(f"bound {v.name} {'>=' if side == 'lb' else '<='} (theta expression)",
                       e - v if side == "lb" else v - e) for v, side, e in theta_bounds]
         inst.domain = domain + dependent + inst.bound_domain()
@@ -657,6 +764,9 @@ class ProcessModel:
             "analysis": [float(self.delta_max), bool(self.domain_everywhere)],
             "simulator": _callable_identity(self.simulator),
         }
+        if self.n_z:  # only models with controls have this part: the others keep their fingerprints
+            parts["controls"] = [self.control_names, self.control_bounds.tolist(),
+                                 _callable_identity(self.controls_linear)]
         out = {k: hashlib.sha256(json.dumps(v).encode("utf-8")).hexdigest() for k, v in parts.items()}
         out["flexspace"] = _flexspace_version()
         return out

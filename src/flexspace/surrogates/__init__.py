@@ -1,15 +1,20 @@
 """Data-driven surrogates (seed Steps 4–9): model selection, ensemble UQ, constrained
-synthetic data, weighted ERM (Eq. 1) and NSGA-II design.
+synthetic data, weighted ERM (Eq. 1) and NSGA-II design; bounded target scales
+(:mod:`.targets`), conformal prediction intervals (:mod:`.conformal`) and the
+applicability domain of a model (:mod:`.domain`).
 
 torch is optional: :mod:`flexspace.surrogates.deep` (GAN/VAE) imports it lazily; everything
 else needs only numpy, scipy, pandas, scikit-learn, xgboost and pymoo.
 """
+from .conformal import ConformalInterval
 from .design import SurrogateDesignProblem, knee_point, run_nsga2
+from .domain import ApplicabilityDomain
 from .erm import ALPHAS, M_VALUES, ERMResult, erm_search, erm_weights, fit_weighted
 from .selection import (MODEL_NAMES, REDUCED_GRIDS, SEED_GRIDS, SelectionResult, make_pipeline, refit_like,
                         regression_metrics, select_model)
 from .synthetic import (ConstrainedGenerator, GaussianCopulaGenerator, IdentityTransform, TargetTransform,
                         make_generator, torch_available)
+from .targets import base_pipeline, bounded_regressor
 from .uq import EnsembleRegressor, forest_tree_std
 
 __all__ = [
@@ -17,5 +22,6 @@ __all__ = [
     "erm_weights", "fit_weighted", "MODEL_NAMES", "REDUCED_GRIDS", "SEED_GRIDS", "SelectionResult",
     "make_pipeline", "refit_like", "regression_metrics", "select_model", "ConstrainedGenerator",
     "GaussianCopulaGenerator", "IdentityTransform", "TargetTransform", "make_generator", "torch_available",
-    "EnsembleRegressor", "forest_tree_std",
+    "EnsembleRegressor", "forest_tree_std", "ConformalInterval", "ApplicabilityDomain", "bounded_regressor",
+    "base_pipeline",
 ]

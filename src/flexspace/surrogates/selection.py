@@ -94,25 +94,31 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
 
 
 def select_model(X, y, X_test=None, y_test=None, grids: dict | None = None, models=MODEL_NAMES, cv: int = 3,
-                 random_state=0, n_jobs: int = 1) -> SelectionResult:
+                 random_state=0, n_jobs: int = 1, target_transform=None) -> SelectionResult:
     """Grid-search every model with K-fold CV (MSE) and pick the lowest CV MSE.
 
     Returns the refitted best pipeline (trained on all of ``X, y``) and a table with, per
     model, the best parameters, the CV (validation) MSE and — when a test set is given —
-    the hold-out MSE, MAE and R².
+    the hold-out MSE, MAE and R².  ``target_transform`` (``"log"``, ``"logit100"``, see
+    :mod:`.targets`) fits every candidate on the transformed target; the MSEs stay in the
+    original units (predictions are transformed back before scoring).
     """
+    from .targets import bounded_regressor
+
     grids = SEED_GRIDS if grids is None else grids
     X, y = np.asarray(X, float), np.asarray(y, float)
     folds = KFold(n_splits=min(cv, len(y)), shuffle=True, random_state=random_state)
     rows, searches = {}, {}
+    prefix = "model__" if target_transform in (None, "identity") else "regressor__model__"
     for name in models:
-        grid = {f"model__{k}": v for k, v in grids[name].items()}
-        gs = GridSearchCV(make_pipeline(name, random_state), grid, cv=folds, scoring="neg_mean_squared_error",
+        grid = {f"{prefix}{k}": v for k, v in grids[name].items()}
+        est = bounded_regressor(make_pipeline(name, random_state), target_transform)
+        gs = GridSearchCV(est, grid, cv=folds, scoring="neg_mean_squared_error",
                           n_jobs=n_jobs, refit=True, error_score=np.nan)
         gs.fit(X, y)
         searches[name] = gs
         row = {"cv_MSE": float(-gs.best_score_),
-               "params": {k.removeprefix("model__"): v for k, v in gs.best_params_.items()}}
+               "params": {k.removeprefix(prefix): v for k, v in gs.best_params_.items()}}
         if X_test is not None and len(y_test):
             m = regression_metrics(y_test, gs.best_estimator_.predict(np.asarray(X_test, float)))
             row.update({"holdout_MSE": m["MSE"], "holdout_MAE": m["MAE"], "holdout_R2": m["R2"]})

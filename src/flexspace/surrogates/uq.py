@@ -5,8 +5,11 @@
 rows:
 
 * ``method="mccv"`` — Monte-Carlo cross-validation: each member sees a random subset of
-  ``train_fraction`` of the rows (without replacement); the held-out rows of each member
-  give an out-of-sample error estimate (``mccv_mse_``);
+  ``train_fraction`` of the rows (without replacement); every row's out-of-sample
+  prediction is the mean of the members that did not see it (``oob_pred_``), and
+  ``mccv_mse_`` is the MSE of these predictions — on the ``score_rows`` of ``fit`` only
+  (the real rows when synthetic rows are mixed in), the residuals that
+  :class:`~.conformal.ConformalInterval` calibrates on;
 * ``method="bootstrap"`` — rows drawn with replacement; rows a member did not see are its
   out-of-bag rows (``oob_mse_``).
 
@@ -33,15 +36,26 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         self.train_fraction = train_fraction
         self.random_state = random_state
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, score_rows=None):
+        """Fit the members.  ``score_rows`` (boolean mask or indices, default all rows):
+        the rows on which the out-of-sample errors are measured — pass the real rows when
+        ``X, y`` also hold synthetic rows, so that ``mccv_mse_``/``oob_mse_`` and the
+        out-of-sample predictions ``oob_pred_`` are about real data only.
+
+        After fitting: ``oob_pred_[i]`` = mean prediction for row ``i`` of the members that
+        did not see it (NaN if every member saw it or it is not a scored row)."""
         if self.method not in ("mccv", "bootstrap"):
             raise ValueError(f"method must be 'mccv' or 'bootstrap', got {self.method!r}")
         if self.estimator is None:
             raise ValueError("EnsembleRegressor needs an estimator (e.g. the selected pipeline)")
         X, y = np.asarray(X, float), np.asarray(y, float)
         n = len(y)
+        scored = np.ones(n, bool)
+        if score_rows is not None:
+            scored = np.zeros(n, bool)
+            scored[np.asarray(score_rows)] = True
         rng = np.random.default_rng(self.random_state)
-        self.members_, oob_err, oob_cnt = [], np.zeros(n), np.zeros(n)
+        self.members_, oob_sum, oob_cnt = [], np.zeros(n), np.zeros(n)
         n_tr = max(2, int(round(self.train_fraction * n)))
         for _ in range(self.n_members):
             idx = rng.choice(n, size=n if self.method == "bootstrap" else n_tr,
@@ -53,11 +67,14 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
                 est.fit(X[idx], y[idx], model__sample_weight=np.asarray(sample_weight, float)[idx])
             self.members_.append(est)
             out = np.setdiff1d(np.arange(n), idx)
+            out = out[scored[out]]
             if len(out):
-                oob_err[out] += (est.predict(X[out]) - y[out]) ** 2
+                oob_sum[out] += est.predict(X[out])
                 oob_cnt[out] += 1
         seen = oob_cnt > 0
-        mse = float(np.mean(oob_err[seen] / oob_cnt[seen])) if seen.any() else float("nan")
+        self.oob_pred_ = np.where(seen, oob_sum / np.maximum(oob_cnt, 1), np.nan)
+        self.oob_y_ = np.where(seen, y, np.nan)
+        mse = float(np.mean((self.oob_pred_[seen] - y[seen]) ** 2)) if seen.any() else float("nan")
         self.oob_mse_ = mse
         self.mccv_mse_ = mse
         return self

@@ -1,7 +1,9 @@
 """The shipped case studies and the registry the CLI and the benchmarks read.
 
 * ``case1`` — A+B→C→D+E in a steady-state CSTR (seed §3.1, :mod:`.case1`);
-* ``case2`` — Michael addition in a steady-state CSTR (seed §3.2, :mod:`.case2`).
+* ``case2`` — Michael addition in a steady-state CSTR (seed §3.2, :mod:`.case2`);
+* ``hx_network`` — heat-exchanger network with one control, the cooling duty Qc
+  (Grossmann & Floudas 1987, :mod:`.hx_network`; analysed with recourse).
 
 Each case's ``model(covariance=None, formulation="full"|"reduced")`` returns a
 :class:`~flexspace.ProcessModel` that carries everything generic code needs (its
@@ -13,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
-from . import case1, case2
+from . import case1, case2, hx_network
 from ..base import ProcessModel
 
-__all__ = ["Case", "CASES", "get_case", "case_model", "case1", "case2"]
+__all__ = ["Case", "CASES", "get_case", "case_model", "case1", "case2", "hx_network"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class Case:
 CASES: Dict[str, Case] = {
     "case1": Case("case1", case1.model, "A+B->C->D+E steady-state CSTR (seed §3.1)"),
     "case2": Case("case2", case2.model, "Michael addition steady-state CSTR (seed §3.2)"),
+    "hx_network": Case("hx_network", hx_network.model, "heat-exchanger network with the control Qc (recourse; "
+                       "Grossmann & Floudas 1987)", ("full",)),
 }
 
 
