@@ -240,3 +240,12 @@ def test_sample_counts_beyond_streaming_are_refused_up_front(toy_model):
 def test_tiny_but_invertible_variances_are_accepted():
     s = EllipsoidalSet([0, 0], 1e-300 * np.eye(2))
     assert s.mahalanobis([[0, 3e-150]])[0] == pytest.approx(3.0)
+
+
+def test_cli_checkpoint_that_is_a_directory_is_named(tmp_path, capsys):
+    from flexspace.cli.main import main
+
+    (tmp_path / "checkpoint_mc.jsonl").mkdir()
+    rc = main(["run", "case1", "--method", "mc", "--grid", "2", "--quiet", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "checkpoint" in err and "--no-checkpoint" in err and not (tmp_path / "map.csv").exists()

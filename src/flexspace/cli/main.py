@@ -229,6 +229,11 @@ def _run_method(args, model, axes):
     from ..designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
 
     ckpt = None if args.no_checkpoint else os.path.join(args.out, f"checkpoint_{args.method}.jsonl")
+    if ckpt is not None and os.path.isdir(ckpt):
+        from ..errors import ValidationError
+
+        raise ValidationError(f"the checkpoint {ckpt!r} is a directory; remove it, choose another --out, or pass "
+                              "--no-checkpoint")
     progress = False if args.quiet else None
     options = {"time_limit": args.time_limit}
     if args.method == "mc":
