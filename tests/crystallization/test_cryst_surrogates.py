@@ -84,6 +84,9 @@ def test_erm_search_curves_and_baseline(data):
     assert len(r.curves) == 1 * 2 * 3
     a0 = r.curves[r.curves["alpha"] == 0.0]["val_MSE"]
     assert np.allclose(a0, r.baseline_val_MSE)  # α = 0 is the real-only model
+    # the fold spread: α = 0 trains on the same real rows for every m, so its sd is the same for both m
+    sd0 = r.curves[r.curves["alpha"] == 0.0]["val_MSE_sd"].to_numpy()
+    assert np.all(np.isfinite(sd0) & (sd0 > 0)) and np.allclose(sd0, sd0[0])
     assert r.best["val_MSE"] == pytest.approx(r.curves["val_MSE"].min())
     assert r.pipeline.predict(X[:3]).shape == (3,)
     if r.best["alpha"] > 0:

@@ -41,7 +41,7 @@ def erm_weights(n: int, m: int, alpha: float) -> np.ndarray:
 class ERMResult:
     """Validation-loss surface and the selected configuration."""
 
-    curves: pd.DataFrame            # columns: generator, m, alpha, val_MSE
+    curves: pd.DataFrame            # columns: generator, m, alpha, val_MSE (fold mean), val_MSE_sd (fold sd)
     best: dict                      # generator, m, alpha, val_MSE
     baseline_val_MSE: float         # α = 0 (real rows only)
     pipeline: object = None         # refitted weighted model (best configuration)
@@ -83,7 +83,9 @@ def erm_search(pipeline, X, y, generator_factories: dict, m_values=M_VALUES, alp
                         mse = float(np.mean((p.predict(X[va]) - y[va]) ** 2))
                     records.append((f, gname, m, float(a), mse))
     raw = pd.DataFrame(records, columns=["fold", "generator", "m", "alpha", "val_MSE"])
-    curves = raw.groupby(["generator", "m", "alpha"], as_index=False)["val_MSE"].mean()
+    grouped = raw.groupby(["generator", "m", "alpha"], as_index=False)["val_MSE"]
+    curves = grouped.mean().merge(grouped.std(ddof=1).rename(columns={"val_MSE": "val_MSE_sd"}),
+                                  on=["generator", "m", "alpha"])  # sd over the folds (NaN with one fold)
     i = curves["val_MSE"].idxmin()
     best = curves.loc[i].to_dict()
     baseline = float(curves.loc[curves["alpha"] == 0, "val_MSE"].iloc[0])
