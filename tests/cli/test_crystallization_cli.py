@@ -102,23 +102,11 @@ def test_run_design_space_checks_its_inputs_before_fitting(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ design space itself
-@pytest.fixture(scope="module")
-def doe():
-    from flexspace.crystallization.doe import TABLE1_MIX, sample_profiles, validate_doe
-    from flexspace.crystallization.lab import InSilicoLab
-    from flexspace.crystallization.profile import FEATURE_NAMES
-
-    X = sample_profiles(TABLE1_MIX, random_state=0)
-    Y = InSilicoLab(random_state=0).measure(X, random_state=1)
-    df = pd.concat([pd.DataFrame(X, columns=list(FEATURE_NAMES)), Y[["D50", "DoA", "crystallinity"]]], axis=1)
-    return validate_doe(df)
-
-
 class _Stop(Exception):
     pass
 
 
-def test_limits_do_not_change_with_the_grid(doe, monkeypatch):
+def test_limits_do_not_change_with_the_grid(cryst_doe, monkeypatch):
     seen = {}
 
     def capture(model, grids, run, timings, log):
@@ -126,7 +114,7 @@ def test_limits_do_not_change_with_the_grid(doe, monkeypatch):
         raise _Stop
 
     monkeypatch.setattr(ds, "_run_algorithms", capture)
-    spec = ds.SurrogateSpec("gbt", params=("seed_loading", "C"), doe=doe, n_members=2)
+    spec = ds.SurrogateSpec("gbt", params=("seed_loading", "C"), doe=cryst_doe, n_members=2)
     for n in (3, 11):
         with pytest.raises(_Stop):
             ds.run_design_space(spec, n_grid=n, n_samples=10, verbose=False)
@@ -136,8 +124,8 @@ def test_limits_do_not_change_with_the_grid(doe, monkeypatch):
 
 
 @pytest.mark.skipif("highs" not in available_solvers(), reason="needs highs")
-def test_grid_1_through_the_cli(doe, tmp_path, capsys):
-    doe.to_csv(tmp_path / "doe.csv", index=False)
+def test_grid_1_through_the_cli(cryst_doe, tmp_path, capsys):
+    cryst_doe.to_csv(tmp_path / "doe.csv", index=False)
     out = tmp_path / "ds"
     code = main(["crystallization", "design-space", "--out", str(out), "--grid", "1", "--n-samples", "200",
                  "--doe", str(tmp_path / "doe.csv"), "--params", "seed_loading", "C", "--time-limit", "30"])
@@ -157,7 +145,7 @@ def test_grid_1_through_the_cli(doe, tmp_path, capsys):
         assert reason and reason[:40] in summary
 
 
-def test_design_space_figure_axes_carry_units(doe):
+def test_design_space_figure_axes_carry_units(cryst_doe):
     """The figure of a 1 x 2 grid (a 1-point axis) on a mocked result: labels ``name [unit]``."""
     g = [np.array([0.1]), np.array([0.1, 0.3])]
     table = pd.DataFrame({"mc_probability": [0.9, 0.5], "fi_probability": [0.88, np.nan]})

@@ -5,7 +5,6 @@ import argparse
 import inspect
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import flexspace.designspace as ds
@@ -27,20 +26,8 @@ def test_no_second_copy_of_the_algorithms_and_no_driver_switch():
     assert not any("driver" in s for a in p._actions for s in a.option_strings)  # noqa: SLF001
 
 
-@pytest.fixture(scope="module")
-def doe():
-    from flexspace.crystallization.doe import TABLE1_MIX, sample_profiles, validate_doe
-    from flexspace.crystallization.lab import InSilicoLab
-    from flexspace.crystallization.profile import FEATURE_NAMES
-
-    X = sample_profiles(TABLE1_MIX, random_state=0)
-    Y = InSilicoLab(random_state=0).measure(X, random_state=1)
-    df = pd.concat([pd.DataFrame(X, columns=list(FEATURE_NAMES)), Y[["D50", "DoA", "crystallinity"]]], axis=1)
-    return validate_doe(df)
-
-
 @pytest.mark.skipif("highs" not in available_solvers(), reason="needs highs")
-def test_regions_come_from_designspace_map_and_rectangle_from_flexibility_test_region(doe, monkeypatch):
+def test_regions_come_from_designspace_map_and_rectangle_from_flexibility_test_region(cryst_doe, monkeypatch):
     calls = {"alg3": 0, "failed_point": None}
     real_region, real_fi_map = ds.flexibility_test_region, ds.flexibility_index_map
 
@@ -62,7 +49,7 @@ def test_regions_come_from_designspace_map_and_rectangle_from_flexibility_test_r
     monkeypatch.setattr(ds, "flexibility_test_region", counting_region)
     monkeypatch.setattr(ds, "flexibility_index_map", fi_map_with_a_failed_point)
     p_c = 0.85
-    spec = design_space.SurrogateSpec("gbt", params=("seed_loading", "C"), doe=doe, n_members=3)
+    spec = design_space.SurrogateSpec("gbt", params=("seed_loading", "C"), doe=cryst_doe, n_members=3)
     res = design_space.run_design_space(spec, n_grid=4, n_samples=300, confidence=p_c, verbose=False)
     df, mc, fi = res["table"], res["maps"]["mc"], res["maps"]["alg2"]
     assert isinstance(mc, ds.DesignSpaceMap) and isinstance(fi, ds.DesignSpaceMap)

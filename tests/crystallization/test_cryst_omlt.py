@@ -11,18 +11,6 @@ SOLVERS = set(available_solvers())
 needs = lambda *names: pytest.mark.skipif(not set(names) <= SOLVERS, reason=f"needs {names}")  # noqa: E731
 
 
-@pytest.fixture(scope="module")
-def cryst_doe():
-    from flexspace.crystallization.doe import TABLE1_MIX, sample_profiles, validate_doe
-    from flexspace.crystallization.lab import InSilicoLab
-    from flexspace.crystallization.profile import FEATURE_NAMES
-
-    X = sample_profiles(TABLE1_MIX, random_state=0)
-    Y = InSilicoLab(random_state=0).measure(X, random_state=1)
-    df = pd.concat([pd.DataFrame(X, columns=list(FEATURE_NAMES)), Y[["D50", "DoA", "crystallinity"]]], axis=1)
-    return validate_doe(df)
-
-
 @needs("scip")
 def test_epsilon_front_matches_or_beats_nsga2(cryst_doe):
     from flexspace.crystallization.design_space import fit_crystallization_surrogates
