@@ -32,18 +32,21 @@ _LIMITS = {"time_limit": TIME_LIMIT, "budget": ALG3_BUDGET}
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "sign_cutoffs.md")
 
 
-def _model(case, solver):
+def _model(case, solver, algorithm):
+    """The model form `flexspace bench` uses for this case, solver and algorithm."""
+    from flexspace.cli.bench import BenchConfig
     from flexspace.models.cases import case_model
 
-    return case_model(case, "reduced" if (case, solver) == ("case2", "maingo") else "full")
+    pick = {tuple(x) for x in BenchConfig().reduced_for}
+    return case_model(case, "reduced" if {(case, solver, algorithm), (case, solver, "*")} & pick else "full")
 
 
-def _alg3(case, set_kind, solver, cutoffs, step="bisection"):
+def _alg3(case, set_kind, solver, cutoffs, step="illinois"):
     from flexspace.designspace import Bisection, flexibility_test_region
 
     t0 = time.perf_counter()
     try:
-        reg = flexibility_test_region(_model(case, solver), 0.85, uncertainty_set=set_kind, solver=solver,
+        reg = flexibility_test_region(_model(case, solver, "alg3"), 0.85, uncertainty_set=set_kind, solver=solver,
                                       algorithm=Bisection(step=step, max_time=_LIMITS["budget"]),
                                       options={"time_limit": _LIMITS["time_limit"], "cutoffs": cutoffs})
     except Exception as exc:  # noqa: BLE001 - a failed configuration is a row
@@ -60,7 +63,7 @@ def _alg2(case, set_kind, solver, cutoffs, workers=2):
     from flexspace.designspace import flexibility_index_map
 
     t0 = time.perf_counter()
-    dm = flexibility_index_map(_model(case, solver), uncertainty_set=set_kind, solver=solver, workers=workers,
+    dm = flexibility_index_map(_model(case, solver, "alg2"), uncertainty_set=set_kind, solver=solver, workers=workers,
                                options={"time_limit": _LIMITS["time_limit"], "cutoffs": cutoffs}, progress=False)
     t = time.perf_counter() - t0
     region = dm.region(0.85)
@@ -70,9 +73,10 @@ def _alg2(case, set_kind, solver, cutoffs, workers=2):
 
 
 ROWS = [
-    ("case1 Alg 3 MAiNGO ellipsoid", lambda c: _alg3("case1", "ellipsoid", "maingo", c), 5.0),
-    ("case1 Alg 3 MAiNGO ellipsoid, Illinois steps", lambda c: _alg3("case1", "ellipsoid", "maingo", c, "illinois"),
-     5.0),
+    ("case1 Alg 3 MAiNGO ellipsoid (reduced form, default Illinois steps)",
+     lambda c: _alg3("case1", "ellipsoid", "maingo", c), 5.0),
+    ("case1 Alg 3 MAiNGO ellipsoid (reduced form), bisection steps",
+     lambda c: _alg3("case1", "ellipsoid", "maingo", c, "bisection"), None),
     ("case1 Alg 3 MAiNGO box", lambda c: _alg3("case1", "box", "maingo", c), None),
     ("case1 Alg 3 SCIP ellipsoid", lambda c: _alg3("case1", "ellipsoid", "scip", c), None),
     ("case1 Alg 3 SCIP box", lambda c: _alg3("case1", "box", "scip", c), None),

@@ -50,11 +50,12 @@ class BenchConfig:
     probe_points: int = 3
     alg3: bool = True
     figures: bool = True
-    #: (case, solver) pairs that run on the case's reduced-space form (same steady state, fewer
-    #: states): MAiNGO proves case 2 there in ~1 s and times out on the seven-state form; SCIP
-    #: does the opposite on case 2 (measured).  Case 1 keeps the seed's full form for every
-    #: solver (MAiNGO's extended test timed out at 20 s on case 1's reduced form).
-    reduced_for: tuple = (("case2", "maingo"),)
+    #: (case, solver, algorithm) that run on the case's reduced-space form (same steady state,
+    #: fewer states); algorithm "alg2", "alg3" or "*".  Measured: MAiNGO proves case 2 there in
+    #: ~1 s and times out on the seven-state form, SCIP does the opposite on case 2; on case 1
+    #: MAiNGO's Algorithm 3 takes 3.4 s on the reduced form and 9–14 s on the full one (sign
+    #: cut-offs on), while its Algorithm 2 map takes 9 s on the full form and 31 s on the reduced.
+    reduced_for: tuple = (("case2", "maingo", "*"), ("case1", "maingo", "alg3"))
     #: skip an Alg 2 map whose probe predicts more than this many seconds (None: no limit); the
     #: row says so.  Measured: SCIP's ellipsoid map of case 2 ran > 10 min (many time-outs).
     map_budget: Optional[float] = None
@@ -120,11 +121,12 @@ class _CaseRun:
         self.axes = make_grid(self.model, cfg.grid)
         self.pts = np.array(np.meshgrid(*self.axes, indexing="ij")).reshape(len(self.axes), -1).T
 
-    def form(self, solver) -> str:
-        return "reduced" if (self.case, solver) in {tuple(x) for x in self.cfg.reduced_for} else "full"
+    def form(self, solver, algorithm: str) -> str:
+        pick = {tuple(x) for x in self.cfg.reduced_for}
+        return "reduced" if {(self.case, solver, algorithm), (self.case, solver, "*")} & pick else "full"
 
-    def model_for(self, solver):
-        if self.form(solver) == "full":
+    def model_for(self, solver, algorithm: str):
+        if self.form(solver, algorithm) == "full":
             return self.model
         if self._reduced is None:
             from ..models.cases import case_model
@@ -215,21 +217,21 @@ def _alg2_rows(run: _CaseRun, mc, rows, log) -> Dict[tuple, object]:
     maps: Dict[tuple, object] = {}
     for solver in [s for s in cfg.solvers if s in available_solvers()]:
         for s in cfg.sets2:
-            skip = _probe(run.model_for(solver), run.pts, P_mc, s, solver, cfg)
+            skip = _probe(run.model_for(solver, "alg2"), run.pts, P_mc, s, solver, cfg)
             if skip:
-                rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver), float("nan"), 0, {},
+                rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver, "alg2"), float("nan"), 0, {},
                                  len(run.pts), 0, solver != "ipopt", skip))
                 log(f"[{case}] Alg 2 {s}/{solver}: {skip}")
                 continue
             t0 = time.perf_counter()
-            dm = flexibility_index_map(run.model_for(solver), grid=run.axes, uncertainty_set=s, solver=solver,
+            dm = flexibility_index_map(run.model_for(solver, "alg2"), grid=run.axes, uncertainty_set=s, solver=solver,
                                        options={"time_limit": cfg.time_limit}, workers=cfg.workers, progress=False)
             t = time.perf_counter() - t0
             maps[("Alg 2", s, solver)] = dm
             region = dm.region(P_C).ravel()
             agree = region_agreement(region, P_mc, SE_mc)
             uncert = int(np.sum(dm.to_dataframe()["status"].isin(["uncertified", "contradicted"])))
-            rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver), t, int(region.sum()), agree,
+            rows.append(_row("Alg 2 (flex index)", s, solver, run.form(solver, "alg2"), t, int(region.sum()), agree,
                              int(np.sum(dm.failed)), uncert, solver != "ipopt", ""))
             log(f"[{case}] Alg 2 {s}/{solver}: {t:.1f} s, region {int(region.sum())}, IoU {agree['iou']:.3f}")
     return maps
@@ -246,11 +248,11 @@ def _alg3_rows(run: _CaseRun, mc, rows, log) -> Dict[tuple, object]:
         for s in cfg.sets3:
             t0 = time.perf_counter()
             try:
-                reg = flexibility_test_region(run.model_for(solver), P_C, uncertainty_set=s, solver=solver,
+                reg = flexibility_test_region(run.model_for(solver, "alg3"), P_C, uncertainty_set=s, solver=solver,
                                               algorithm=Bisection(max_time=cfg.alg3_budget),
                                               options={"time_limit": cfg.time_limit})
             except Exception as exc:  # noqa: BLE001 - a failed configuration is a row, not a crash
-                rows.append(_row("Alg 3 (flex test, bisection)", s, solver, run.form(solver),
+                rows.append(_row("Alg 3 (flex test)", s, solver, run.form(solver, "alg3"),
                                  time.perf_counter() - t0, 0, {}, 1, 0, solver != "ipopt",
                                  f"failed: {type(exc).__name__}: {str(exc)[:120]}"))
                 log(f"[{case}] Alg 3 {s}/{solver}: failed: {exc}")
@@ -261,7 +263,7 @@ def _alg3_rows(run: _CaseRun, mc, rows, log) -> Dict[tuple, object]:
             note = (f"rectangle {np.round(reg.lower, 3).tolist()}–{np.round(reg.upper, 3).tolist()}"
                     f", δp = {reg.rectangle.delta_p:.4g}, {reg.n_solves} extended tests"
                     f"{'' if reg.rectangle.converged else ' (NOT converged: ' + _why(reg) + ')'}")
-            rows.append(_row("Alg 3 (flex test, bisection)", s, solver, run.form(solver), t, int(inside.sum()),
+            rows.append(_row("Alg 3 (flex test)", s, solver, run.form(solver, "alg3"), t, int(inside.sum()),
                              region_agreement(inside, P_mc, SE_mc), 0, 0 if reg.certified else 1,
                              solver != "ipopt", note))
             log(f"[{case}] Alg 3 {s}/{solver}: {t:.1f} s, {int(inside.sum())} grid points inside")

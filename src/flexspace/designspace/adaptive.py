@@ -243,6 +243,7 @@ def adaptive_flexibility_index_map(model, grid=None, confidence: float = 0.85, u
     key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(
         repr((fp, "adaptive", sorted(settings.items(), key=str))).encode()).hexdigest()
     delta_c = float(make_set(uset, model).delta_for_confidence(confidence))
+    s["domain_box"] = _maps.grid_box(axes)
     job = {"fn": _maps._index_chunk, "fixed_args": (key, ref, s), "settings": settings, "workers": workers,
            "confidence": confidence, "delta_c": delta_c, "coarse_step": coarse_step, "solver_label": str(solver)}
     return _adaptive("flexindex", model, axes, job)

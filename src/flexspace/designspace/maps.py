@@ -213,6 +213,8 @@ def _analysis(key: str, model, s: dict):
         from ..formulations import FlexibilityAnalysis
 
         fa = FlexibilityAnalysis(model, s["set"], s["solver"], s["options"], diagnose_failures=False)
+        if s.get("domain_box") is not None:  # the domain checks once over the grid's box when that pays
+            fa.use_domain_box(*s["domain_box"])
         _CACHE.clear()  # one analysis per worker at a time keeps memory flat
         _CACHE[key] = fa
     return fa
@@ -226,8 +228,12 @@ def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
         try:
             r = fa.index(tp, method=s["method"])
             msg = _index_message(r)
+            lb = r.delta_lower_bound
             row = {"probability": float(r.probability), "delta": float(r.delta),
-                   "delta_lower_bound": float("nan") if r.delta_lower_bound is None else float(r.delta_lower_bound),
+                   "delta_lower_bound": float("nan") if lb is None else float(lb),
+                   # what region() trusts for a global solve: P(set(δ_lb)), the proven set
+                   "probability_lower_bound": float(fa.uset.probability(lb)) if lb is not None
+                   and math.isfinite(lb) and r.is_global else float("nan"),
                    "status": r.status.value, "solver": r.solver, "global": bool(r.is_global),
                    "certified": None if r.certified is None else bool(r.certified), "quality": r.solve_quality,
                    "delta_sampled": float("nan") if r.delta_sampled is None else float(r.delta_sampled),
@@ -316,13 +322,27 @@ def _executor(workers):
             raise ValueError(f"workers must be >= 1 (or an Executor), got {workers!r}")
         if n == 1:
             return None, False, 1
-        from ..solvers import exit_with_parent
-
         # workers die with this process (no orphans after a SIGKILL; their solver children likewise)
-        return cf.ProcessPoolExecutor(max_workers=n, initializer=exit_with_parent, initargs=(os.getpid(),)), True, n
+        return cf.ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(os.getpid(),)), True, n
     if isinstance(workers, cf.Executor) or hasattr(workers, "submit"):
         return workers, False, getattr(workers, "_max_workers", None)
     raise ValueError(f"workers must be a number of processes or a concurrent.futures.Executor, got {workers!r}")
+
+
+def _worker_init(parent_pid: int) -> None:
+    """A map worker: dies with the map's process, and runs BLAS single-threaded.  The
+    workers already use every core; OpenBLAS's own threads (2 per worker here, spinning
+    after each call of the simulator's linear algebra) competed with the solvers — measured
+    on the case 2 MAiNGO map, 2 workers: 13.7 s with them, 11.9 s without."""
+    from ..solvers import exit_with_parent
+
+    exit_with_parent(parent_pid)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1, user_api="blas")
+    except Exception:  # noqa: BLE001 - threadpoolctl missing or a BLAS it cannot control: keep the default
+        pass
 
 
 def _run(fn, fixed_args, points, todo, chunk_size, executor, ckpt, desc, progress) -> Dict[int, dict]:
@@ -591,4 +611,12 @@ def flexibility_index_map(model, grid=None, uncertainty_set: str = "ellipsoid", 
                 "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}
     fp = _model_fingerprint(model, ref)
     key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(repr((fp, sorted(settings.items(), key=str))).encode()).hexdigest()
+    s["domain_box"] = grid_box(axes)
     return _drive("flexindex", model, axes, settings, _index_chunk, (key, ref, s), run, 1)
+
+
+def grid_box(axes) -> tuple:
+    """(lower, upper) of a grid's θp axes: the box over which each worker proves the
+    model's domain once when that pays
+    (:meth:`~flexspace.formulations.FlexibilityAnalysis.use_domain_box`)."""
+    return [float(np.min(a)) for a in axes], [float(np.max(a)) for a in axes]

@@ -14,9 +14,10 @@ A step counts as feasible only when the extended test is *proven* (``feasible``:
 every subproblem solved and, for global solvers, the proven bound ≤ 0); a failed or
 undecided step is treated as infeasible, which can only shrink the rectangle.
 
-``step="illinois"``: regula falsi with the Illinois modification on the same bracket
-and the same stopping rule (a bisection step whenever the bracket does not halve in
-two steps) — fewer solves than bisection on smooth χ(δp).
+``step="illinois"`` (the default; ``"bisection"`` is the seed's halving): regula falsi with
+the Illinois modification on the same bracket and the same stopping rule (a bisection step
+whenever the bracket does not halve in two steps), each secant aimed at χ = −ε_tol/2 —
+fewer solves than bisection on smooth χ(δp), every step still proven.
 
 Beyond the seed:
 
@@ -183,7 +184,10 @@ class Bisection:
 
     Attributes
     ----------
-    step : ``"bisection"`` (the seed) or ``"illinois"`` (regula falsi, Illinois variant).
+    step : ``"illinois"`` (default: regula falsi, Illinois variant, on the same bracket with
+        the same stopping rule, aimed at the middle of the window) or ``"bisection"`` (the
+        seed's halving).  Measured on case 1 (ellipsoid, p_c 0.85, MAiNGO on the reduced
+        form): 7 extended tests in 3.4 s against 12 in 5.4 s, the same window.
     eps_tol : stopping window ``−ε_tol ≤ χ ≤ 0`` (absolute in χ).
     max_iter : extended tests per rectangle after the bracket check.
     max_time : wall-clock budget (s); when it runs out the last proven-feasible rectangle
@@ -196,7 +200,7 @@ class Bisection:
     max_rectangles : rectangles of a cover (``cover=map``).
     """
 
-    step: str = "bisection"
+    step: str = "illinois"
     eps_tol: float = 1e-5
     max_iter: int = 60
     max_time: Optional[float] = None
@@ -325,11 +329,11 @@ class _Search:
             mid = 0.5 * (lo.delta_p + hi.delta_p)
             if self.step == "illinois" and hi.status == StepStatus.INFEASIBLE and math.isfinite(f_hi) and f_hi > f_lo \
                     and not (len(width_hist) >= 3 and width_hist[-1] > 0.5 * width_hist[-3]):
-                x = lo.delta_p - f_lo * (hi.delta_p - lo.delta_p) / (f_hi - f_lo)
+                # the secant aims at the middle of the stopping window, χ = −ε/2: there a gap of
+                # ε/2 proves both χ ≤ 0 and χ ≥ −ε (aiming at χ = 0 asks for a gap → 0)
+                x = lo.delta_p + (-0.5 * self.eps - f_lo) * (hi.delta_p - lo.delta_p) / (f_hi - f_lo)
                 # keep the trial strictly inside the bracket
-                x = min(max(x, lo.delta_p + 1e-3 * width), hi.delta_p - 1e-3 * width)
-                # aim a little inside the feasible side so that the stopping window is hit
-                mid = x
+                mid = min(max(x, lo.delta_p + 1e-3 * width), hi.delta_p - 1e-3 * width)
             it = self.chi(c, mid, "bisection" if self.step == "bisection" else self.step, log)
             if it.status == StepStatus.FEASIBLE:
                 lo, best = it, it
@@ -417,6 +421,8 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
             opts = opts.replace(abs_gap=algorithm.eps_tol / 10)
         analysis = FlexibilityAnalysis(model, uncertainty_set, solver, opts, diagnose_failures=False)
     fa = analysis
+    if fa.domain_proof is None:  # the domain checks once over the θp bounds when that pays
+        fa.use_domain_box(delta=fa.uset.delta_for_confidence(confidence))
     rects, search = algorithm.run(fa, confidence, c0, move_nominal=move_nominal, cover=cover)
     return FlexTestRegion(list(model.theta_p_names), float(confidence), float(fa.uset.delta_for_confidence(confidence)),
                           fa.set_kind, fa.solver.name, bool(fa.solver.is_global), float(algorithm.eps_tol), rects,

@@ -174,7 +174,9 @@ class DesignSpaceMap:
 
     def region(self, confidence: float = 0.85, n_se: float = 0.0, include_inferred: bool = False) -> np.ndarray:
         """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ confidence at a
-        :attr:`trusted` point (status ``ok``: proven or certified).  Adaptive maps only:
+        :attr:`trusted` point (status ``ok``: proven or certified).  For a global flexibility
+        index the probability of the *proven* set is used, P(set(δ lower bound)), never that
+        of the incumbent δ (up to the gap above the true index).  Adaptive maps only:
         ``include_inferred=True`` adds the points not solved but inferred inside (status
         ``inferred``, valid only at the map's own confidence) — an assumption, not a proof."""
         from ..validation import check_number, check_probability
@@ -182,6 +184,9 @@ class DesignSpaceMap:
         confidence = check_probability("confidence", confidence)
         n_se = check_number("n_se", n_se, low=0)
         p = self.probability
+        if "probability_lower_bound" in self.table:  # a global index: only set(δ_lb) is proven
+            plb = self.table["probability_lower_bound"].to_numpy(float).reshape(self.shape)
+            p = np.where(np.isfinite(plb), np.minimum(p, plb), p)
         if n_se:
             se = np.nan_to_num(self.std_error, nan=0.0)
             p = p + n_se * se

@@ -31,7 +31,7 @@ from typing import List, Optional
 import numpy as np
 import pyomo.environ as pyo
 
-__all__ = ["DomainBlock", "add_domain_checks"]
+__all__ = ["DomainBlock", "DomainProof", "add_domain_checks"]
 
 
 class DomainBlock:
@@ -338,3 +338,61 @@ def domain_subproblems(dom: DomainBlock, inst) -> Optional[List[tuple]]:
     if dom.jac is not None and not jac_ok:
         out.append(("domain: singular Jacobian", [], [dom.jac], dom.jac.obj))
     return out
+
+
+# --------------------------------------------------------------------------- one proof for many points
+class DomainProof:
+    """Domain checks proven *once* over a whole θp box × set(δ) (a map's grid box, or
+    Algorithm 3's θp bounds, with θm in set(δ_max)).
+
+    A check (a)/(b) of the module docstring that is infeasible with θp free in the box and
+    θm anywhere in set(δ) is infeasible at every θp of the box and every smaller set: the
+    per-point solves of that check add nothing and are skipped.  Each point's proof is
+    still a global solve — the same one, over a superset.  Checks that are not proven here
+    (a touching point somewhere in the box, a time-out) stay per point.
+
+    ``lower``/``upper``: the θp box actually used (the requested box widened by 1e-5 of
+    its span and centre, so that the per-point boxes' own 1e-6 padding stays inside);
+    ``delta``: the set size; ``proven``: names of the proven checks; ``unproven``: name ->
+    why not; ``time``: seconds spent."""
+
+    def __init__(self, lower, upper, delta: float, proven, unproven: dict, time_s: float):
+        self.lower = np.asarray(lower, float)
+        self.upper = np.asarray(upper, float)
+        self.delta = float(delta)
+        self.proven = frozenset(proven)
+        self.unproven = dict(unproven)
+        self.time = float(time_s)
+
+    @property
+    def complete(self) -> bool:
+        """Every check was proven: a covered point needs no domain work at all."""
+        return not self.unproven
+
+    def covers(self, lower, upper, delta: float) -> bool:
+        """True when the θp box [lower, upper] and set(delta) lie inside the proof's."""
+        lo, hi = np.asarray(lower, float), np.asarray(upper, float)
+        return bool(delta <= self.delta and np.all(lo >= self.lower) and np.all(hi <= self.upper))
+
+    def split(self, todo: List[tuple], lower, upper, delta: float):
+        """``todo`` (from :func:`domain_subproblems`) -> (still to solve, proven by this proof)."""
+        if not self.covers(lower, upper, delta):
+            return todo, []
+        return [t for t in todo if t[0] not in self.proven], [t for t in todo if t[0] in self.proven]
+
+    def summary(self) -> str:
+        return (f"all {len(self.proven)} domain checks proven once over the theta_p box "
+                f"{np.round(self.lower, 6).tolist()}..{np.round(self.upper, 6).tolist()} and set({self.delta:g}) "
+                "(prove_domain: interval arithmetic or global solves)")
+
+    def __repr__(self) -> str:
+        return (f"DomainProof(box={self.lower.tolist()}..{self.upper.tolist()}, delta={self.delta:g}, "
+                f"proven={sorted(self.proven)}, unproven={list(self.unproven)}, time={self.time:.2f} s)")
+
+
+def widened_box(lower, upper):
+    """The box a :class:`DomainProof` is solved over: ``[lower, upper]`` widened by 1e-5 of
+    its span and centre (covers the per-point boxes' 1e-6 relative padding)."""
+    lo, hi = np.asarray(lower, float), np.asarray(upper, float)
+    pad = 1e-5 * (np.abs(hi - lo) + np.abs(0.5 * (lo + hi))) + 1e-9
+    return lo - pad, hi + pad

@@ -36,7 +36,7 @@ from ..validation import check_number
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
 from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
-from .domain import add_domain_checks, domain_subproblems
+from .domain import DomainProof, add_domain_checks, domain_subproblems, widened_box
 from .sets import BoxSet, SetHandle, SetKind, UncertaintySet
 
 __all__ = [
@@ -58,6 +58,14 @@ SetLike = Union[str, SetKind, UncertaintySet]
 #: Certification samples by default: with a vectorised simulator (one numpy call), and
 #: without one (batched square Pyomo solves, ~1–3 s for 200 on the shipped cases).
 N_CERTIFY_SIMULATOR = 2000
+#: Seconds of per-point domain solves after which :meth:`FlexibilityAnalysis.use_domain_box`
+#: proves the domain once over the box instead.
+AUTO_PROOF_AFTER = 1.0
+#: An index subproblem restricted to a smaller set (:meth:`FlexibilityAnalysis._restricted_solve`)
+#: gets set(1.05 δ_known), not set(δ_known): with δ ≤ δ_known exactly, a δ_k a hair below
+#: δ_known leaves the solver a sliver to find a point in (measured: MAiNGO timed out at 20 s
+#: on case 2 where the unrestricted solve takes 0.1 s).
+RESTRICT_MARGIN = 1.05
 N_CERTIFY_PYOMO = 200
 
 
@@ -266,6 +274,9 @@ class FlexibilityAnalysis:
         self._test: Optional[_Problem] = None
         self._ext: Optional[_Problem] = None
         self._eval = None
+        #: a :class:`~flexspace.formulations.domain.DomainProof` from :meth:`prove_domain`
+        self.domain_proof: Optional[DomainProof] = None
+        self._auto: Optional[dict] = None  # use_domain_box's bookkeeping
 
     # ------------------------------------------------------------------ helpers
     def _check_problem_class(self) -> None:
@@ -360,6 +371,120 @@ class FlexibilityAnalysis:
             prob.dom = add_domain_checks(prob.m.dom, prob.inst)
         return prob
 
+    def prove_domain(self, theta_p_lower=None, theta_p_upper=None, delta: Optional[float] = None,
+                     time_limit: float = 10.0) -> Optional[DomainProof]:
+        """Prove the model's domain checks once over a θp box × set(``delta``) (global
+        solvers; ``delta`` default: δ_max, what a map's index needs; Algorithm 3 passes δm).
+
+        Every later :meth:`index`, :meth:`test` or :meth:`extended_test` whose θp (box) and
+        set lie inside skips the checks proven here (:class:`~.domain.DomainProof`: the
+        same global proof, over a superset).  Default box: the model's ``theta_p_bounds``.
+        Maps and Algorithm 3 call it once per process: measured on case 1 (full form,
+        MAiNGO) the 9 checks take ~1 s over the whole box, against 9 solves at every point.
+        ``time_limit`` caps each check (seconds); an unproven check stays per point.
+        Returns the proof (also kept as ``self.domain_proof``), or None when there is
+        nothing to prove (no states and no model inequalities, ``domain_everywhere``) or
+        the solver is local."""
+        inst0 = self.model
+        if not self.solver.is_global or self.model.domain_everywhere or self.model_has_controls:
+            return None
+        b = None if inst0.theta_p_bounds is None else np.asarray(inst0.theta_p_bounds, float)
+        if theta_p_lower is None or theta_p_upper is None:
+            if b is None:
+                raise ValidationError("prove_domain needs theta_p_lower and theta_p_upper (the model has no "
+                                      "theta_p_bounds)")
+        lower = self._theta_p(b[:, 0] if theta_p_lower is None else theta_p_lower)
+        upper = self._theta_p(b[:, 1] if theta_p_upper is None else theta_p_upper)
+        if np.any(upper < lower):
+            raise ValidationError(f"prove_domain: theta_p_upper {upper.tolist()} is below theta_p_lower "
+                                  f"{lower.tolist()} in some coordinate")
+        delta = self.delta_max if delta is None else check_number("delta", delta, low=0)
+        t0 = time.perf_counter()
+        lo, hi = widened_box(lower, upper)
+        c, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+        prob = self._ext_problem(c, half, half)
+        if not prob.inst.state_vars() and not prob.inst.domain:
+            return None
+        prob.m.delta_p.set_value(1.0)
+        prob.m.delta_m.set_value(delta)
+        prob.set_m.bound_to(delta)
+        prob.set_p.bound_to(1.0)
+        prob.inst.set_theta(c, self.model.theta_m_nominal)
+        prob.inst.bound_states()
+        box_lo = np.array([v.lb for v in prob.inst.theta_p], float)
+        box_hi = np.array([v.ub for v in prob.inst.theta_p], float)
+        solver = get_solver(self.solver.name, self.options.replace(time_limit=min(self.options.time_limit,
+                                                                                  float(time_limit))))
+        with _free(prob.inst.theta_m + prob.inst.theta_p):
+            proven, unproven = _prove_over_box(prob, solver)
+        self._ext = None  # the next extended test builds its own box
+        self.domain_proof = DomainProof(np.maximum(box_lo, lo), np.minimum(box_hi, hi), delta, proven,
+                                        unproven, time.perf_counter() - t0)
+        return self.domain_proof
+
+    def use_domain_box(self, theta_p_lower=None, theta_p_upper=None, delta: Optional[float] = None) -> None:
+        """Declare the θp box (default: ``theta_p_bounds``) and set size (default δ_max) this
+        analysis will be asked about (maps and Algorithm 3 do).  Once the domain checks
+        solved point by point have cost more than :data:`AUTO_PROOF_AFTER` seconds, they are
+        proven once over this box (:meth:`prove_domain`, time limit = the time spent so far,
+        at most 10 s) and covered points skip them; a proof that does not cover every check
+        is retried when the per-point cost has doubled.  So the proof is bought only when it
+        pays: measured, case 1 (full form, MAiNGO) spends ~0.2 s per point on 9 checks that
+        one 1 s proof replaces; case 2 (reduced form) 5 ms per point on one check whose
+        proof over the box takes 1.8 s."""
+        if not self.solver.is_global or self.model.domain_everywhere or self.model_has_controls:
+            self._auto = None
+            return
+        b = None if self.model.theta_p_bounds is None else np.asarray(self.model.theta_p_bounds, float)
+        if (theta_p_lower is None or theta_p_upper is None) and b is None:
+            raise ValidationError("use_domain_box needs theta_p_lower and theta_p_upper (the model has no "
+                                  "theta_p_bounds)")
+        lower = self._theta_p(b[:, 0] if theta_p_lower is None else theta_p_lower)
+        upper = self._theta_p(b[:, 1] if theta_p_upper is None else theta_p_upper)
+        if np.any(upper < lower):
+            raise ValidationError(f"use_domain_box: theta_p_upper {upper.tolist()} is below theta_p_lower "
+                                  f"{lower.tolist()} in some coordinate")
+        delta = None if delta is None else check_number("delta", delta, low=0)
+        self._auto = {"box": (lower, upper, delta), "spent": 0.0, "next": AUTO_PROOF_AFTER, "due": False}
+
+    def _domain_cost(self, seconds: float) -> None:
+        """Seconds of per-point domain work just spent: counted towards :meth:`use_domain_box`."""
+        a = getattr(self, "_auto", None)
+        if a is None:
+            return
+        a["spent"] += seconds
+        a["due"] = a["due"] or a["spent"] >= a["next"]
+
+    def _auto_prove(self) -> None:
+        """At the start of a call (never in the middle of one): the proof that became due."""
+        a = getattr(self, "_auto", None)
+        if a is None or not a["due"]:
+            return
+        a["due"], a["next"] = False, 2.0 * a["spent"]
+        lower, upper, delta = a["box"]
+        proof = self.prove_domain(lower, upper, delta, time_limit=min(max(1.0, a["spent"]), 10.0))
+        if proof is None or proof.complete:
+            self._auto = None
+
+    def _theta_p_box(self, prob):
+        """This problem's θp box: the fixed values, or the bounds where θp is free."""
+        lo = np.array([v.value if v.fixed else v.lb for v in prob.inst.theta_p], float)
+        hi = np.array([v.value if v.fixed else v.ub for v in prob.inst.theta_p], float)
+        return lo, hi
+
+    def _proven_once(self, prob, todo, delta: float):
+        """``todo`` minus the checks :attr:`domain_proof` covers at this problem's θp and set
+        size ``delta``."""
+        if self.domain_proof is None or not todo:
+            return todo, []
+        return self.domain_proof.split(todo, *self._theta_p_box(prob), delta)
+
+    def _proven_entirely(self, prob, delta: float) -> bool:
+        """:attr:`domain_proof` proved every check over a box and set containing this
+        problem's (no per-point work, not even interval arithmetic)."""
+        p = self.domain_proof
+        return p is not None and p.complete and self.solver.is_global and p.covers(*self._theta_p_box(prob), delta)
+
     # ------------------------------------------------------------------ problems
     def _index_problem(self) -> _Problem:
         if self._index is None:
@@ -426,6 +551,7 @@ class FlexibilityAnalysis:
         """The prologue shared by :meth:`index`, :meth:`test` and :meth:`extended_test`:
         the clock started, ``method`` checked, θp resolved and the result begun with the
         analysis' provenance.  Returns ``(t0, result, theta_p)``."""
+        self._auto_prove()
         t0 = time.perf_counter()
         method = _check_method(method, self.solver)
         theta_p = self._theta_p(theta_p)
@@ -490,7 +616,8 @@ class FlexibilityAnalysis:
         start = _snapshot(m)
         targets = [(k, [m.fx.violate[k]], []) for k in range(self.model.n_g)] if method == "enumeration" \
             else [(None, [], [m.fx.minlp])]
-        for k, cons, blocks in self._ordered(targets, getattr(self, "_index_first", None)):
+        first, hint = self._sampled_first(prob) if method == "enumeration" else (None, None)
+        for k, cons, blocks in self._ordered(targets, first or getattr(self, "_index_first", None)):
             if k is not None and not self.solver.is_global:
                 # local solvers: the cheap capping check first (an index NLP with no violation up to
                 # δ_max makes Ipopt grind for seconds before it fails; measured 1.5 s vs 0.03 s)
@@ -504,14 +631,43 @@ class FlexibilityAnalysis:
             if k is None and ensure_valid_big_m(m.fx.minlp, prob.inst.g) is None:
                 res.subproblems.append(_no_big_m())
                 continue
-            r = self._tightened_global_solve(prob) if presolve and k is not None \
-                else self.solver.solve(m, **self._index_targets(res.subproblems, k))
+            hint_k = hint if k is not None and first is not None and self.model.g_names[k] == first else None
+            r, size_ub = self._index_solve(prob, k, hint_k, presolve, res.subproblems, start)
             name = self.model.g_names[k] if k is not None else "minlp"
-            sp = self._index_result(prob, name, r)
+            sp = self._index_result(prob, name, r, size_ub)
             if k is None and r.status.ok:
                 ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
                 sp.constraint = "minlp:" + self.model.g_names[int(np.argmax(ys))]
             res.subproblems.append(sp)
+
+    def _index_solve(self, prob, k, hint, presolve, done, start) -> tuple:
+        """One index subproblem → ``(SolveResult, the δ-size bound it was solved with or None)``.
+
+        Global solvers, enumeration: once a δ_j is known, on set(1.05 δ_j) only (with the
+        cut-off at the best δ); the first one on set(1.05 γ) when the simulator's sampled
+        crossing γ is known (``hint``).  A restricted solve that fails, or (for the hint)
+        finds nothing, is repeated on set(δ_max): a restriction never costs an answer."""
+        m = prob.m
+        best = self._best_delta(done) if k is not None and self.solver.is_global else None
+        restricted = None
+        if best is not None:  # δ_k ≥ the best δ, or g_k is active: solve on set(1.05 best) only
+            size_ub = min(self._size(best * RESTRICT_MARGIN), m.delta.ub)
+            restricted = self._restricted_solve(prob, size_ub, **self._index_targets(done, k))
+            if restricted.status.ok or restricted.status in (SolverStatus.INFEASIBLE, SolverStatus.TARGET):
+                return restricted, size_ub
+        elif hint is not None:
+            restricted = self._restricted_solve(prob, min(hint, m.delta.ub))
+            if restricted.status.ok:
+                return restricted, None
+        elif presolve and k is not None:
+            return self._tightened_global_solve(prob)
+        if restricted is not None:  # the restriction did not answer: the full set, from the same start
+            _restore(m, start)
+            m.delta.set_value(0.0)
+        r = self.solver.solve(m, **self._index_targets(done, k))
+        if restricted is not None:
+            r.time += restricted.time
+        return r, None
 
     def _index_targets(self, done, k) -> dict:
         """``options.cutoffs``, enumeration with a global solver: stop the index NLP of g_k as
@@ -524,9 +680,10 @@ class FlexibilityAnalysis:
             return {}
         return {"bound_target": self._size(min(found))}
 
-    def _index_result(self, prob, name, r) -> SubproblemResult:
+    def _index_result(self, prob, name, r, size_ub: Optional[float] = None) -> SubproblemResult:
         """A subproblem's δ_k.  Only a *global* solver's "infeasible" proves that nothing
-        violates up to the δ bound (capped); a local solver's is a failed subproblem."""
+        violates up to the δ bound it was solved with (``size_ub``, default the problem's:
+        capped at δ_max); a local solver's is a failed subproblem."""
         m, inst = prob.m, prob.inst
         if r.status.ok:
             val = self._delta(float(pyo.value(m.delta)))
@@ -546,7 +703,7 @@ class FlexibilityAnalysis:
                                     message=f"{r.message}; cut off: delta_k >= {lb:.6g} >= the best delta so far, "
                                             "so g_k is not the active constraint")
         if r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
-            ub = self._delta(m.delta.ub)
+            ub = self._delta(m.delta.ub if size_ub is None else size_ub)
             return SubproblemResult(name, ub, r.status, capped=ub >= self.delta_max - 1e-9, time=r.time,
                                     message=f"proven infeasible: no violation up to delta = {ub:.6g}")
         why = ("a local solver's 'infeasible' is not a proof that nothing violates"
@@ -575,12 +732,22 @@ class FlexibilityAnalysis:
         return True
 
     def _index_domain(self, prob, res) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._index_domain_checks(prob, res)
+        finally:
+            self._domain_cost(time.perf_counter() - t0)
+
+    def _index_domain_checks(self, prob, res) -> None:
         """Prove that set(δ) lies in the model's domain, or lower δ to where it leaves it
         (global solvers; :mod:`flexspace.formulations.domain`)."""
         m, inst = prob.m, prob.inst
         if (not inst.state_vars() and not inst.domain) or self.model.domain_everywhere:
             res.domain = ("declared by the model (domain_everywhere=True)" if inst.state_vars()
                           else "explicit model (no states, no inequalities): every theta_m has a solution")
+            return
+        if self._proven_entirely(prob, res.delta):
+            res.domain = f"proven up to delta: {self.domain_proof.summary()}"
             return
         size_ub = self._size(res.delta) * (1 + 1e-9) + 1e-12
         old = m.delta.ub
@@ -592,6 +759,7 @@ class FlexibilityAnalysis:
                 res.domain = f"not proven ({prob.dom.why}): certified by sampling"
                 res.certified = None
                 return
+            todo, once = self._proven_once(prob, todo, res.delta) if self.solver.is_global else (todo, [])
             start = _snapshot(m)
             for name, cons, blocks, _ in todo:
                 _restore(m, start)
@@ -601,17 +769,91 @@ class FlexibilityAnalysis:
                 if not self.solver.is_global and not r.status.ok:
                     continue  # local: nothing found (not a proof; the certification samples decide)
                 res.subproblems.append(self._index_result(prob, name, r))
-            n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo)
+            n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo) - len(once)
             how = "global solves" if self.solver.is_global else "local solves (not a proof: sampled)"
             res.domain = (f"{'proven' if self.solver.is_global else 'searched'} up to delta: {n_int} check(s) by "
-                          f"interval arithmetic, {len(todo)} by {how} (a state bound or model inequality reached, "
-                          "or a singular Jacobian, bounds delta)")
+                          f"interval arithmetic, {len(todo)} by {how}{_once_note(once)} (a state bound or model "
+                          "inequality reached, or a singular Jacobian, bounds delta)")
         finally:
             m.delta.setub(old)
             prob.set_m.bound_to(self.delta_max)
 
-    def _tightened_global_solve(self, prob) -> SolveResult:
-        """Global solve of one index subproblem after a local (Ipopt) solve of the same NLP.
+    def _sampled_first(self, prob) -> tuple:
+        """``(constraint to solve first, δ-size bound for its solve)`` from the vectorised
+        simulator (global solvers), or ``(None, None)``.
+
+        256 fixed samples of set(δ_max) in one simulator call: the g_k violated by the
+        smallest-gauge sample goes first, and a line search along that sample's ray (two
+        more calls of 64 points) finds where g_k turns positive, at gauge γ.  If the
+        simulator is right, δ_k ≤ γ, so the first global solve runs on set(1.001 γ) —
+        a hint only: a solve that finds nothing there is repeated on set(δ_max), and every
+        δ is still a global solver's point.  Measured on case 2 at (19, 1100): the last
+        point's active constraint first cost 2.0 s, the sampled one on set(γ) 0.14 s."""
+        if not self.solver.is_global or self.model.simulator is None:
+            return None, None
+        if getattr(self, "_order_samples", None) is None:
+            self._order_samples = self.uset.sample(self.delta_max, 256, np.random.default_rng(0))
+        pts, tp = self._order_samples, [v.value for v in prob.inst.theta_p]
+        g = self._simulate_quietly(tp, pts)
+        if g is None:
+            return None, None
+        gauge = self.uset.gauge(pts)
+        est = [np.min(gauge[g[:, k] > 0], initial=np.inf) for k in range(self.model.n_g)]
+        k = int(np.argmin(est))
+        if not math.isfinite(est[k]):
+            return None, None
+        ray = pts[np.flatnonzero((g[:, k] > 0) & (gauge == est[k]))[0]] - self.uset.nominal
+        lo, hi = 0.0, 1.0
+        for _ in range(2):  # the first t in [lo, hi] where g_k > 0 on the ray, twice refined
+            t = np.linspace(lo, hi, 65)[1:]
+            gk = self._simulate_quietly(tp, self.uset.nominal + t[:, None] * ray)
+            hit = np.flatnonzero(gk[:, k] > 0) if gk is not None else np.array([], int)
+            if hit.size == 0:
+                break
+            lo, hi = (t[hit[0] - 1] if hit[0] > 0 else lo), t[hit[0]]
+        return self.model.g_names[k], self._size(hi * est[k] * RESTRICT_MARGIN)
+
+    def _simulate_quietly(self, theta_p, pts) -> Optional[np.ndarray]:
+        """g at ``pts`` by the vectorised simulator, or None if it fails or has the wrong shape."""
+        try:
+            g = np.asarray(self.model.simulate(theta_p, pts), float)
+        except Exception:  # noqa: BLE001 - a hint only: no hint
+            return None
+        return g if g.shape == (pts.shape[0], self.model.n_g) else None
+
+    def _best_delta(self, done) -> Optional[float]:
+        """The smallest δ_k solved so far at a feasible point (a point the solver returned
+        with g_k ≥ 0 on set(δ_k)), below δ_max; None if none yet."""
+        found = [s.value for s in done if s.status.ok and s.theta_m is not None and math.isfinite(s.value)
+                 and not s.capped]
+        return min(found) if found else None
+
+    def _restricted_solve(self, prob, size_ub: float, **targets) -> SolveResult:
+        """Global solve of one index subproblem with δ ≤ ``size_ub`` and θm (and the set's
+        auxiliary variables) bounded by set(size_ub) instead of set(δ_max).
+
+        Bound tightening from the point's own solution: once g_j gave δ_j at a feasible
+        point, the index δ ≤ δ_j, so g_k matters only where δ_k ≤ δ_j — "infeasible" on the
+        smaller set proves δ_k > δ_j (reported as a violation-free bound at size_ub, never
+        as δ).  Every answer is still a global proof, on a smaller, tighter problem.
+        Measured on case 2 (reduced form, MAiNGO): a non-active constraint proven in 0.02 s
+        instead of 0.5–1.4 s on set(δ_max)."""
+        m = prob.m
+        if size_ub >= m.delta.ub:
+            return self.solver.solve(m, **targets)
+        old = [(v, v.lb, v.ub) for v in [m.delta] + prob.set_m.variables]
+        m.delta.setub(size_ub)
+        prob.set_m.bound_to(self._delta(size_ub))  # θm and the set's auxiliary variables
+        try:
+            return self.solver.solve(m, **targets)
+        finally:
+            for v, lb, ub in old:
+                v.setlb(lb)
+                v.setub(ub)
+
+    def _tightened_global_solve(self, prob) -> tuple:
+        """Global solve of one index subproblem after a local (Ipopt) solve of the same NLP;
+        returns ``(result, the δ-size bound it was solved with, or None)``.
 
         The local optimum is a feasible point, so its δ_loc bounds the global δ_k from
         above: the global solver gets ``δ ≤ δ_loc (1 + 1e-3)`` and θm bounds from
@@ -621,21 +863,13 @@ class FlexibilityAnalysis:
         m = prob.m
         rl = self.square_solver.solve(m)
         if not rl.status.ok:
-            return self.solver.solve(m)
+            return self.solver.solve(m), None
         size_ub = float(pyo.value(m.delta)) * (1.0 + 1e-3) + 1e-9
         if size_ub >= m.delta.ub:
-            return self.solver.solve(m)
-        old = [(v, v.lb, v.ub) for v in [m.delta] + prob.set_m.variables]
-        m.delta.setub(size_ub)
-        prob.set_m.bound_to(self._delta(size_ub))  # θm and the set's auxiliary variables
-        try:
-            r = self.solver.solve(m)
-        finally:
-            for v, lb, ub in old:
-                v.setlb(lb)
-                v.setub(ub)
+            size_ub = None
+        r = self.solver.solve(m) if size_ub is None else self._restricted_solve(prob, size_ub)
         r.time += rl.time
-        return r
+        return r, size_ub
 
     def _local_capping_check(self, prob, k, start) -> Optional[SubproblemResult]:
         """Maximise g_k over set(δ_max) with the local solver: a negative maximum means no
@@ -799,16 +1033,17 @@ class FlexibilityAnalysis:
 
     def _test_solve(self, m, done, window: Optional[float]):
         """One max-g_k solve.  Sign only (``window`` not None, ``options.cutoffs``): stop once
-        the answer is decided — a point with g_k ≥ τ proves χ > 0 (τ = the absolute gap,
-        > 0); a bound ≤ max(−window, the best χ found at a point so far), capped at 0, proves
-        that g_k cannot change the answer (χ ≤ 0; below Algorithm 3's window [−window, 0] or
-        below a χ already attained).
-        Only a χ_k inside the window is solved to the gap: a tight χ in the last steps only."""
+        the sign is decided — a point with g_k ≥ τ proves χ > 0 (τ = the absolute gap, > 0);
+        a bound ≤ 0 proves g_k ≤ 0 on the whole set.  Whether χ is in Algorithm 3's window
+        [−window, 0] is then read off the best point found (the solver's incumbent, which
+        it finds before it proves the bound): a point ≥ −window with a bound ≤ 0 proves it;
+        a weaker point only costs a further bisection step, never a wrong answer.
+        (Measured on case 1, MAiNGO: asking for the bound to reach the best point instead
+        made the last step cost 7 s; Algorithm 3 aims its steps at χ = −window/2, where a
+        gap of window/2 decides.)"""
         if not self._sign_only(window):
             return self.solver.solve(m)
-        best = max((s.value for s in done if math.isfinite(s.value) and s.theta_m is not None), default=-math.inf)
-        return self.solver.solve(m, point_target=max(self.solver.abs_gap, 1e-9),
-                                 bound_target=min(0.0, max(-window, best)))
+        return self.solver.solve(m, point_target=max(self.solver.abs_gap, 1e-9), bound_target=0.0)
 
     def _run_test(self, prob, fblock, method, res, p_free, window: Optional[float] = None):
         """max g_k per constraint (or the MINLP); with cut-offs each solve stops at its sign and
@@ -862,6 +1097,13 @@ class FlexibilityAnalysis:
             res.worst_theta_p = self._theta_dict(self.model.theta_p_names, worst.theta_p)
 
     def _test_domain(self, prob, res) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._test_domain_checks(prob, res)
+        finally:
+            self._domain_cost(time.perf_counter() - t0)
+
+    def _test_domain_checks(self, prob, res) -> None:
         """Global solvers: is there a θ in the tested set without a solution (a state bound or
         model inequality reached, or a singular Jacobian)?  Yes: χ = +inf; a failed check:
         status failed; not provable: χ's proof does not cover the domain (status failed)."""
@@ -872,11 +1114,15 @@ class FlexibilityAnalysis:
             res.domain = ("declared by the model (domain_everywhere=True)" if prob.inst.state_vars()
                           else "explicit model (no states, no inequalities)")
             return
+        if self._proven_entirely(prob, float(pyo.value(prob.m.delta_m))):
+            res.domain = f"proven: {self.domain_proof.summary()}"
+            return
         todo = domain_subproblems(prob.dom, prob.inst)
         if todo is None:
             res.status = ResultStatus.FAILED
             res.domain = f"not provable ({prob.dom.why})"
             return
+        todo, once = self._proven_once(prob, todo, float(pyo.value(prob.m.delta_m)))
         m = prob.m
         start = _snapshot(m)
         for name, cons, blocks, objective in todo:
@@ -895,8 +1141,8 @@ class FlexibilityAnalysis:
                 res.subproblems.append(SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message))
                 res.status = ResultStatus.FAILED
                 return
-        n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo)
-        res.domain = f"proven: {n_int} check(s) by interval arithmetic, {len(todo)} by global solves"
+        n_int = len(prob.dom.names) + (prob.dom.jac is not None) - len(todo) - len(once)
+        res.domain = f"proven: {n_int} check(s) by interval arithmetic, {len(todo)} by global solves{_once_note(once)}"
 
     # ------------------------------------------------------------------ extended test
     def extended_test(self, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
@@ -1023,6 +1269,35 @@ def _free(variables):
     finally:
         for v in variables:
             v.fix()
+
+
+def _prove_over_box(prob, solver) -> tuple:
+    """Solve every domain check of ``prob`` (θ already free and bounded by the box and the
+    set); returns ``(proven names, {name: why not})``.  Only a global solver's
+    "infeasible" proves a check."""
+    dom = prob.dom
+    todo = domain_subproblems(dom, prob.inst)
+    if todo is None:
+        return [], {"all": f"not provable here ({dom.why})"}
+    every = ([f"domain: {n}" for n in dom.names] + [f"domain: {e[0]} argument reaches 0" for e in dom.edges]
+             + (["domain: singular Jacobian"] if dom.jac is not None else []))
+    proven, unproven = [n for n in every if n not in {t[0] for t in todo}], {}  # by interval arithmetic
+    start = _snapshot(prob.m)
+    for name, cons, blocks, objective in todo:
+        _restore(prob.m, start)
+        prob.only(objective, cons, blocks)
+        r = solver.solve(prob.m)
+        if r.status == SolverStatus.INFEASIBLE and solver.is_global:
+            proven.append(name)
+        else:
+            unproven[name] = ("a point of the box reaches the domain's edge" if r.status.ok
+                              else f"{r.status.value}: {r.message[:120]}")
+    return proven, unproven
+
+
+def _once_note(once) -> str:
+    """The domain-report part for checks proven once over a θp box (:meth:`FlexibilityAnalysis.prove_domain`)."""
+    return f", {len(once)} by global solves over the whole theta_p box (prove_domain)" if once else ""
 
 
 def _no_big_m() -> SubproblemResult:
