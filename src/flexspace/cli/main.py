@@ -161,7 +161,7 @@ def _demo_maps(model, confidence):
              int(mc_map.region(confidence).sum()), int(mc_map.failed.sum())),
             ("Algorithm 2: flexibility index (ellipsoid, 2 workers)", fi_solver, fi_map.run_info["elapsed_s"],
              int(fi_map.region(confidence).sum()), int(fi_map.failed.sum())),
-            ("Algorithm 3: flexibility test bisection (ellipsoid)", a3_solver, t_a3,
+            ("Algorithm 3: flexibility test rectangle (ellipsoid)", a3_solver, t_a3,
              int(region.contains(mc_map.points).sum()), region.n_failed)]
     print(f"{'method':<56}{'solver':<13}{'time [s]':>9}{'points in region':>18}{'failed':>8}")
     for name, sv, t, n, f in rows:
