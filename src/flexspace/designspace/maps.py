@@ -336,13 +336,10 @@ def _worker_init(parent_pid: int) -> None:
     on the case 2 MAiNGO map, 2 workers: 13.7 s with them, 11.9 s without."""
     from ..solvers import exit_with_parent
 
-    exit_with_parent(parent_pid)
-    try:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits  # a core dependency (pyproject)
 
-        threadpool_limits(1, user_api="blas")
-    except Exception:  # noqa: BLE001 - threadpoolctl missing or a BLAS it cannot control: keep the default
-        pass
+    exit_with_parent(parent_pid)
+    threadpool_limits(1, user_api="blas")
 
 
 def _run(fn, fixed_args, points, todo, chunk_size, executor, ckpt, desc, progress) -> Dict[int, dict]:

@@ -18,6 +18,7 @@ Two ways to run a solve there:
 Both children die with their parent (``exit_with_parent``)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -68,14 +69,10 @@ def _read_msg(fd: int, deadline: Optional[float] = None) -> Optional[bytes]:
 
 def _reap(pid: int, kill: bool) -> None:
     if kill:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it exited just now
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:  # it exited just now
-            pass
-    try:
+    with contextlib.suppress(ChildProcessError):  # already reaped
         os.waitpid(pid, 0)
-    except ChildProcessError:  # already reaped
-        pass
 
 
 # --------------------------------------------------------------------------- one fork per solve
@@ -236,10 +233,8 @@ def _shutdown(pid: int, req_w: int, resp_r: int, kill: bool = True, owner: Optio
     process other than ``owner`` (forked after the child) only this process's copies of the
     pipes are closed: the child belongs to the owner."""
     for fd in (req_w, resp_r):
-        try:
+        with contextlib.suppress(OSError):  # already closed
             os.close(fd)
-        except OSError:
-            pass
     if owner is None or os.getpid() == owner:
         _reap(pid, kill=kill)
 
