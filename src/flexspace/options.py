@@ -47,6 +47,17 @@ class SolveOptions:
     n_certify : certification samples.  None: 2000 with a vectorised simulator, else
         200 square Pyomo solves.
     random_state : seed of the certification samples.
+    certify_epsilon, certify_beta : the level a local answer's sampling must reach to be
+        ``sampled`` (scenario-certified) rather than ``uncertified``: N samples without a
+        violation support "no violation region of sampling mass > ε with confidence
+        1 − β" for ε = ln(1/β)/N (:func:`flexspace.formulations.results.scenario_epsilon`).
+        Defaults ε = 0.05 and β = 1e-3 (our choice: the default 200 certification samples
+        reach ε = 0.035; 2000 with a simulator reach 0.0035).  Regions use ``sampled``
+        points only at this level, and say so.
+    bracket_iterations : iterations of the exact route for nonconvex recourse (each one
+        global relaxation solve and one global solve of the inner problem,
+        :mod:`flexspace.formulations.bracket`); when they run out the result is a proven
+        ``bound``.  Default 40 (our choice; the peer's problems need 2-12).
     local_presolve : global solvers first solve each index NLP with Ipopt and use its δ
         as an upper bound (valid: a local optimum is a feasible point).  Off by default:
         it helps SCIP on the LDL form of case 2 but made SCIP hang on the box form
@@ -70,6 +81,9 @@ class SolveOptions:
     random_state: int = 0
     local_presolve: bool = False
     cutoffs: bool = True
+    certify_epsilon: float = 0.05
+    certify_beta: float = 1e-3
+    bracket_iterations: int = 40
 
     def __post_init__(self):
         _positive("time_limit", self.time_limit, "seconds per solve, e.g. 60")
@@ -90,6 +104,12 @@ class SolveOptions:
         check_random_state("options.random_state", self.random_state)
         if not isinstance(self.local_presolve, bool):
             raise ValidationError(f"options.local_presolve must be True or False, got {self.local_presolve!r}")
+        check_number("options.certify_epsilon", self.certify_epsilon, low=0, high=1, low_open=True, high_open=True,
+                     hint="a probability mass, e.g. 0.05")
+        check_number("options.certify_beta", self.certify_beta, low=0, high=1, low_open=True, high_open=True,
+                     hint="a confidence complement, e.g. 1e-3")
+        check_number("options.bracket_iterations", self.bracket_iterations, integer=True, low=1,
+                     hint="iterations, e.g. 40")
         if not isinstance(self.cutoffs, bool):
             raise ValidationError(f"options.cutoffs must be True or False, got {self.cutoffs!r}")
 

@@ -108,9 +108,9 @@ CASE2_POINTS = [(20.0, 1100.0), (25.0, 1300.0), (16.0, 1000.0)]
 
 @pytest.mark.parametrize("tp", CASE2_POINTS)
 def test_case2_local_region_is_conservative_vs_monte_carlo(case2_model, tp):
-    """Ipopt (certified by sampling) ellipsoid index on case 2 vs Monte Carlo."""
+    """Ipopt (scenario-certified by sampling, never proven) ellipsoid index on case 2 vs Monte Carlo."""
     r = flexspace.flexibility_index(case2_model, tp, "ldl", "ipopt")
-    assert r.ok and r.certified, str(r)
+    assert r.status == ResultStatus.SAMPLED and r.certified and r.trusted and not r.ok, str(r)
     mc = monte_carlo_probability(case2_model, tp, n_samples=20000, random_state=1)
     assert mc.n_failed == 0
     assert r.probability <= mc.probability + mc.std_error, (r.probability, mc)

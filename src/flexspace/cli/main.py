@@ -96,7 +96,7 @@ def _cmd_index(args) -> int:
     print(r)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2, default=str))
-    return 0 if r.ok else 1
+    return 0 if r.trusted else 1  # exact, a proven bound, or sampled (the status says which)
 
 
 def _cmd_demo(args) -> int:

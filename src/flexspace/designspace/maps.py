@@ -603,6 +603,10 @@ def flexibility_index_map(model, grid=None, uncertainty_set: str = "ellipsoid", 
     run = _run_options(workers, out, chunk_size, progress)
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid)
+    from ..formulations.flexibility import make_set
+    from ..formulations.scaling import check_scales
+
+    check_scales(model, make_set(str(uncertainty_set).lower(), model), opts.feas_tol)  # before any compute
     s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "options": opts}
     settings = {"algorithm": "flexibility index", "model": _model_summary(model),
                 "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}

@@ -15,8 +15,11 @@ __all__ = ["DesignSpaceMap"]
 
 #: columns written for every map (extra columns follow)
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
-#: statuses whose probability is proven or certified (see flexspace.ResultStatus)
-TRUSTED_STATUSES = ("ok", "nominal infeasible")
+#: statuses whose probability is proven: exact, or a proven bound on its safe side (an index's
+#: ``delta`` is then its proven lower bound) — see flexspace.ResultStatus
+PROVEN_STATUSES = ("ok", "nominal infeasible", "bound")
+#: what a region uses: proven, or scenario-certified by sampling at the options' (ε, β) ("sampled")
+TRUSTED_STATUSES = PROVEN_STATUSES + ("sampled",)
 #: adaptive maps (:mod:`.adaptive`): a point that was not solved; its membership, inferred from the
 #: solved points of its cell, is in the column ``inferred_member`` (1 in, 0 out) and counts in
 #: :meth:`DesignSpaceMap.region` only with ``include_inferred=True``
@@ -157,11 +160,20 @@ class DesignSpaceMap:
 
     @property
     def trusted(self) -> np.ndarray:
-        """Points whose probability is proven or certified: status ``ok`` (or ``nominal
-        infeasible``, probability 0).  ``uncertified``, ``contradicted`` and ``failed`` points
-        are not, and are never inside :meth:`region`."""
+        """Points a region may use: :attr:`proven` ones and ``sampled`` ones (a local answer
+        with the scenario statement of its samples: no violation region of sampling mass > ε,
+        confidence 1 − β, at the map's ``certify_epsilon`` / ``certify_beta``).
+        ``uncertified``, ``contradicted`` and ``failed`` points are not, and are never inside
+        :meth:`region`."""
         st = self.table["status"].astype(str).to_numpy()
         return np.isin(st, TRUSTED_STATUSES).reshape(self.shape) & ~self.failed
+
+    @property
+    def proven(self) -> np.ndarray:
+        """Points whose probability is proven: status ``ok``, ``nominal infeasible`` or ``bound``
+        (the proven lower bound of δ)."""
+        st = self.table["status"].astype(str).to_numpy()
+        return np.isin(st, PROVEN_STATUSES).reshape(self.shape) & ~self.failed
 
     @property
     def inferred(self) -> np.ndarray:
@@ -172,9 +184,10 @@ class DesignSpaceMap:
     def status_counts(self) -> Dict[str, int]:
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}
 
-    def region(self, confidence: float = 0.85, n_se: float = 0.0, include_inferred: bool = False) -> np.ndarray:
+    def region(self, confidence: float = 0.85, n_se: float = 0.0, include_inferred: bool = False,
+               proven_only: bool = False) -> np.ndarray:
         """Boolean grid: probability (+ ``n_se`` standard errors, Monte Carlo) ≥ confidence at a
-        :attr:`trusted` point (status ``ok``: proven or certified).  For a global flexibility
+        :attr:`trusted` point (proven, or ``sampled``; ``proven_only=True`` drops the sampled ones).  For a global flexibility
         index the probability of the *proven* set is used, P(set(δ lower bound)), never that
         of the incumbent δ (up to the gap above the true index).  Adaptive maps only:
         ``include_inferred=True`` adds the points not solved but inferred inside (status
@@ -191,7 +204,7 @@ class DesignSpaceMap:
             se = np.nan_to_num(self.std_error, nan=0.0)
             p = p + n_se * se
         with np.errstate(invalid="ignore"):
-            inside = (np.nan_to_num(p, nan=-1.0) >= confidence) & self.trusted
+            inside = (np.nan_to_num(p, nan=-1.0) >= confidence) & (self.proven if proven_only else self.trusted)
         return inside | self._inferred_inside(confidence) if include_inferred else inside
 
     def _inferred_inside(self, confidence: float) -> np.ndarray:
@@ -214,6 +227,7 @@ class DesignSpaceMap:
         return {"kind": self.kind, "points": int(np.prod(self.shape)), "shape": list(self.shape),
                 "status_counts": self.status_counts, "failed_points": int(self.failed.sum()),
                 "untrusted_points": int((~self.trusted & ~self.failed & ~self.inferred).sum()),
+                "sampled_points": int((self.trusted & ~self.proven).sum()),
                 "inferred_points": int(self.inferred.sum()),
                 f"region_points_p{confidence}": int(self.region(confidence).sum()),
                 "failed_samples": int(self.table["n_failed"].sum()) if "n_failed" in self.table else None,

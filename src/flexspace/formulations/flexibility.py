@@ -35,8 +35,10 @@ from ..errors import ValidationError
 from ..validation import check_number
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
-from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
+from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
+                      SCENARIO_STATEMENT, scenario_epsilon)
 from .domain import DomainProof, add_domain_checks, domain_subproblems, widened_box
+from .scaling import check_scales
 from .sets import BoxSet, SetHandle, SetKind, UncertaintySet
 
 __all__ = [
@@ -261,6 +263,7 @@ class FlexibilityAnalysis:
         self.set_kind: SetKind = self.uset.kind
         self.solver = get_solver(solver, self.options)
         self._check_problem_class()
+        check_scales(model, self.uset, self.options.feas_tol)
         delta_max = self.options.delta_max
         self.delta_max = float(getattr(model, "delta_max", 6.0) if delta_max is None else delta_max)
         self._big_m = None if big_m is None else check_number("big_m", big_m, low=0, low_open=True)
@@ -333,7 +336,9 @@ class FlexibilityAnalysis:
         if getattr(self, "_rc", None) is None:
             from .recourse import RecourseAnalysis
 
-            self._rc = RecourseAnalysis(self.model, self.uset, self.solver, self.options)
+            self._rc = RecourseAnalysis(self.model, self.uset, self.solver, self.options,
+                                        rule_analysis=lambda m: FlexibilityAnalysis(m, self.uset, self.solver,
+                                                                                    self.options))
         return self._rc
 
     def _theta_dict(self, names, values) -> Dict[str, float]:
@@ -416,8 +421,8 @@ class FlexibilityAnalysis:
         """Declare the θp box (default: ``theta_p_bounds``) and set size (default δ_max) this
         analysis will be asked about (maps and Algorithm 3 do).  Once the domain checks
         solved point by point have cost more than :data:`AUTO_PROOF_AFTER` seconds, they are
-        proven once over this box (:meth:`prove_domain`, time limit = the time spent so far,
-        at most 10 s) and covered points skip them; a proof that does not cover every check
+        proven once over this box (:meth:`prove_domain`, with the analysis' own time limit per
+        check) and covered points skip them; a proof that does not cover every check
         is retried when the per-point cost has doubled.  So the proof is bought only when it
         pays: measured, case 1 (full form, MAiNGO) spends ~0.2 s per point on 9 checks that
         one 1 s proof replaces; case 2 (reduced form) 5 ms per point on one check whose
@@ -456,7 +461,9 @@ class FlexibilityAnalysis:
             return
         a["due"], a["next"] = False, 2.0 * a["spent"]
         lower, upper, delta = a["box"]
-        proof = self.prove_domain(lower, upper, delta, time_limit=min(max(1.0, a["spent"]), 10.0))
+        # its own budget (the analysis' time limit per check), never the time the point checks
+        # happened to cost: a fast machine must not get a weaker proof (issue 22)
+        proof = self.prove_domain(lower, upper, delta, time_limit=float(self.options.time_limit))
         if proof is None or proof.complete:
             self._auto = None
 
@@ -896,7 +903,12 @@ class FlexibilityAnalysis:
 
     def _certify_index(self, res, theta_p) -> None:
         """Decide ``certified`` and the status: sample set(δ) when asked (default: local
-        solvers; global ones when sampling is cheap or the domain is not proven)."""
+        solvers; global ones when sampling is cheap or the domain is not proven).  A proven
+        answer (global, or a local solver on a proven convex problem) stays ``ok`` unless
+        sampling contradicts it; a local answer on a problem not proven convex is never
+        ``ok``: ``sampled`` (clean samples reaching the scenario level of ``certify_epsilon``
+        and ``certify_beta``) or ``uncertified``."""
+        exact = self.solver.is_global or self.convex_proven
         domain_unproven = self.solver.is_global and res.certified is None and res.domain.startswith("not proven")
         certify = self.options.certify
         if certify is None:
@@ -905,12 +917,32 @@ class FlexibilityAnalysis:
         if certify:
             self._certify(res, theta_p)
         else:
-            res.certified = bool(self.solver.is_global)
+            res.certified = bool(exact) if exact else None
         if domain_unproven and not certify:
             res.certified = False
             res.certification["note"] = "the domain was not proven and sampling was switched off"
+        if not exact and res.delta < self.delta_max - 1e-9 and math.isfinite(res.delta):
+            res.delta_upper_bound = res.delta  # the local solver's point violates at this set size
+        self._status_after_sampling(res, exact)
+
+    def _status_after_sampling(self, res, exact: bool) -> None:
+        """The status a result's evidence supports (see :meth:`_certify_index`)."""
         if res.certified is False:
-            res.status = ResultStatus.CONTRADICTED if self.solver.is_global else ResultStatus.UNCERTIFIED
+            res.status = ResultStatus.CONTRADICTED if exact else ResultStatus.UNCERTIFIED
+        elif not exact:
+            eps = res.certification.get("epsilon", 1.0)
+            res.status = ResultStatus.SAMPLED if res.certified and eps <= self.options.certify_epsilon \
+                else ResultStatus.UNCERTIFIED
+
+    @property
+    def convex_proven(self) -> bool:
+        """Every CQA and every equation or inequality of the model is linear in (θ, x): each
+        subproblem is then convex (the sets are convex), so a local optimum is global."""
+        if getattr(self, "_convex", None) is None:
+            from ..models.controls import is_linear
+
+            self._convex = is_linear(self.model.instance(), theta_free=True)
+        return self._convex
 
     def _certify(self, res: FlexibilityIndexResult, theta_p) -> None:
         """A-posteriori check of a region: sample set(δ) (boundary + interior), evaluate g;
@@ -937,7 +969,8 @@ class FlexibilityAnalysis:
             res.delta_sampled = float(np.min(self.uset.gauge(pts[bad]))) * (1 - 1e-9)
         res.certification = {"n_samples": int(pts.shape[0]), "delta": float(delta), "max_g": worst,
                              "failed_samples": int(failed_rows.sum()), "violating_samples": int(bad.sum()),
-                             "tolerance": float(np.max(tol)), "evaluated_by": how}
+                             "tolerance": float(np.max(tol)), "evaluated_by": how,
+                             **self._scenario(self._n_certify())}
 
     def _n_certify(self) -> int:
         if self.options.n_certify is not None:
@@ -953,9 +986,17 @@ class FlexibilityAnalysis:
         g = self.model.evaluate_pyomo(theta_p, pts, self.square_solver, instance=self._eval)
         return g, f"square Pyomo solves ({self.square_solver.name})"
 
+    def _scenario(self, n: int, where: str = "") -> dict:
+        """The scenario statement of ``n`` clean samples (:func:`~.results.scenario_epsilon`)."""
+        eps = scenario_epsilon(n, self.options.certify_beta)
+        text = SCENARIO_STATEMENT.format(eps=eps, conf=1 - self.options.certify_beta, n=n)
+        return {"epsilon": eps, "beta": self.options.certify_beta, "statement": text + where}
+
     def _certify_local_test(self, res, theta_ps, delta, n_per_point: int) -> None:
         """A local solver's χ ≤ 0 is not a proof: sample set(δ) at each θp; a violation or a
-        sample without a solution makes the status ``uncertified`` (never feasible)."""
+        sample without a solution makes the status ``uncertified`` (never feasible); clean
+        samples make it ``sampled`` (the scenario statement, over the θp points checked) —
+        or keep ``ok`` on a proven convex problem."""
         rng = np.random.default_rng(self.options.random_state)
         n_bad = n = 0
         worst = -np.inf
@@ -964,14 +1005,24 @@ class FlexibilityAnalysis:
             g, how = self._sampled_g(tp, pts)
             tol = 1e-6 * (1.0 + np.nan_to_num(np.nanmax(np.abs(g), axis=0), nan=0.0)) if np.isfinite(g).any() else 1e-6
             bad = ~np.all(np.isfinite(g), axis=1) | np.any(np.nan_to_num(g, nan=np.inf) > tol, axis=1)
-            n_bad, n = n_bad + int(bad.sum()), n + len(pts)
+            n_bad, n = n_bad + int(bad.sum()), n + n_per_point
             if np.isfinite(g).any():
                 worst = max(worst, float(np.nanmax(g)))
+        where = f" (at {len(theta_ps)} theta_p points of the box)" if len(theta_ps) > 1 else ""
         res.certified = n_bad == 0
         res.certification = {"n_samples": n, "theta_p_points": len(theta_ps), "violating_samples": n_bad,
-                             "max_g": worst, "evaluated_by": how}
-        if n_bad:
-            res.status = ResultStatus.UNCERTIFIED
+                             "max_g": worst, "evaluated_by": how, **self._scenario(n, where)}
+        self._status_after_sampling(res, self.convex_proven)
+
+    def _local_test_status(self, res, theta_ps, delta, n_per_point: int) -> None:
+        """A local solver's test: a point with χ > 0 proves infeasibility (a proven ``bound``,
+        or ``ok`` on a proven convex problem); χ ≤ 0 is certified by sampling."""
+        if res.chi > 0 and res.worst_theta_m is not None:
+            res.chi_lower_bound = res.chi
+            if not self.convex_proven:
+                res.status = ResultStatus.BOUND
+            return
+        self._certify_local_test(res, theta_ps, delta, n_per_point)
 
     # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
@@ -994,8 +1045,8 @@ class FlexibilityAnalysis:
             return failed
         self._run_free(prob, res, prob.inst.theta_m, None,
                        None if window is None else check_number("window", window, low=0))
-        if res.solved and not self.solver.is_global and res.chi <= 0:
-            self._certify_local_test(res, [theta_p], delta, self._n_certify())
+        if res.solved and not self.solver.is_global:
+            self._local_test_status(res, [theta_p], delta, self._n_certify())
         elif res.solved:
             res.certified = self.solver.is_global
         return self._finish(res, t0, theta_p)
@@ -1176,8 +1227,8 @@ class FlexibilityAnalysis:
         window = None if window is None else check_number("window", window, low=0)
         self._run_free(prob, res, inst.theta_m + inst.theta_p, inst.theta_p, window)
         res.certified = True if (res.solved and self.solver.is_global) else None
-        if res.solved and not self.solver.is_global and res.chi <= 0:
-            self._certify_local_test(res, _box_points(center - dp * dmin, center + dp * dplus, self.model),
+        if res.solved and not self.solver.is_global:
+            self._local_test_status(res, _box_points(center - dp * dmin, center + dp * dplus, self.model),
                                      dm, 400 if self.model.simulator is not None else 20)
         return self._finish(res, t0, center)
 

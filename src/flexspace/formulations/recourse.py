@@ -3,34 +3,29 @@
 For a model with controls (``ProcessModel(..., controls=...)``) the classical definitions
 (Halemane & Grossmann 1983; Swaney & Grossmann 1985; Grossmann & Floudas 1987) apply:
 
-* feasibility function  ψ(θ) = min_z max_k g_k(θ, z)   (z within its bounds);
+* feasibility function  ψ(θ) = min_z max_k g_k(θ, z)   (z within its bounds and domain);
 * flexibility test      χ(δ) = max_{θ ∈ set(δ)} ψ(θ)   (feasible ⇔ χ ≤ 0);
-* flexibility index     δ* = max{δ : ∀θ ∈ set(δ) ∃z: g(θ, z) ≤ 0} = min{δ : ψ(θ) ≥ 0, θ ∈ set(δ)}.
+* flexibility index     δ* = inf{δ : some θ ∈ set(δ) has ψ(θ) ≥ τ} (τ =
+  :data:`~flexspace.formulations.bracket.VIOLATION_TOL`).
 
-Two solution routes, each with the condition under which it is exact (recorded on every
-result as ``assumption``; ``assumption_verified`` is True when flexspace proved it: every g
-linear in z at fixed θ for the KKT route, linear in (θ, z) for the vertex route):
+Three routes; a result is ``ok`` only where flexspace *proved* what makes it exact, otherwise
+a proven ``bound`` (its safe side in the value fields) or ``sampled`` / ``uncertified``:
 
-``kkt`` — the active-set KKT reformulation of the inner problem ``min_{z,u} u s.t. g_k ≤ u``
-    (Grossmann & Floudas 1987): multipliers λ_k ≥ 0 with Σλ_k = 1, stationarity
-    Σ_k λ_k ∂g_k/∂z_j + ν⁺_j − ν⁻_j = 0 (ν±: multipliers of the bounds of z), slacks
-    s_k = u − g_k ≥ 0, binaries y_k with λ_k ≤ y_k and s_k ≤ M_k (1 − y_k) (the same for the
-    bounds of z), and at most n_z + 1 active constraints (valid by Carathéodory's theorem on
-    the stationarity cone).  One MINLP, solved by a global solver (maingo, scip, gurobi).
-    Exact when every g_k is convex in z at fixed θ (then KKT ⇔ inner optimum); otherwise
-    the KKT points include non-optimal ones and the answer is only a bound.  Big-M values
-    come from interval arithmetic on the variable bounds (valid, never heuristic).  Models
-    with states x (equations h = 0) are refused on this route: write g explicitly in
-    (θ, z), or use the vertex route.
+``exact`` (default with a global MINLP solver: maingo, scip, gurobi) — χ or δ bracketed
+    between the KKT relaxation with control cuts (upper bound of χ, lower bound of δ) and
+    global solves of ψ at θ points (:mod:`flexspace.formulations.bracket`); ``ok`` once the
+    bounds meet within the gap, for any g (nonconvex in z, integer controls).
+``kkt`` — the KKT relaxation alone (one bracket iteration): ``ok`` when its bound is met by
+    ψ at its own θ (always, when g is linear in z), else a proven ``bound``.
+``vertex`` (default for a box with a local or LP solver) — ψ at the 2^n vertices (test) or
+    the largest δ along each vertex direction (index).  Exact when ψ is convex in θ, which
+    flexspace proves only for g (and h) linear in (θ, z, x): then ``ok``.  Otherwise the
+    worst case may lie inside a face: a vertex ψ proven > 0 gives a ``bound`` (χ > 0 proven),
+    and anything else is certified by sampling the set — ``sampled`` (the scenario statement
+    only) or ``uncertified``.
 
-``vertex`` — box sets only: the index is min over the 2^n_m vertex directions d of
-    max{δ : ∃z g(θ̄ + δ D d, z) ≤ 0} (one NLP/LP each), the test max over the vertices of
-    ψ(vertex).  Exact when the feasible region {θ : ∃z g ≤ 0} is convex, e.g. when g is
-    jointly convex in (θ, z) (linear models always).  For a nonconvex region the worst θ
-    may lie inside a face and this route overestimates δ; sampling certification (on by
-    default when the assumption is not verified) then reports the result uncertified.
-
-Entry point: :class:`RecourseAnalysis` (``.index(theta_p)``, ``.test(theta_p, delta=...)``,
+Models with states x (equations h = 0) use the vertex route.  Entry point:
+:class:`RecourseAnalysis` (``.index(theta_p)``, ``.test(theta_p, delta=...)``,
 ``.extended_test(...)``); :class:`~flexspace.formulations.flexibility.FlexibilityAnalysis`
 dispatches to it for models with controls, so Algorithms 2 and 3 accept them.
 """
@@ -44,36 +39,46 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import pyomo.environ as pyo
-from pyomo.contrib.fbbt.fbbt import compute_bounds_on_expr
-from pyomo.core.expr.calculus.derivatives import Modes, differentiate
 
 from ..errors import ValidationError
+from ..models.controls import InnerProblem, inner_is_convex, is_linear
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolverStatus, get_solver
 from ..validation import check_number
-from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
+from .bracket import VIOLATION_TOL, Bracket, _Relaxation, bracket_index, bracket_test, probe_index_upper
+from .decision_rules import decision_rule_index, decision_rule_test
+from .kkt import add_inner_kkt
+from .scaling import check_scales
+from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
+                      scenario_epsilon, SCENARIO_STATEMENT)
 from .sets import BoxSet, SetKind, UncertaintySet, _StrChoice
 
 __all__ = ["RecourseMethod", "RecourseAnalysis", "RecourseIndexResult", "RecourseTestResult", "add_inner_kkt"]
 
 #: Certification samples by default: with linear data (vectorised, closed form or one LP
-#: each) and without (one Ipopt NLP per sample, ~20 ms each on this machine).
+#: each) and without (one inner problem per sample; 150 reach the default scenario level
+#: ε = ln(1/β)/N ≤ 0.05 at β = 1e-3, see :class:`~flexspace.options.SolveOptions`).
 N_CERTIFY_LINEAR = 2000
-N_CERTIFY_NLP = 100
+N_CERTIFY_NLP = 150
 #: certification samples set(δ (1 − SHRINK)): points exactly on the critical boundary have
 #: ψ = 0 up to round-off and must not count as violations.
 SHRINK = 1e-6
 
-KKT_ASSUMPTION = "every g_k convex in z at fixed theta (KKT conditions of the inner problem are then sufficient)"
-VERTEX_ASSUMPTION = ("the feasible region {theta : exists z, g <= 0} is convex (e.g. g jointly convex in (theta, z)): "
-                     "the worst theta of a box is then a vertex")
+EXACT_CONDITION = ("bracket closed: a global solve of psi at a theta reaches the KKT relaxation's proven bound "
+                   "(any g: nonconvex in z, integer controls)")
+KKT_CONDITION = "every g_k convex in z at fixed theta (KKT conditions of the inner problem are then sufficient)"
+RULE_CONDITION = "never exact: a decision rule restricts the recourse (a safe bound: chi <= chi_rule, delta >= delta_rule)"
+VERTEX_CONDITION = ("psi convex in theta, proven for g and h linear in (theta, z, x): the worst theta of a box is "
+                    "then a vertex")
 
 
 class RecourseMethod(_StrChoice):
-    """How a flexibility problem with recourse is solved."""
+    """How a flexibility problem with recourse is solved (module docstring)."""
 
-    KKT = "kkt"  #: active-set KKT reformulation, one MINLP (global solver)
-    VERTEX = "vertex"  #: vertex enumeration of a box set (convex feasible region)
+    EXACT = "exact"  #: KKT relaxation + control cuts + global ψ solves, bracketed to the gap
+    KKT = "kkt"  #: the KKT relaxation alone: exact when g is convex in z, else a bound
+    VERTEX = "vertex"  #: the vertices of a box: exact when g is linear in (θ, z)
+    RULE = "decision_rule"  #: z = a linear rule of θ: a safe bound (χ ≤ χ_r, δ ≥ δ_r), any solver, states too
 
     @classmethod
     def parse(cls, value, param: str = "method") -> "RecourseMethod":
@@ -82,66 +87,66 @@ class RecourseMethod(_StrChoice):
 
 def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod:
     """``auto`` (and the recourse-free names ``enumeration``/``minlp``, so drivers written for
-    models without controls work): KKT with a MINLP solver (g explicit in θ and z), else
-    vertex for a box.  Refused before any compute: KKT without a MINLP solver or on a model
-    with equations h = 0, vertex on a set that is not a box."""
+    models without controls work): the exact route with a global MINLP solver on g written
+    in (θ, z), else vertex for a box.  Refused before any compute: the exact or KKT route
+    without a MINLP solver or on a model with equations h = 0, vertex on a set that is not
+    a box."""
     key = str(getattr(method, "value", method)).lower()
+    minlp = solver.supports_integers and solver.spec.kind == "minlp"
     if key in ("auto", "enumeration", "minlp"):
-        if solver.supports_integers and solver.spec.kind == "minlp" and not has_h:
-            key = "kkt"
+        if minlp and not has_h:
+            key = "exact"
         elif kind is SetKind.BOX:
             key = "vertex"
         else:
-            raise ValidationError(f"recourse on a {kind} set needs the KKT route, a MINLP for a global solver "
+            raise ValidationError(f"recourse on a {kind} set needs the KKT route (method 'exact' or 'kkt'), a MINLP for a global solver "
                                   f"(maingo, scip, gurobi) on g written explicitly in (theta, z); solver "
                                   f"{solver.name!r}{' and a model with equations h = 0' if has_h else ''} cannot. "
                                   "Use a box set (vertex route), or a global MINLP solver and explicit CQAs")
     m = RecourseMethod.parse(key)
-    if m is RecourseMethod.KKT and has_h:
-        raise ValidationError("the KKT route needs g written explicitly in (theta, z); this model has states and "
-                              "equations h = 0. Use method='vertex' (box set) or write the CQAs as expressions of "
-                              "theta and the controls")
-    if m is RecourseMethod.KKT and not (solver.supports_integers and solver.spec.kind == "minlp"):
-        raise ValidationError(f"method='kkt' solves a MINLP; solver {solver.name!r} cannot (use maingo, scip or "
+    if m is RecourseMethod.RULE:
+        return m
+    if m is not RecourseMethod.VERTEX and has_h:
+        raise ValidationError(f"the KKT route (method {m.value!r}) needs g written explicitly in (theta, z); this model has "
+                              "states and equations h = 0. Use method='vertex' (box set) or write the CQAs as "
+                              "expressions of theta and the controls")
+    if m is not RecourseMethod.VERTEX and not minlp:
+        raise ValidationError(f"method={m.value!r} solves a MINLP; solver {solver.name!r} cannot (use maingo, scip or "
                               "gurobi, or method='vertex' for a box set)")
     if m is RecourseMethod.VERTEX and kind is not SetKind.BOX:
         raise ValidationError(f"method='vertex' enumerates the vertices of a box; the set is a {kind}: use "
-                              "method='kkt' with a global solver, or a box set")
+                              "method='exact' with a global solver, or a box set")
     return m
 
 
 # --------------------------------------------------------------------------- results
-def _quality(res, base: str) -> str:
-    if res.status == ResultStatus.FAILED or res.assumption_verified:
-        return base
-    return f"{base} (assuming {res.assumption.split(' (')[0]})"
-
-
 def _extra_dict(res) -> dict:
     return {"route": res.route, "critical_z": res.critical_z, "active_constraints": list(res.active_constraints),
-            "assumption": res.assumption, "assumption_verified": res.assumption_verified}
+            "assumption": res.assumption, "assumption_verified": res.assumption_verified,
+            "bracket": list(res.bracket)}
 
 
 def _extra_lines(res) -> str:
     z = ", ".join(f"{k}={v:.6g}" for k, v in (res.critical_z or {}).items())
-    return (f"\n  recourse    : route={res.route}, critical z = ({z}), active = {res.active_constraints}"
-            f"\n  exact if    : {res.assumption} [{'verified' if res.assumption_verified else 'assumed'}]")
+    out = (f"\n  recourse    : route={res.route}, critical z = ({z}), active = {res.active_constraints}"
+           f"\n  exact if    : {res.assumption} [{'proven' if res.assumption_verified else 'not proven'}]")
+    if res.bracket:
+        it, lo, hi, _ = res.bracket[-1]
+        out += f"\n  bracket     : {len(res.bracket)} iteration(s), last {lo:.9g} .. {hi:.9g}"
+    return out
 
 
 @dataclass
 class _RecourseFields:
-    """What a result with recourse adds: the critical z, the active constraints, the route
-    and its exactness condition (mixed into the index and test results)."""
+    """What a result with recourse adds: the critical z, the active constraints, the route,
+    its exactness condition and (exact route) the bracket's history."""
 
-    route: str = ""  #: "kkt" or "vertex"
+    route: str = ""  #: "exact", "kkt" or "vertex"
     critical_z: Optional[Dict[str, float]] = None  #: the optimal controls at the critical θ
     active_constraints: List[str] = field(default_factory=list)  #: active g_k (and control bounds) there
-    assumption: str = ""  #: when the route is exact
-    assumption_verified: bool = False  #: True when flexspace proved it (every g linear in (θ, z))
-
-    @property
-    def solve_quality(self) -> str:
-        return _quality(self, super().solve_quality)
+    assumption: str = ""  #: what makes the route exact
+    assumption_verified: bool = False  #: True when flexspace proved it for this result
+    bracket: List[tuple] = field(default_factory=list)  #: (iteration, lower, upper, seconds)
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), **_extra_dict(self)}
@@ -161,59 +166,10 @@ class RecourseTestResult(_RecourseFields, FlexibilityTestResult):
     """A flexibility test with recourse (χ = max_θ min_z max_k g_k)."""
 
 
-# --------------------------------------------------------------------------- blocks
-def _interval(e, what: str):
-    lo, hi = compute_bounds_on_expr(e) if not isinstance(e, (int, float)) else (float(e), float(e))
-    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        raise ValidationError(f"{what} is unbounded by interval arithmetic over the variable bounds; the KKT route "
-                              "needs finite bounds on every variable (bound the controls and the states)")
-    return float(lo), float(hi)
-
-
-def add_inner_kkt(b: pyo.Block, g, z, z_bounds, names) -> None:
-    """KKT conditions of ``min_{z,u} u s.t. g_k(θ, z) ≤ u, z in bounds`` on block ``b``
-    (module docstring; Grossmann & Floudas 1987).  Every big-M and multiplier bound comes
-    from interval arithmetic on the *current* variable bounds (θ's set, z's bounds)."""
-    K, J = range(len(g)), range(len(z))
-    lo, hi = zip(*(_interval(e, f"CQA {names[k]!r}") for k, e in enumerate(g)))
-    b.u = pyo.Var(bounds=(max(lo), max(hi)), initialize=max(hi))
-    b.lam = pyo.Var(K, bounds=(0.0, 1.0), initialize=1.0 / len(g))
-    b.y = pyo.Var(K, domain=pyo.Binary, initialize=1)
-    b.s = pyo.Var(K, bounds=lambda _, k: (0.0, max(hi) - lo[k]), initialize=0.0)
-    b.slack = pyo.Constraint(K, rule=lambda _, k: b.s[k] == b.u - g[k])
-    b.sum_lam = pyo.Constraint(expr=sum(b.lam[k] for k in K) == 1)
-    b.lam_y = pyo.Constraint(K, rule=lambda _, k: b.lam[k] <= b.y[k])
-    b.s_y = pyo.Constraint(K, rule=lambda _, k: b.s[k] <= (max(hi) - lo[k]) * (1 - b.y[k]))
-    dg = [[differentiate(g[k], wrt=z[j], mode=Modes.reverse_symbolic) for j in J] for k in K]
-    nmax = [max(max(abs(x) for x in _interval(dg[k][j], f"d{names[k]}/dz")) for k in K) for j in J]
-    b.nu_lo = pyo.Var(J, bounds=lambda _, j: (0.0, nmax[j]), initialize=0.0)
-    b.nu_hi = pyo.Var(J, bounds=lambda _, j: (0.0, nmax[j]), initialize=0.0)
-    b.w_lo = pyo.Var(J, domain=pyo.Binary, initialize=0)
-    b.w_hi = pyo.Var(J, domain=pyo.Binary, initialize=0)
-    b.stat = pyo.Constraint(J, rule=lambda _, j: sum(b.lam[k] * dg[k][j] for k in K) + b.nu_hi[j] - b.nu_lo[j] == 0)
-    zb = np.asarray(z_bounds, float)
-    width = zb[:, 1] - zb[:, 0]
-    b.nu_lo_w = pyo.Constraint(J, rule=lambda _, j: b.nu_lo[j] <= nmax[j] * b.w_lo[j])
-    b.nu_hi_w = pyo.Constraint(J, rule=lambda _, j: b.nu_hi[j] <= nmax[j] * b.w_hi[j])
-    b.at_lo = pyo.Constraint(J, rule=lambda _, j: z[j] - zb[j, 0] <= width[j] * (1 - b.w_lo[j]))
-    b.at_hi = pyo.Constraint(J, rule=lambda _, j: zb[j, 1] - z[j] <= width[j] * (1 - b.w_hi[j]))
-    n_act = sum(b.y[k] for k in K) + sum(b.w_lo[j] + b.w_hi[j] for j in J)
-    b.count = pyo.Constraint(expr=n_act <= len(z) + 1)
-
-
-def _is_linear(inst, in_z_only: bool = False) -> bool:
+def _is_linear(inst, in_z_only: bool = False, integers_ok: bool = False) -> bool:
     """Every g (and every model equation) is linear in all variables (θ, z, x), or — with
-    ``in_z_only`` — in the unfixed ones once θ is fixed (then g is convex in z)."""
-    exprs = list(inst.g) + [c.body for c in inst.model.h.values() if c.active]
-    theta = [] if in_z_only else inst.theta_p + inst.theta_m
-    for v in theta:
-        v.unfix()
-    try:
-        return all(isinstance(e, (int, float)) or (e.polynomial_degree() is not None and e.polynomial_degree() <= 1)
-                   for e in exprs)
-    finally:
-        for v in theta:
-            v.fix()
+    ``in_z_only`` — in (z, x) for every fixed θ (:func:`~flexspace.models.controls.is_linear`)."""
+    return is_linear(inst, theta_free=not in_z_only, integers_ok=integers_ok)
 
 
 # --------------------------------------------------------------------------- analysis
@@ -226,12 +182,17 @@ class RecourseAnalysis:
     uncertainty_set : ``"box"``, ``"ellipsoid"``, ``"ldl"`` or an :class:`UncertaintySet`
         (e.g. a :class:`BoxSet` with your own half-widths).
     solver : a solver name or :class:`~flexspace.solvers.Solver`; a global MINLP solver for the
-        KKT route, any NLP/LP solver for the vertex route.
+        exact and KKT routes, any NLP/LP solver for the vertex route.
     options : :class:`~flexspace.options.SolveOptions` or preset/dict (``delta_max``,
-        ``certify``, ``n_certify``, ``random_state``, ``time_limit``, gaps).
+        ``certify``, ``n_certify``, ``certify_epsilon``, ``certify_beta``,
+        ``bracket_iterations``, ``random_state``, ``time_limit``, gaps).
     """
 
-    def __init__(self, model, uncertainty_set="box", solver="maingo", options: OptionsLike = None):
+    def __init__(self, model, uncertainty_set="box", solver="maingo", options: OptionsLike = None,
+                 rule_analysis=None):
+        #: ``f(model without controls) -> analysis`` for the decision-rule route (set by
+        #: :meth:`FlexibilityAnalysis.recourse`)
+        self.rule_analysis = rule_analysis
         if not getattr(model, "n_z", 0):
             raise ValidationError(f"model {getattr(model, 'name', model)!r} has no controls; RecourseAnalysis needs "
                                   "ProcessModel(..., controls={...}) (use FlexibilityAnalysis without recourse)")
@@ -245,26 +206,42 @@ class RecourseAnalysis:
         else:
             self.uset = UncertaintySet.of_kind(uncertainty_set, model.theta_m_nominal, model.covariance)
         self.set_kind: SetKind = self.uset.kind
+        check_scales(model, self.uset, self.options.feas_tol)
         self.solver = get_solver(solver, self.options)
+        if np.any(model.control_integer) and not self.solver.supports_integers:
+            names = [n for n, i in zip(model.control_names, model.control_integer) if i]
+            raise ValidationError(f"controls {names} are integer or binary; solver {self.solver.name!r} handles "
+                                  "continuous variables only. Use a global MINLP solver (maingo, scip, gurobi), or "
+                                  "highs for a model linear in (theta, z)")
         dmax = self.options.delta_max
         self.delta_max = float(getattr(model, "delta_max", 6.0) if dmax is None else dmax)
         self._linear: Optional[bool] = None
-        self._linear_z: Optional[bool] = None
+        self._inner: Optional[InnerProblem] = None
 
     # ------------------------------------------------------------------ helpers
     @property
     def linear(self) -> bool:
-        """Every g is linear in (θ, z): both routes are then exact (assumption verified)."""
+        """Every g (and h) is linear in (θ, z, x), controls continuous: ψ is convex in θ."""
         if self._linear is None:
             self._linear = _is_linear(self.model.instance())
         return self._linear
 
     @property
     def linear_in_z(self) -> bool:
-        """Every g is linear in (z, x) at fixed θ: the KKT route is then exact (verified)."""
-        if self._linear_z is None:
-            self._linear_z = _is_linear(self.model.instance(), in_z_only=True)
-        return self._linear_z
+        """Every g (and h) is linear in (z, x) at fixed θ, controls continuous: the inner
+        problem is convex (KKT conditions sufficient, local solves exact)."""
+        return inner_is_convex(self.model)
+
+    @property
+    def inner_exact(self) -> bool:
+        """ψ at a fixed θ is solved with a proof: a global solver, or a convex inner problem."""
+        return self.solver.is_global or self.linear_in_z
+
+    def inner(self) -> InnerProblem:
+        """The inner problem ψ(θ) with this analysis' solver (built once)."""
+        if self._inner is None:
+            self._inner = InnerProblem(self.model, self.solver)
+        return self._inner
 
     def _theta_p(self, theta_p) -> np.ndarray:
         from ..validation import as_vector
@@ -278,21 +255,39 @@ class RecourseAnalysis:
             theta_p = [theta_p[n] for n in self.model.theta_p_names]
         return as_vector("theta_p", theta_p, self.model.n_p)
 
+    def _check_lp_solver(self, index: bool) -> None:
+        """An LP/MILP solver (HiGHS) only where its problems are linear: ψ at a fixed θ needs g
+        (and h) linear in (z, x); the index's ray problems need them linear in (θ, z, x)."""
+        if self.solver.spec.kind not in ("lp", "milp"):
+            return
+        inst = self.model.instance()
+        if not _is_linear(inst, in_z_only=True, integers_ok=True):
+            raise ValidationError(f"solver {self.solver.name!r} solves LP/MILP only; the inner problem of model "
+                                  f"{self.model.name!r} is nonlinear in the controls (or states). Use ipopt (local) or a "
+                                  "global solver (maingo, scip, gurobi)")
+        if index and not _is_linear(inst, integers_ok=True):
+            raise ValidationError(f"solver {self.solver.name!r} solves LP/MILP only; the vertex index of model "
+                                  f"{self.model.name!r} solves problems nonlinear in theta. Use ipopt (local), a "
+                                  "global solver (maingo, scip, gurobi), or the flexibility test")
+
     def _begin(self, cls, method, theta_p, **fields):
         t0 = time.perf_counter()
+        self._check_lp_solver(cls is RecourseIndexResult)
         route = _resolve_method(method, self.solver, self.set_kind, self._has_h())
         tp = self._theta_p(theta_p)
+        cond = {RecourseMethod.EXACT: EXACT_CONDITION, RecourseMethod.KKT: KKT_CONDITION,
+                RecourseMethod.VERTEX: VERTEX_CONDITION, RecourseMethod.RULE: RULE_CONDITION}[route]
+        verified = {RecourseMethod.EXACT: False, RecourseMethod.KKT: self.linear_in_z,
+                    RecourseMethod.VERTEX: self.linear, RecourseMethod.RULE: False}[route]
         res = cls(status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
-                  is_global=self.solver.is_global, method=Method.MINLP if route is RecourseMethod.KKT
-                  else Method.ENUMERATION, theta_p=dict(zip(self.model.theta_p_names, map(float, tp))),
-                  _theta_m_names=list(self.model.theta_m_names), route=route.value,
-                  assumption=KKT_ASSUMPTION if route is RecourseMethod.KKT else VERTEX_ASSUMPTION,
-                  assumption_verified=self.linear_in_z if route is RecourseMethod.KKT else self.linear,
-                  domain=self._domain_text(), **fields)
+                  is_global=self.solver.is_global, method=Method.ENUMERATION if route is RecourseMethod.VERTEX
+                  else Method.MINLP, theta_p=dict(zip(self.model.theta_p_names, map(float, tp))),
+                  _theta_m_names=list(self.model.theta_m_names), route=route.value, assumption=cond,
+                  assumption_verified=verified, domain=self._domain_text(), **fields)
         return t0, res, tp, route
 
     def _has_h(self) -> bool:
-        """The model has states or equations h (the KKT route needs g explicit in θ and z)."""
+        """The model has states or equations h (the KKT routes need g explicit in θ and z)."""
         if getattr(self, "_h", None) is None:
             inst = self.model.instance()
             self._h = bool(inst.state_vars()) or any(c.active for c in inst.model.h.values())
@@ -307,120 +302,139 @@ class RecourseAnalysis:
         return self._domain
 
     def _finish(self, res, t0):
+        if res.status == ResultStatus.FAILED:
+            res.certified = False
         res.time = time.perf_counter() - t0
         return res
 
-    def _instance(self, theta_p, kkt: bool):
+    def _instance(self, theta_p):
         inst = self.model.instance()
-        if kkt and self._has_h():  # checked in _begin already; kept for direct callers
-            raise ValidationError(f"the KKT route needs g written explicitly in (theta, z); model "
-                                  f"{self.model.name!r} has states/equations h = 0: use method='vertex' (box set)")
         inst.set_theta(theta_p, self.model.theta_m_nominal)
         for v, (lo, hi) in zip(inst.controls, self.model.control_bounds):
             if v.value is None:
-                v.set_value(0.5 * (lo + hi))
+                v.set_value(0.5 * (lo + hi) if v.is_continuous() else float(round(0.5 * (lo + hi))))
         if inst.state_vars():
             inst.bound_states()
         return inst
 
     def psi(self, theta_p, theta_m):
-        """ψ(θ) = min_z max_k g_k at one θ (inner LP/NLP with the analysis' solver; exact for a
-        global solver, or a local solver when g is convex in z).  Returns (ψ, z, SolveResult)."""
-        inst = self._instance(theta_p, kkt=False)
-        inst.set_theta(None, theta_m)
-        m = inst.model
-        m._u = pyo.Var(initialize=0.0, bounds=self._u_bounds(inst))
-        m._g = pyo.Constraint(range(self.model.n_g), rule=lambda _, k: inst.g[k] <= m._u)
-        m._obj = pyo.Objective(expr=m._u)
-        r = self.solver.solve(m)
-        z = {n: float(v.value) for n, v in zip(self.model.control_names, inst.controls)} if r.status.ok else None
-        return (float(m._u.value) if r.status.ok else float("nan")), z, r
-
-    def _u_bounds(self, inst):
-        if not self.solver.is_global:
-            return (None, None)
-        lo, hi = zip(*(_interval(e, f"CQA {n!r}") for n, e in zip(self.model.g_names, inst.g)))
-        return (max(lo), max(hi))
+        """ψ(θ) = min_z max_k g_k at one θ: ``(value, z, PsiValue)`` — the value is max_k g at
+        the control found (an upper bound of ψ; exact when ``PsiValue.lower`` equals it)."""
+        v = self.inner().solve(self._theta_p(theta_p), np.asarray(theta_m, float))
+        z = None if v.z is None else dict(zip(self.model.control_names, map(float, v.z)))
+        return v.upper, z, v
 
     def _nominal_check(self, res, tp) -> bool:
-        psi, z, r = self.psi(tp, self.model.theta_m_nominal)
-        if not r.status.ok:
+        """ψ at θ̄m: False (result final) when it failed, or proves the nominal point infeasible,
+        or a local solver found no control there (not a proof: ``uncertified``)."""
+        v = self.inner().solve(tp, self.model.theta_m_nominal)
+        res.subproblems.append(SubproblemResult("nominal psi", v.upper, v.status, time=v.time,
+                                                bound=v.lower if math.isfinite(v.lower) else None,
+                                                message=v.message))
+        if not math.isfinite(v.upper) and not v.lower == math.inf:
             res.status = ResultStatus.FAILED
-            res.subproblems.append(SubproblemResult("nominal psi", float("nan"), r.status, time=r.time,
-                                                    message=r.message))
             return False
-        res.nominal_g = {"psi (min_z max_k g at nominal theta_m)": psi}
-        if psi > 1e-9:
+        res.nominal_g = {"psi (min_z max_k g at nominal theta_m)": v.upper}
+        nominal = dict(zip(self.model.theta_m_names, map(float, self.model.theta_m_nominal)))
+        if v.lower >= VIOLATION_TOL:
             res.status = ResultStatus.NOMINAL_INFEASIBLE
+            res.delta, res.probability, res.delta_lower_bound, res.delta_upper_bound = 0.0, 0.0, 0.0, 0.0
+            res.critical_z = None if v.z is None else dict(zip(self.model.control_names, map(float, v.z)))
+            res.worst_theta_m = nominal
+            return False
+        if v.upper >= VIOLATION_TOL:  # a local solver found no control: proves nothing
+            res.status = ResultStatus.UNCERTIFIED
             res.delta, res.probability = 0.0, 0.0
-            res.critical_z = z
-            res.worst_theta_m = dict(zip(self.model.theta_m_names, map(float, self.model.theta_m_nominal)))
-            res.certified = True
+            res.worst_theta_m = nominal
+            res.certification = {"note": f"no control found at the nominal theta by {self.inner().describe()}; "
+                                         "this proves nothing (use a global solver)"}
             return False
         return True
 
     # ------------------------------------------------------------------ index
     def index(self, theta_p=None, method: str = "auto") -> RecourseIndexResult:
-        """Flexibility index with recourse δ* at θp (KKT MINLP, or vertex enumeration for a box)."""
+        """Flexibility index with recourse δ* at θp (module docstring for the routes)."""
         t0, res, tp, route = self._begin(RecourseIndexResult, method, theta_p, delta_max=self.delta_max)
         if not self._nominal_check(res, tp):
             return self._finish(res, t0)
-        if route is RecourseMethod.KKT:
-            self._index_kkt(res, tp)
-        else:
+        if route is RecourseMethod.RULE:
+            decision_rule_index(self, res, tp)
+            if res.solved and math.isfinite(res.delta):
+                res.probability = self.uset.probability(res.delta)
+            return self._finish(res, t0)
+        if route is RecourseMethod.VERTEX:
             self._index_vertex(res, tp)
-        if res.status == ResultStatus.OK:
+        else:
+            self._index_bracket(res, tp, 1 if route is RecourseMethod.KKT else self.options.bracket_iterations)
+        if res.solved and math.isfinite(res.delta):
             res.probability = self.uset.probability(res.delta)
             self._certify(res, tp, res.delta)
         return self._finish(res, t0)
 
-    def _index_kkt(self, res, tp) -> None:
-        inst = self._instance(tp, kkt=True)
+    def _index_bracket(self, res, tp, iterations: int) -> None:
+        """The exact (or KKT) route for the index: a probe for a proven violation first, whose
+        set size caps the relaxation (set(δ_max) can make its big-M constants unusable), then
+        the bracket (:func:`~flexspace.formulations.bracket.bracket_index`)."""
+        start, cuts = probe_index_upper(self, tp)
+        cap = min(self.delta_max, start.upper * (1.0 + 1e-3)) if start.upper < self.delta_max else self.delta_max
+        inst = self._instance(tp)
         m = inst.model
         sq = bool(self.uset.convex_in_delta_squared)
-        m.delta = pyo.Var(bounds=(0.0, self.delta_max ** 2 if sq else self.delta_max), initialize=0.0)
+        m.delta = pyo.Var(bounds=(0.0, cap ** 2 if sq else cap), initialize=0.0)
         m.set_m = pyo.Block()
         handle = self.uset.build(m.set_m, inst.theta_m, m.delta, squared=sq)
-        handle.bound_to(self.delta_max)
+        handle.bound_to(cap)
         for v in inst.theta_m:
             v.unfix()
-        m.kkt = pyo.Block()
-        add_inner_kkt(m.kkt, inst.g, inst.controls, self.model.control_bounds, self.model.g_names)
-        m.kkt.u.setlb(max(0.0, m.kkt.u.lb))  # ψ(θ) ≥ 0: θ on or beyond the edge of the feasible region
-        m.obj = pyo.Objective(expr=m.delta)
-        r = self.solver.solve(m) if m.kkt.u.ub >= 0 else None
-        if r is None or r.status == SolverStatus.INFEASIBLE and self.solver.is_global:
-            why = "psi < 0 everywhere by interval arithmetic" if r is None else "proven infeasible"
-            res.subproblems.append(SubproblemResult("kkt", self.delta_max, SolverStatus.INFEASIBLE, capped=True,
-                                                    time=0.0 if r is None else r.time,
-                                                    message=f"{why}: feasible up to delta_max"))
-            res.delta = res.delta_lower_bound = self.delta_max
-            return
-        if not r.status.ok:
-            res.status = ResultStatus.FAILED
-            res.subproblems.append(SubproblemResult("kkt", float("nan"), r.status, time=r.time, message=r.message))
-            res.delta = res.probability = float("nan")
-            return
-        val = float(m.delta.value)
-        res.delta = max(0.0, math.sqrt(max(val, 0.0)) if sq else val)
-        if r.bound is not None and self.solver.is_global:
-            res.delta_lower_bound = max(0.0, math.sqrt(max(r.bound, 0.0)) if sq else r.bound)
-        self._record_kkt(res, inst, m.kkt, r, "kkt")
+        rel = _Relaxation(self, inst, self.model.g_names)
+        try:
+            rel.add_kkt(u_lb=VIOLATION_TOL)
+        except ValidationError as exc:
+            raise ValidationError(f"{exc}. The relaxation spans set(delta = {cap:.4g}); a smaller "
+                                  "options.delta_max also shrinks it") from None
+        if m.kkt.u.lb > m.kkt.u.ub:  # ψ < τ on the whole set by interval arithmetic
+            br = Bracket(lower=cap, upper=cap, converged=True)
+        else:
+            br = bracket_index(self, rel, tp, sq, iterations, start, cuts, cap)
+        self._record_bracket(res, br, index=True)
+        res.certification["violation_tol"] = VIOLATION_TOL
 
-    def _record_kkt(self, res, inst, b, r, name) -> None:
-        """θm, z, active constraints of a solved KKT problem onto the result."""
-        tm = [float(v.value) for v in inst.theta_m]
-        res.worst_theta_m = dict(zip(self.model.theta_m_names, tm))
-        res.critical_z = {n: float(v.value) for n, v in zip(self.model.control_names, inst.controls)}
-        act = [n for k, n in enumerate(self.model.g_names) if round(b.y[k].value) == 1]
-        for j, n in enumerate(self.model.control_names):
-            act += [f"{n} at lower bound"] if round(b.w_lo[j].value) == 1 else []
-            act += [f"{n} at upper bound"] if round(b.w_hi[j].value) == 1 else []
-        res.active_constraints = act
-        res.worst_constraint = ", ".join(act)
-        val = res.delta if isinstance(res, RecourseIndexResult) else float(b.u.value)
-        res.subproblems.append(SubproblemResult(name, val, r.status, capped=False, time=r.time, bound=r.bound,
-                                                theta_m=tm, message=r.message))
+    def _record_bracket(self, res, br: Bracket, index: bool) -> None:
+        """A bracket onto the result: status ok (closed), bound (open, the safe side proven) or
+        failed; the safe value in ``delta`` / ``chi``, both bounds, the critical θ and z."""
+        res.bracket = list(br.history)
+        for name, status, value, t, msg in br.solves:
+            res.subproblems.append(SubproblemResult(name, float("nan") if value is None else float(value), status,
+                                                    time=t, message=str(msg)[:300]))
+        names = self.model.control_names
+        theta, z = (br.theta_hat, br.z_hat) if index and br.theta_hat is not None else (br.theta_m, br.z)
+        res.critical_z = None if z is None else dict(zip(names, map(float, z)))
+        if theta is not None:
+            res.worst_theta_m = dict(zip(self.model.theta_m_names, map(float, theta)))
+        if z is not None:
+            res.active_constraints = self._active_at(theta, z)
+            res.worst_constraint = ", ".join(res.active_constraints)
+        if br.failed and not br.converged:
+            res.diagnostics = br.failed
+        if br.failed.startswith("numerical contradiction"):
+            res.status = ResultStatus.FAILED
+        if index:
+            res.delta = res.delta_lower_bound = float(br.lower)
+            res.delta_upper_bound = float(br.upper) if br.upper < self.delta_max or br.converged else None
+            ok = br.converged or br.lower >= self.delta_max - 1e-12
+        else:
+            res.chi_upper_bound = float(br.upper) if math.isfinite(br.upper) else None
+            res.chi_lower_bound = float(br.lower) if br.lower > -math.inf else None
+            # χ: the value proven at a θ (as a global solver's incumbent), else the upper bound
+            res.chi = float(br.lower) if br.lower > -math.inf else (
+                float(br.upper) if math.isfinite(br.upper) else float("nan"))
+            ok = br.converged
+            if res.chi_upper_bound is None and (res.chi_lower_bound is None or res.chi_lower_bound <= 0):
+                res.status = ResultStatus.FAILED
+        if res.status == ResultStatus.FAILED:
+            return
+        res.status = ResultStatus.OK if ok else ResultStatus.BOUND
+        res.assumption_verified = bool(ok)
 
     def _vertices(self):
         n = self.model.n_m
@@ -430,8 +444,10 @@ class RecourseAnalysis:
             yield s, np.where(s > 0, box.delta_plus, -box.delta_minus)
 
     def _index_vertex(self, res, tp) -> None:
-        """min over vertex directions d of max{δ : ∃z g(θ̄ + δ d, z) ≤ 0} (one NLP/LP each)."""
-        inst = self._instance(tp, kkt=False)
+        """min over vertex directions d of max{δ : ∃z g(θ̄ + δ d, z) ≤ 0} (one NLP/LP each):
+        exact when ψ is convex in θ (proven: linear model); otherwise an upper bound of δ
+        (when each ray is solved with a proof) that sampling then checks."""
+        inst = self._instance(tp)
         m = inst.model
         m.delta = pyo.Var(bounds=(0.0, self.delta_max), initialize=0.0)
         m.dirn = pyo.Param(range(self.model.n_m), mutable=True, initialize=0.0)
@@ -468,6 +484,20 @@ class RecourseAnalysis:
         res.delta, sp, res.critical_z, res.active_constraints = best
         res.worst_theta_m = dict(zip(self.model.theta_m_names, sp.theta_m))
         res.worst_constraint = ", ".join(res.active_constraints)
+        if self.linear:
+            res.delta_lower_bound = res.delta_upper_bound = res.delta
+        else:
+            res.status = ResultStatus.UNCERTIFIED  # the certification below decides
+            ray_proof = self.solver.is_global  # each ray solved globally: its δ is an upper bound
+            res.delta_upper_bound = res.delta if ray_proof and res.delta < self.delta_max else None
+
+    def _active_at(self, theta_m, z, tol: float = 1e-6) -> List[str]:
+        """The CQAs (and control bounds) active at θm and control z (θp as last set)."""
+        inst = self.inner().inst
+        inst.set_theta(None, theta_m)
+        for v, x in zip(inst.controls, z):
+            v.set_value(float(x), skip_validation=True)
+        return self._active(inst, tol)
 
     def _active(self, inst, tol: float = 1e-6) -> List[str]:
         g = np.array([pyo.value(e) for e in inst.g], dtype=float)
@@ -480,25 +510,55 @@ class RecourseAnalysis:
     # ------------------------------------------------------------------ certification
     def _certify(self, res, tp, delta) -> None:
         """Sample set(δ (1 − SHRINK)) and decide each sample with recourse
-        (:meth:`ProcessModel.recourse_feasibility`).  On by default for local solvers and when
-        the route's assumption is not verified; a violation makes the result ``uncertified``
-        (local) or ``contradicted`` (global)."""
-        certify = self.options.certify
-        if certify is None:
-            certify = not self.solver.is_global or not res.assumption_verified
-        if not certify:
-            res.certified = True if self.solver.is_global else None
+        (:meth:`ProcessModel.recourse_feasibility`, exact where it can be).  By default only
+        for results that are not proven (``uncertified`` so far); ``options.certify=True``
+        checks proven ones too.  The scenario statement (ε at ``certify_beta``) is recorded;
+        an unproven result becomes ``sampled`` when the samples are clean and ε reaches
+        ``certify_epsilon``, else stays ``uncertified`` — or, for a test, becomes a proven
+        ``bound`` when a violation was decided exactly (χ ≥ ψ there > 0); a proven result that
+        sampling contradicts becomes ``contradicted``."""
+        proven = res.status in (ResultStatus.OK, ResultStatus.BOUND)
+        certify = self.options.certify if self.options.certify is not None else not proven
+        if not certify or delta <= 0:
             return
         linear = self.model.controls_linear is not None
         n = self.options.n_certify or (N_CERTIFY_LINEAR if linear else N_CERTIFY_NLP)
-        rng = np.random.default_rng(self.options.random_state)
-        pts = self.uset.sample(max(delta, 0.0) * (1.0 - SHRINK), n, rng)
-        ok, failed, how = self.model.recourse_feasibility(tp, pts, "ipopt")
-        bad = int(np.sum(~ok))
-        res.certification = {"n_samples": n, "violations": bad, "failed_samples": int(failed.sum()), "how": how}
-        res.certified = bad == 0
-        if bad:
-            res.status = ResultStatus.CONTRADICTED if self.solver.is_global else ResultStatus.UNCERTIFIED
+        pts = self.uset.sample(max(delta, 0.0) * (1.0 - SHRINK), n, np.random.default_rng(self.options.random_state))
+        ok, failed, how = self.model.recourse_feasibility(tp, pts, self.solver if self.inner_exact else "ipopt")
+        bad, decided_bad = ~ok, ~ok & ~failed
+        eps = scenario_epsilon(n, self.options.certify_beta)
+        res.certification.update({
+            "n_samples": n, "violations": int(decided_bad.sum()), "failed_samples": int(failed.sum()), "how": how,
+            "epsilon": eps, "beta": self.options.certify_beta,
+            "statement": SCENARIO_STATEMENT.format(eps=eps, conf=1 - self.options.certify_beta, n=n)})
+        res.certified = not bad.any()
+        if bad.any() and isinstance(res, RecourseIndexResult):
+            if decided_bad.any():  # decided exactly: δ* is at most the smallest violating gauge
+                g = float(np.min(self.uset.gauge(pts[decided_bad])))
+                res.delta_upper_bound = min(res.delta_upper_bound or g, g)
+            res.delta_sampled = float(np.min(self.uset.gauge(pts[bad]))) * (1 - 1e-9)
+        if proven:
+            if bad.any() and (res.status == ResultStatus.OK or isinstance(res, RecourseIndexResult)):
+                res.status = ResultStatus.CONTRADICTED
+        elif not bad.any() and eps <= self.options.certify_epsilon:
+            res.status = ResultStatus.SAMPLED
+        elif isinstance(res, RecourseTestResult) and decided_bad.any():
+            self._violation_bound(res, tp, pts[decided_bad])
+
+    def _violation_bound(self, res, tp, pts, n_max: int = 5) -> None:
+        """χ ≥ ψ(θ) > 0 at samples decided infeasible: ψ solved (with a proof) at up to
+        ``n_max`` of them makes the test a proven ``bound`` (infeasible)."""
+        best = None
+        for point in pts[:n_max]:
+            v = self.inner().solve(tp, point)
+            if v.lower > 0 and (best is None or v.lower > best[0]):
+                best = (v.lower, point, v.z)
+        if best is None:
+            return
+        res.status, res.chi_lower_bound = ResultStatus.BOUND, float(best[0])
+        res.chi = max(res.chi, res.chi_lower_bound) if math.isfinite(res.chi) else res.chi_lower_bound
+        res.worst_theta_m = dict(zip(self.model.theta_m_names, map(float, best[1])))
+        res.critical_z = None if best[2] is None else dict(zip(self.model.control_names, map(float, best[2])))
 
     # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
@@ -510,61 +570,69 @@ class RecourseAnalysis:
         d = self.uset.delta_for_confidence(confidence) if confidence is not None else check_number(
             "delta", delta, low=0)
         res.delta_m = d
-        if route is RecourseMethod.KKT:
-            inst = self._instance(tp, kkt=True)
-            self._test_kkt(res, inst, d, free_p=None)
-        else:
+        if route is RecourseMethod.RULE:
+            decision_rule_test(self, res, tp, d)
+        elif route is RecourseMethod.VERTEX:
             self._test_vertex(res, tp, d)
-        if res.solved:
-            res.certified = True if self.solver.is_global else None
+            if res.status == ResultStatus.UNCERTIFIED:
+                self._certify(res, tp, d)
+        else:
+            inst = self._instance(tp)
+            self._test_bracket(res, inst, tp, d, free_p=False, route=route)
         return self._finish(res, t0)
 
-    def _test_kkt(self, res, inst, d, free_p) -> None:
+    def _test_bracket(self, res, inst, tp, d, free_p: bool, route, window: Optional[float] = None) -> None:
         m = inst.model
         m.set_m = pyo.Block()
         self.uset.build(m.set_m, inst.theta_m, float(d)).bound_to(d)
-        for v in inst.theta_m + (inst.theta_p if free_p is not None else []):
+        for v in inst.theta_m + (inst.theta_p if free_p else []):
             v.unfix()
-        m.kkt = pyo.Block()
-        add_inner_kkt(m.kkt, inst.g, inst.controls, self.model.control_bounds, self.model.g_names)
-        m.obj = pyo.Objective(expr=m.kkt.u, sense=pyo.maximize)
-        r = self.solver.solve(m)
-        if not r.status.ok:
-            res.status = ResultStatus.FAILED
-            res.subproblems.append(SubproblemResult("kkt", float("nan"), r.status, time=r.time, message=r.message))
-            return
-        res.chi = float(m.kkt.u.value)
-        res.chi_upper_bound = float(r.bound) if (self.solver.is_global and r.bound is not None) else None
-        self._record_kkt(res, inst, m.kkt, r, "kkt")
-        if free_p is not None:
-            res.worst_theta_p = dict(zip(self.model.theta_p_names, (float(v.value) for v in inst.theta_p)))
+        rel = _Relaxation(self, inst, self.model.g_names, delta=float(d))
+        rel.add_kkt()
+        iterations = 1 if route is RecourseMethod.KKT else self.options.bracket_iterations
+        br = bracket_test(self, rel, tp, iterations, window=window)
+        self._record_bracket(res, br, index=False)
+        if free_p and br.theta_p is not None:
+            res.worst_theta_p = dict(zip(self.model.theta_p_names, map(float, br.theta_p)))
 
     def _test_vertex(self, res, tp, d) -> None:
+        """ψ at the 2^n vertices of set(δ): χ exactly when ψ is convex in θ (linear model);
+        otherwise their proven ψ is a lower bound of χ (> 0: infeasible, proven)."""
         best = None
         for s, step in self._vertices():
-            psi, z, r = self.psi(tp, self.model.theta_m_nominal + d * step)
+            psi, z, v = self.psi(tp, self.model.theta_m_nominal + d * step)
             name = "vertex " + "".join("+" if x > 0 else "-" for x in s)
             tm = list(map(float, self.model.theta_m_nominal + d * step))
-            if not r.status.ok:
+            if not math.isfinite(psi) and v.lower != math.inf:
                 res.status = ResultStatus.FAILED
-                res.subproblems.append(SubproblemResult(name, float("nan"), r.status, time=r.time, message=r.message))
+                res.subproblems.append(SubproblemResult(name, float("nan"), v.status, time=v.time, message=v.message))
                 return
-            res.subproblems.append(SubproblemResult(name, psi, r.status, time=r.time, bound=r.bound, theta_m=tm))
+            res.subproblems.append(SubproblemResult(name, psi, v.status, time=v.time,
+                                                    bound=v.lower if math.isfinite(v.lower) else None, theta_m=tm))
             if best is None or psi > best[0]:
-                best = (psi, tm, z)
-        res.chi, tm, res.critical_z = best
+                best = (psi, tm, z, v.lower)
+        res.chi, tm, res.critical_z, lower = best
         res.worst_theta_m = dict(zip(self.model.theta_m_names, tm))
         res.worst_constraint = max(res.subproblems, key=lambda s: s.value).constraint
+        proven_lower = max((s.bound for s in res.subproblems if s.bound is not None), default=None)
+        if self.linear:
+            res.chi_lower_bound, res.chi_upper_bound = proven_lower, res.chi
+        elif proven_lower is not None and proven_lower > 0:
+            res.status, res.chi_lower_bound = ResultStatus.BOUND, proven_lower
+        else:
+            res.status = ResultStatus.UNCERTIFIED  # the certification decides
+            res.chi_lower_bound = proven_lower
 
     # ------------------------------------------------------------------ extended test
     def extended_test(self, delta_p: float, theta_p_nominal=None, delta_p_minus=None, delta_p_plus=None,
                       delta_m: Optional[float] = None, confidence: Optional[float] = None,
-                      method: str = "auto") -> RecourseTestResult:
+                      method: str = "auto", window: Optional[float] = None) -> RecourseTestResult:
         """Extended test with recourse over θp in the box ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` (clipped
-        to the model's θp bounds) and θm ∈ set(δm): one KKT MINLP with θp free (the KKT
-        conditions are in z only, so they hold for every θp)."""
-        t0, res, center, route = self._begin(RecourseTestResult, "kkt" if method in ("auto", "enumeration",
-                                                                                     "minlp") else method,
+        to the model's θp bounds) and θm ∈ set(δm): the exact route with θp free too (the KKT
+        conditions are in z only, so they hold for every θp).  ``window``: Algorithm 3's
+        ε_tol; the bracket stops once the sign of χ and χ ∈ [−window, 0] are decided."""
+        t0, res, center, route = self._begin(RecourseTestResult, "exact" if method in ("auto", "enumeration",
+                                                                                      "minlp") else method,
                                              theta_p_nominal)
         if (delta_m is None) == (confidence is None):
             raise ValidationError("give exactly one of delta_m (set size) or confidence (probability p_c)")
@@ -577,11 +645,11 @@ class RecourseAnalysis:
         dmin = np.asarray(center - b[:, 0] if delta_p_minus is None else delta_p_minus, float)
         dplus = np.asarray(b[:, 1] - center if delta_p_plus is None else delta_p_plus, float)
         res.delta_m, res.delta_p = dm, dp
-        inst = self._instance(center, kkt=True)
+        inst = self._instance(center)
         pset = BoxSet(center, delta_minus=dmin, delta_plus=dplus)
         inst.model.set_p = pyo.Block()
         pset.build(inst.model.set_p, inst.theta_p, float(dp)).bound_to(dp, within=b)
-        self._test_kkt(res, inst, dm, free_p=True)
-        if res.solved:
-            res.certified = True if self.solver.is_global else None
+        self._test_bracket(res, inst, center, dm, free_p=True, route=route,
+                           window=None if window is None else check_number("window", window, low=0))
         return self._finish(res, t0)
+

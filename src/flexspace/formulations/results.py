@@ -11,7 +11,8 @@ import numpy as np
 from ..solvers import SolverStatus
 from .sets import SetKind, _StrChoice
 
-__all__ = ["ResultStatus", "Method", "SubproblemResult", "FlexibilityIndexResult", "FlexibilityTestResult"]
+__all__ = ["ResultStatus", "Method", "SubproblemResult", "FlexibilityIndexResult", "FlexibilityTestResult",
+           "scenario_epsilon", "SCENARIO_STATEMENT"]
 
 
 class Method(_StrChoice):
@@ -26,21 +27,65 @@ class Method(_StrChoice):
 
 
 class ResultStatus(str, enum.Enum):
-    """Overall status of a flexibility index / test at one θp."""
+    """Overall status of a flexibility index / test at one θp.
 
-    #: the answer holds: proven by a global solver (domain included) or, for a local solver,
-    #: certified by sampling the set (no violation, no failed sample)
+    What each one promises (the README's "What a result tells you"):
+
+    * ``ok`` — exact within the stated gap, under conditions flexspace *proved* (a global
+      solver's bounds met; a local solver only on a problem proven convex, e.g. linear);
+    * ``bound`` — a proven one-sided bound, not the exact value: the safe side is in the
+      value fields (an index: ``delta`` = ``delta_lower_bound`` ≤ the true δ; a test:
+      ``chi_upper_bound`` ≥ the true χ, so χ_ub ≤ 0 proves feasibility, and
+      ``chi_lower_bound`` ≤ χ, so χ_lb > 0 proves infeasibility);
+    * ``sampled`` — a local answer with no proof; N samples of the set (stratified: boundary
+      and interior) found no violation, which supports only the scenario statement in
+      ``certification`` (no violation region of sampling mass > ε, confidence 1 − β);
+    * ``nominal infeasible`` — proven: the nominal θm itself violates a CQA (δ = 0);
+    * ``uncertified`` — a local or assumption-based answer that nothing proves and sampling
+      contradicted or could not support at the documented (ε, β);
+    * ``contradicted`` — a proven answer (global solver, or a local one on a proven convex
+      problem) that sampling contradicted: a bug or a wrong model, never trusted;
+    * ``failed`` — a subproblem failed or timed out: the answer is unknown, never "feasible".
+    """
+
     OK = "ok"
-    NOMINAL_INFEASIBLE = "nominal infeasible"  #: g_k(θp, θ̄m) > 0 for some k: δ = 0, region empty
-    #: a local solver's answer that sampling contradicted (a sample of the set violates a CQA or
-    #: has no solution): δ and probability are the solver's claim, not trusted
+    BOUND = "bound"
+    SAMPLED = "sampled"
+    NOMINAL_INFEASIBLE = "nominal infeasible"
     UNCERTIFIED = "uncertified"
-    #: a global solver's answer that sampling contradicted: not trusted either
     CONTRADICTED = "contradicted"
-    FAILED = "failed"  #: a subproblem failed or timed out: the answer is unknown, never "feasible"
+    FAILED = "failed"
 
     def __str__(self) -> str:  # pragma: no cover
         return self.value
+
+    @property
+    def proven(self) -> bool:
+        """Exact (``ok``, ``nominal infeasible``) or a proven bound (``bound``)."""
+        return self in (ResultStatus.OK, ResultStatus.NOMINAL_INFEASIBLE, ResultStatus.BOUND)
+
+    @property
+    def trusted(self) -> bool:
+        """What a region may use: proven, or scenario-certified by sampling (``sampled``)."""
+        return self.proven or self is ResultStatus.SAMPLED
+
+
+#: what the scenario certificate of a ``sampled`` result means (README, "What a result tells you")
+SCENARIO_STATEMENT = ("no violation region of sampling mass > {eps:.3g} (confidence {conf:.4g}), from {n} samples "
+                      "of the set (stratified: boundary and interior) without a violation")
+
+
+def scenario_epsilon(n: int, beta: float) -> float:
+    """ε of the scenario bound: with ``n`` samples of the set's stratified sampler and no
+    violation, a violation region of sampling mass > ε is missed with probability ≤ β.
+
+    For one i.i.d. stratum, P(miss) = (1 − ε)^n; for strata of sizes n_s and weights n_s/n,
+    P(miss) = Π (1 − p_s)^{n_s} ≤ exp(−Σ n_s p_s) = exp(−n ε), so ε = ln(1/β) / n is valid
+    for the stratified sampler (Campi & Garatti 2008 for the scenario approach; the
+    exponential bound is the elementary 1 − p ≤ e^{−p})."""
+    if n <= 0:
+        return 1.0
+    return min(1.0, math.log(1.0 / beta) / n)
 
 
 @dataclass
@@ -93,9 +138,20 @@ class _Common:
 
     @property
     def ok(self) -> bool:
-        """The answer can be trusted: status ``ok`` or ``nominal infeasible`` (proven, or
-        certified by sampling).  ``uncertified``, ``contradicted`` and ``failed`` are not."""
+        """An exact answer: status ``ok`` or ``nominal infeasible`` (proven).  A ``bound`` is
+        proven on its safe side only, a ``sampled`` answer carries a scenario statement only
+        (see :attr:`trusted`); ``uncertified``, ``contradicted`` and ``failed`` carry nothing."""
         return self.status in (ResultStatus.OK, ResultStatus.NOMINAL_INFEASIBLE)
+
+    @property
+    def proven(self) -> bool:
+        """Exact, or a proven bound on its safe side (status ``ok``, ``nominal infeasible``, ``bound``)."""
+        return self.status.proven
+
+    @property
+    def trusted(self) -> bool:
+        """Proven, or scenario-certified by sampling (status ``sampled``): what regions use."""
+        return self.status.trusted
 
     @property
     def solved(self) -> bool:
@@ -104,15 +160,23 @@ class _Common:
 
     @property
     def solve_quality(self) -> str:
-        """'global', 'global, contradicted by sampling', 'certified local', 'uncertified local'
-        or 'failed'."""
-        if self.status == ResultStatus.FAILED:
+        """What the status rests on, in words: 'global', 'global, domain sampled', 'exact
+        (convex problem, local solver)', 'proven bound', 'local, sampled: <the scenario
+        statement>', 'uncertified local', 'global, contradicted by sampling' or 'failed'."""
+        st = self.status
+        if st == ResultStatus.FAILED:
             return "failed"
-        if self.is_global:
-            if self.certified is False:
-                return "global, contradicted by sampling"
-            return "global, domain sampled" if self.domain.startswith("not proven") else "global"
-        return "certified local" if self.certified else "uncertified local"
+        if st == ResultStatus.CONTRADICTED:
+            return "global, contradicted by sampling"
+        if st == ResultStatus.SAMPLED:
+            return "local, sampled: " + str(self.certification.get("statement", "no violation in the samples"))
+        if st == ResultStatus.UNCERTIFIED:
+            return "uncertified" + ("" if self.is_global else " local")
+        if st == ResultStatus.BOUND:
+            return "proven bound"
+        if not self.is_global:
+            return "exact (convex problem, local solver)"
+        return "global, domain sampled" if self.domain.startswith("not proven") else "global"
 
     def _base_dict(self) -> dict:
         return {
@@ -155,7 +219,9 @@ class FlexibilityIndexResult(_Common):
     delta: float = float("nan")
     probability: float = float("nan")
     delta_max: float = float("nan")
-    delta_lower_bound: Optional[float] = None  #: global solvers: proven lower bound of δ (within gap)
+    delta_lower_bound: Optional[float] = None  #: proven lower bound of δ (the safe side; within gap for ``ok``)
+    #: a proven upper bound of δ (a θ that violates, at this set size), when one is known
+    delta_upper_bound: Optional[float] = None
     #: when sampling found violations or failed samples: the largest set size free of them
     #: (a sampled estimate, not a proof)
     delta_sampled: Optional[float] = None
@@ -172,6 +238,7 @@ class FlexibilityIndexResult(_Common):
         d = self._base_dict()
         d.update({
             "delta": self.delta, "delta_lower_bound": self.delta_lower_bound,
+            "delta_upper_bound": self.delta_upper_bound,
             "delta_sampled": self.delta_sampled,
             "probability": self.probability, "delta_max": self.delta_max,
             "capped": self.capped, "worst_constraint": self.worst_constraint,
@@ -189,6 +256,9 @@ class FlexibilityIndexResult(_Common):
             f"  delta       : {_fmt(self.delta)}{'  (capped at delta_max)' if self.capped else ''}",
             f"  probability : {_fmt(self.probability)}",
         ]
+        if self.delta_lower_bound is not None or self.delta_upper_bound is not None:
+            lines.append(f"  bounds      : {_fmt(self.delta_lower_bound)} <= delta <= {_fmt(self.delta_upper_bound)}"
+                         " (proven)")
         if self.delta_sampled is not None:
             lines.append(f"  delta_sampled: {_fmt(self.delta_sampled)} (largest set free of sampled violations)")
         if self.domain:
@@ -214,7 +284,8 @@ class FlexibilityTestResult(_Common):
     ``feasible`` is True only when χ ≤ 0 *and* every subproblem solved."""
 
     chi: float = float("nan")
-    chi_upper_bound: Optional[float] = None  #: global solvers: proven upper bound of χ
+    chi_upper_bound: Optional[float] = None  #: proven upper bound of χ (χ_ub ≤ 0 proves feasibility)
+    chi_lower_bound: Optional[float] = None  #: proven lower bound of χ (χ_lb > 0 proves infeasibility)
     delta_m: float = float("nan")
     delta_p: Optional[float] = None
     worst_constraint: Optional[str] = None
@@ -224,16 +295,49 @@ class FlexibilityTestResult(_Common):
 
     @property
     def feasible(self) -> bool:
-        """χ ≤ 0 with every subproblem solved; for global solvers the proven upper bound
-        of χ must be ≤ 0 too (within a 1e-9 absolute slack for round-off)."""
+        """χ ≤ 0 on the result's evidence: proven (status ``ok`` or ``bound`` with a proven
+        upper bound of χ ≤ 0, within a 1e-9 absolute slack for round-off) or scenario-certified
+        (status ``sampled``: see :attr:`proven_feasible` for proof only).  A failed, uncertified
+        or contradicted test is never feasible."""
+        if self.proven_feasible:
+            return True
+        return self.status == ResultStatus.SAMPLED and np.isfinite(self.chi) and self.chi <= 0.0
+
+    @property
+    def proven_feasible(self) -> bool:
+        """χ ≤ 0 is proven: status ``ok`` (χ ≤ 0, and a proven upper bound ≤ 0 when there is
+        one) or ``bound`` with a proven upper bound ≤ 0."""
+        ub = self.chi_upper_bound
+        if self.status == ResultStatus.BOUND:
+            return ub is not None and ub <= 1e-9
         if self.status != ResultStatus.OK or not np.isfinite(self.chi) or self.chi > 0.0:
             return False
-        return self.chi_upper_bound is None or self.chi_upper_bound <= 1e-9
+        return ub is None or ub <= 1e-9
+
+    @property
+    def proven_infeasible(self) -> bool:
+        """χ > 0 is proven: a θ of the set with a violation (status ``ok`` or ``bound``)."""
+        if self.status not in (ResultStatus.OK, ResultStatus.BOUND):
+            return False
+        lb = self.chi_lower_bound if self.chi_lower_bound is not None else (
+            self.chi if self.status == ResultStatus.OK else None)
+        return lb is not None and lb > 0.0
+
+    def _verdict(self) -> str:
+        if self.proven_feasible:
+            return "feasible (proven)"
+        if self.proven_infeasible:
+            return "NOT feasible (proven)"
+        if self.feasible:
+            return "feasible (sampled, not proven)"
+        return "NOT shown feasible"
 
     def to_dict(self) -> dict:
         d = self._base_dict()
         d.update({
-            "chi": self.chi, "chi_upper_bound": self.chi_upper_bound, "feasible": self.feasible, "delta_m": self.delta_m, "delta_p": self.delta_p,
+            "chi": self.chi, "chi_upper_bound": self.chi_upper_bound, "chi_lower_bound": self.chi_lower_bound,
+            "feasible": self.feasible, "proven_feasible": self.proven_feasible, "delta_m": self.delta_m,
+            "delta_p": self.delta_p,
             "worst_constraint": self.worst_constraint, "worst_theta_m": self.worst_theta_m,
             "worst_theta_p": self.worst_theta_p, "certification": dict(self.certification),
             "subproblems": [s.to_dict() for s in self.subproblems],
@@ -246,9 +350,11 @@ class FlexibilityTestResult(_Common):
             f"Flexibility test ({self.set_kind}, {self.method}, solver={self.solver}) at {tp}"
             + (f", delta_p={self.delta_p:.6g}" if self.delta_p is not None else ""),
             f"  status   : {self.status.value}   [{self.solve_quality}]",
-            f"  chi      : {_fmt(self.chi)}  -> {'feasible' if self.feasible else 'NOT feasible'}",
+            f"  chi      : {_fmt(self.chi)}  -> {self._verdict()}",
             f"  delta_m  : {_fmt(self.delta_m)}",
         ]
+        if self.chi_lower_bound is not None or self.chi_upper_bound is not None:
+            lines.append(f"  bounds   : {_fmt(self.chi_lower_bound)} <= chi <= {_fmt(self.chi_upper_bound)} (proven)")
         if self.worst_constraint:
             lines.append(f"  worst g  : {self.worst_constraint}")
         for s in self.subproblems:

@@ -227,14 +227,18 @@ class _Rewriter:
             raise TypeError(f"constraint {name!r}: expected a relation (==, <=, >= or a ranged inequality), "
                             f"got {type(expr).__name__}")
         out = []
-        for op, lhs, rhs in pairs:
-            lhs, rhs = self(lhs), self(rhs)
+        for op, lhs0, rhs0 in pairs:
+            on_theta = self._depends(lhs0) or self._depends(rhs0)  # θ not yet substituted still counts
+            lhs, rhs = self(lhs0), self(rhs0)
             lhs = lhs if _has_variables(lhs) else float(pyo.value(lhs))
             rhs = rhs if _has_variables(rhs) else float(pyo.value(rhs))
             if isinstance(lhs, float) and isinstance(rhs, float):
                 if math.isinf(lhs) or math.isinf(rhs):
                     continue  # an infinite side of a ranged constraint: no constraint
-                raise ValueError(f"constraint {name!r} involves no variable and no theta: {lhs} {op} {rhs}")
+                if on_theta:  # a CQA on θ alone: its parts are counted here, rewritten on θ by instance()
+                    out.append((op, lhs, rhs))
+                    continue
+                raise ValidationError(f"constraint {name!r} involves no variable and no theta: {lhs} {op} {rhs}")
             if (isinstance(lhs, float) and math.isinf(lhs)) or (isinstance(rhs, float) and math.isinf(rhs)):
                 continue
             out.append((op, lhs, rhs))
@@ -608,6 +612,8 @@ class ProcessModel:
         ids = {id(c): f"theta_p {n!r}" for n, c in tp.items()}
         ids.update({id(c): f"theta_m {n!r}" for n, c in tm.items()})
         self.control_names, self.control_bounds = expand_controls(zs, ids, set(tp) | set(tm))
+        #: per control: integer or binary (kept discrete by every route; never handed to Ipopt)
+        self.control_integer = np.array([not c.is_continuous() for c in zs.values()], dtype=bool)
         self._z_uid = [ComponentUID(c) for c in zs.values()]
         if controls_linear is not None and (not callable(controls_linear) or not zs):
             raise ValidationError("controls_linear must be a function f(theta_p, theta_m) -> (a, B) with g = a + B z, "

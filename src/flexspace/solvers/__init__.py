@@ -348,9 +348,40 @@ class Solver:
                         res = SolveResult(SolverStatus.ERROR, message=f"{type(exc).__name__}: {exc}")
         finally:
             self._targets = None
+        if self.is_global and res.status == SolverStatus.OPTIMAL:
+            res = self._verified(model, res)
         res.time = time.perf_counter() - t0
         res.solver = self.name
         res.has_point = bool(res.has_point or res.status.ok)
+        return res
+
+    def _verified(self, model, res: SolveResult) -> SolveResult:
+        """A global solver's "optimal" re-checked from its numbers, not its termination code:
+        the returned point must satisfy the constraints (relative violation ≤ max(1e3 feas_tol,
+        1e-5), as for objective targets) and its objective, evaluated by Pyomo, must lie within
+        the gap of the proven bound, on the right side of it.  Otherwise the result is an
+        ERROR saying which (measured: Gurobi reported "optimal" for a flexibility test with
+        objective −0.0205 and bound +0.084)."""
+        obj = _active_objective_value(model)
+        if obj is None:
+            return SolveResult(SolverStatus.ERROR, bound=res.bound, message=(
+                f"{self.name} reported optimal, but the objective cannot be evaluated at its point; not trusted"))
+        viol = _max_violation(model)
+        if viol > max(1e3 * self.feas_tol, 1e-5):
+            return SolveResult(SolverStatus.ERROR, bound=res.bound, message=(
+                f"{self.name} reported optimal, but its point violates a constraint or bound by {viol:.3g} "
+                "(relative); not trusted"))
+        if res.bound is None:
+            return res
+        maximize = _objective_sense(model) == pyo.maximize
+        tol = max(10.0 * self.abs_gap, 2.0 * self.gap * max(abs(obj), abs(res.bound)), 1e3 * self.feas_tol * (1 + abs(obj)))
+        gap = (res.bound - obj) if maximize else (obj - res.bound)
+        if gap > tol or gap < -tol:
+            side = "beyond" if gap > tol else "on the wrong side of"
+            return SolveResult(SolverStatus.ERROR, bound=res.bound, objective=obj, message=(
+                f"{self.name} reported optimal, but its proven bound {res.bound:.9g} is {side} the gap from the "
+                f"objective {obj:.9g} at its point (tolerance {tol:.3g}); not trusted"))
+        res.objective = obj
         return res
 
     # -- guard
@@ -427,16 +458,17 @@ class Solver:
     def _solve_inproc(self, model: pyo.Block) -> SolveResult:
         if self.name == "ipopt":
             return self._solve_ipopt(model)
-        if self.name == "maingo":
-            return self._solve_appsi(model, "maingo")
         if self.name == "highs":
             return self._solve_appsi(model, "highs")
-        if self.name == "scip":
-            return self._solve_scip(model)
         if self.name == "baron":
             return self._solve_baron(model)
-        if self.name == "gurobi":
-            return self._solve_gurobi(model)
+        if self.name == "maingo":
+            return self._solve_appsi(model, "maingo")
+        with _abs_as_sqrt(model):  # Pyomo's SCIP and Gurobi writers reject abs() of an expression
+            if self.name == "scip":
+                return self._solve_scip(model)
+            if self.name == "gurobi":
+                return self._solve_gurobi(model)
         raise UnknownSolverError(self.name)  # pragma: no cover
 
     def _solve_ipopt(self, model) -> SolveResult:
@@ -450,6 +482,11 @@ class Solver:
             "max_iter": 3000,
         }
         opts.update(self.solver_options)
+        discrete = _discrete_variables(model)
+        if discrete:  # PyNumero ends the Python process on a discrete variable: never hand one over
+            return SolveResult(SolverStatus.ERROR, message=(
+                f"Ipopt solves continuous problems only; the model has the integer or binary variables "
+                f"{discrete[:5]}{' ...' if len(discrete) > 5 else ''}: use a global MINLP solver (maingo, scip, gurobi)"))
         s = pyo.SolverFactory("cyipopt")
         r = s.solve(model, tee=False, options=opts, load_solutions=True)
         tc = r.solver.termination_condition
@@ -473,7 +510,11 @@ class Solver:
         from pyomo.contrib.appsi.base import TerminationCondition as ATC
 
         if which == "maingo":
+            import maingopy
             from pyomo.contrib.appsi.solvers import MAiNGO
+
+            if not hasattr(maingopy, "abs"):  # Pyomo 6.10's writer calls maingopy.abs; maingopy names it fabs
+                maingopy.abs = maingopy.fabs
 
             opt = MAiNGO()
             opt.config.mip_gap = self.gap
@@ -504,10 +545,13 @@ class Solver:
         if which == "maingo" and self._targets is not None and _maingo_stopped_at_target(opt):
             return self._target_result(model, _maingo_load_point(opt), _finite(r.best_objective_bound),
                                        "MAiNGO BOUND_TARGETS")
+        has_point = False
         if tc == ATC.optimal and getattr(r, "globally_optimal", True) is False:
-            # Pyomo maps MAiNGO's FEASIBLE_POINT (limit reached, optimality unproven) to "optimal"
+            # Pyomo maps MAiNGO's FEASIBLE_POINT (limit reached, optimality unproven) to "optimal";
+            # its point is feasible and its bound proven: both are kept, the status says neither is optimal
             status = SolverStatus.TIME_LIMIT
             msg = "MAiNGO returned a feasible point without proving global optimality (time or node limit)"
+            has_point = _maingo_load_point(opt)
         elif tc == ATC.optimal:
             status = SolverStatus.OPTIMAL
         elif tc in (ATC.infeasible, ATC.infeasibleOrUnbounded):
@@ -519,7 +563,7 @@ class Solver:
         if status.ok:
             r.solution_loader.load_vars()
         return SolveResult(status, objective=_finite(r.best_feasible_objective),
-                           bound=_finite(r.best_objective_bound), message=msg)
+                           bound=_finite(r.best_objective_bound), message=msg, has_point=has_point)
 
     def _solve_scip(self, model) -> SolveResult:
         from pyomo.contrib.solver.common.factory import SolverFactory as SF2
@@ -547,8 +591,9 @@ class Solver:
             status = SolverStatus.ERROR
         if status.ok:
             r.solution_loader.load_vars()
+        has_point = status == SolverStatus.TIME_LIMIT and _load_if_any(r)  # the incumbent, not an optimum
         return SolveResult(status, objective=_finite(r.incumbent_objective),
-                           bound=_finite(r.objective_bound), message=str(tc))
+                           bound=_finite(r.objective_bound), message=str(tc), has_point=has_point)
 
     def _target_result(self, model, has_point: bool, bound: Optional[float], how: str) -> SolveResult:
         """A stop at an objective target, re-checked: the point's objective is evaluated by
@@ -723,6 +768,62 @@ def _load_if_any(r) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _abs_as_sqrt(model):
+    """|e| written as sqrt(e²) (equal everywhere) in the active constraints and objectives for
+    one solve, restored after it: Pyomo's writers for SCIP and Gurobi (abs of a variable only)
+    reject ``abs()`` of an expression (measured, Pyomo 6.10), which a CQA such as
+    |θ − z| − 0.25 needs.  (MAiNGO gets its own fabs: with sqrt(e²) it stalled for 60 s
+    per solve on that CQA.)"""
+    from pyomo.core.expr.numeric_expr import AbsExpression
+    from pyomo.core.expr.visitor import ExpressionReplacementVisitor
+
+    class _Rewrite(ExpressionReplacementVisitor):
+        def exitNode(self, node, data):
+            node = super().exitNode(node, data)
+            if isinstance(node, AbsExpression):
+                return pyo.sqrt(node.args[0] ** 2)
+            return node
+
+    changed = []
+    for c in model.component_data_objects((pyo.Constraint, pyo.Objective), active=True, descend_into=True):
+        e = c.expr
+        if any(isinstance(n, AbsExpression) for n in _nodes(e)):
+            changed.append((c, e))
+            c.set_value(_Rewrite(remove_named_expressions=True).walk_expression(e))
+    try:
+        yield
+    finally:
+        for c, e in changed:
+            c.set_value(e)
+
+
+def _nodes(e):
+    """Every node of an expression tree (depth first)."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        yield n
+        if hasattr(n, "args") and getattr(n, "is_expression_type", lambda: False)():
+            stack.extend(a for a in n.args if not isinstance(a, (int, float)))
+
+
+def _discrete_variables(model) -> List[str]:
+    """Names of the unfixed integer or binary variables in the active objective and constraints."""
+    from pyomo.core.expr.visitor import identify_variables
+
+    seen, out = set(), []
+    exprs = [o.expr for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True)]
+    exprs += [c.body for c in model.component_data_objects(pyo.Constraint, active=True, descend_into=True)]
+    for e in exprs:
+        for v in identify_variables(e, include_fixed=False):
+            if id(v) not in seen:
+                seen.add(id(v))
+                if not v.is_continuous():
+                    out.append(v.name)
+    return out
+
+
 def _max_violation(model) -> float:
     """Largest violation of the model's active constraints (relative to ``1 + |bound|``) and of
     the bounds of the variables they use (relative to ``1 + |bound|``, beyond 1e-6) at the
@@ -793,7 +894,7 @@ def _gurobi_version():
 def gurobi_unsupported(model) -> List[str]:
     """What in ``model``'s active objective and constraints Pyomo's ``gurobi_direct_minlp``
     cannot send to Gurobi (empty when everything can): unary functions other than
-    exp/log/log10/sin/cos/tan/sqrt (e.g. ``tanh()``), ``abs()`` of anything but a variable,
+    exp/log/log10/sin/cos/tan/sqrt (e.g. ``tanh()``), (``abs()`` is rewritten as sqrt(e²) before solving),
     powers with variables in base *and* exponent, ``Expr_if`` and other node types.
     Sub-expressions without free variables are evaluated by Pyomo and always fine."""
     from pyomo.common.numeric_types import native_types
@@ -821,13 +922,10 @@ def gurobi_unsupported(model) -> List[str]:
 
         def exitNode(self, node, data):
             has_var = any(data)
-            if not has_var or node.is_named_expression_type() or isinstance(node, plain):
+            # abs() is solved as sqrt(e**2) (_abs_as_sqrt)
+            if not has_var or node.is_named_expression_type() or isinstance(node, plain + (AbsExpression,)):
                 return has_var
-            if isinstance(node, AbsExpression):
-                arg = node.args[0]
-                if not (getattr(arg, "is_variable_type", lambda: False)()):
-                    add("abs() of an expression (write it on an auxiliary variable)")
-            elif isinstance(node, UnaryFunctionExpression):
+            if isinstance(node, UnaryFunctionExpression):
                 if node.getname() not in _GUROBI_FUNCTIONS:
                     add(f"the function {node.getname()}()")
             elif isinstance(node, PowExpression):
