@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures as cf
+import json
 import os
 import sys
 import time
@@ -81,26 +82,52 @@ def main(argv=None) -> int:
     ap.add_argument("--time-limit", type=float, default=20.0, help="seconds per solve (default 20)")
     ap.add_argument("--iterations", type=int, default=25, help="bracket iterations (default 25)")
     ap.add_argument("--out", default=None, help="markdown file for the table")
+    ap.add_argument("--rows", default=None,
+                    help="JSON-lines file: each finished model is appended at once, and a rerun "
+                         "with the same file skips the models already in it (resume)")
     a = ap.parse_args(argv)
     from flexspace.solvers import available_solvers
 
     solvers = [s for s in a.solvers.split(",") if s in available_solvers()]
     options = {"time_limit": a.time_limit, "bracket_iterations": a.iterations}
     models = specs(a.n)
+    rows = load_rows(a.rows)
+    done = {r[0] for r in rows}
     t0 = time.perf_counter()
-    rows = []
+    todo = [(i, s, solvers, options) for i, s in enumerate(models) if i not in done]
     with cf.ProcessPoolExecutor(a.workers) as ex:
-        for out in ex.map(run_one, [(i, s, solvers, options) for i, s in enumerate(models)]):
+        for fut in cf.as_completed([ex.submit(run_one, job) for job in todo]):
+            out = fut.result()
             rows += out
-            done = len({r[0] for r in rows})
-            if done % 10 == 0:
-                print(f"{done}/{len(models)} models, {time.perf_counter() - t0:.0f} s", flush=True)
+            append_rows(a.rows, out)
+            done.add(out[0][0])
+            if len(done) % 10 == 0:
+                print(f"{len(done)}/{len(models)} models, {time.perf_counter() - t0:.0f} s", flush=True)
     text = report(rows, len(models), solvers, time.perf_counter() - t0, a)
     print(text)
     if a.out:
         with open(a.out, "w") as f:
             f.write(text)
     return 1 if any(r[6] for r in rows) else 0
+
+
+def load_rows(path):
+    """Rows of an earlier (interrupted) run, for resuming; none when there is no file."""
+    if not path or not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [tuple(json.loads(line)) for line in f if line.strip()]
+
+
+def append_rows(path, rows) -> None:
+    """Append one model's rows and flush them to disk: nothing finished is lost."""
+    if not path:
+        return
+    with open(path, "a") as f:
+        for r in rows:
+            f.write(json.dumps(list(r)) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def report(rows, n, solvers, seconds, a) -> str:
@@ -114,7 +141,7 @@ def report(rows, n, solvers, seconds, a) -> str:
                 "CRASH"]
     lines = [f"# Nonconvex recourse sweep: {n} hypothesis models x {len(solvers)} solvers",
              "", f"`benchmarks/recourse_sweep.py --n {a.n} --workers {a.workers} --time-limit {a.time_limit} "
-             f"--iterations {a.iterations}`, {seconds:.0f} s in all.", "",
+             f"--iterations {a.iterations}`, {seconds:.0f} s of wall clock (the last run, if resumed).", "",
              "| solver | problem | " + " | ".join(statuses) + " | off the reference | median s |",
              "|---|---|" + "---|" * (len(statuses) + 2)]
     for solver in solvers:

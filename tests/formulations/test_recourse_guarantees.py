@@ -312,3 +312,20 @@ def test_a_cqa_below_the_solver_tolerance_is_refused():
         flexspace.flexibility_index(_scaled(0.0, 1.0, 1e-12), [0.0], "box", GLOBAL[0])
     r = flexspace.flexibility_index(_scaled(0.0, 1.0, 1.0), [0.0], "ellipsoid", GLOBAL[0])  # the same, well scaled
     assert r.status == ResultStatus.OK and r.delta == pytest.approx(2.1, rel=1e-4)
+
+
+# --------------------------------------------------------------------------- generated models
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+
+from support.recourse_reference import check, poly_specs, pyomo_model  # noqa: E402
+
+
+@settings(max_examples=4, derandomize=True, deadline=None, database=None,
+          suppress_health_check=list(HealthCheck))
+@given(poly_specs())
+def test_generated_nonconvex_recourse_models_get_no_false_trusted_answer(spec):
+    """The same kind of model as benchmarks/recourse_sweep.py (300 models, every solver): every
+    trusted answer (ok, bound, sampled, nominal infeasible) agrees with the numpy/scipy reference."""
+    for solver in [GLOBAL[0], "ipopt"]:
+        r = RecourseAnalysis(pyomo_model(spec), "box", solver, {"n_certify": 150}).test(delta=1.0)
+        assert check(spec, r, "test") == "", (spec.describe(), solver, str(r))
