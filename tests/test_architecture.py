@@ -22,6 +22,7 @@ LAYERS = {
     "solvers": 3,
     "options": 2,
     "validation": 1,
+    "files": 1,
     "errors": 0,
 }
 

@@ -86,6 +86,27 @@ def test_components_of_another_model_are_refused():
             ProcessModel(m, **args)
 
 
+def test_a_control_of_another_model_is_refused():
+    other, _ = _toy()
+    other.z = pyo.Var(bounds=(0, 1), initialize=0.5)
+    m, args = _toy()
+    m.z = pyo.Var(bounds=(0, 1), initialize=0.5)  # same name: it used to map silently onto this one
+    with pytest.raises(ValidationError, match="controls 'z'.*not a component of this model"):
+        ProcessModel(m, controls={"z": other.z}, **args)
+
+
+def test_a_state_only_in_a_cqa_is_refused_not_made_a_free_control():
+    from flexspace.models.base import NotSquareError
+
+    m, args = _toy()
+    m.x = pyo.Var(bounds=(0, 1), initialize=0.5)  # in no equation: nothing determines it
+    m.c2 = pyo.Constraint(expr=m.cA + m.x <= 0.9)
+    args["constraints"] = {"c": m.conversion, "c2": m.c2}
+    with pytest.raises(NotSquareError, match=r"'x' \(in CQA 'c2'\) appear in a CQA but in no equation"):
+        ProcessModel(m, **args)
+    ProcessModel(m, controls={"x": m.x}, **args)  # declared as a control, it is one
+
+
 @pytest.mark.parametrize("kw, match", [
     ({"constraints": None}, "constraints must be given"),
     ({"constraints": "conversion"}, "'conversion' is a string; pass the component itself"),

@@ -186,3 +186,24 @@ def test_a_process_forked_later_neither_uses_nor_kills_the_parents_child():
     assert not _gone(pid) and s._slot.server.pid == pid  # the parent's child survived the workers' exit
     m.p.set_value(2.0)
     _same(s, plain, m)
+
+
+def test_a_child_killed_at_its_time_limit_leaves_no_temporary_file(monkeypatch, tmp_path):
+    """Its temporary files (PyNumero's *pynumero.nl and the like) live in a folder the parent
+    removes when the child ends, however it ends."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    s = Solver(NAMES[0], {"time_limit": 1.0})
+    m = _model()
+
+    def write_then_hang(mm):
+        with open(os.path.join(tempfile.gettempdir(), "model.pynumero.nl"), "w") as f:
+            f.write("x")
+        time.sleep(30)
+
+    monkeypatch.setattr(s, "_solve_inproc", write_then_hang)
+    assert s.solve(m).status == SolverStatus.TIME_LIMIT
+    s.close()
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()

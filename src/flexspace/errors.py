@@ -6,7 +6,7 @@ from the matching built-in (``ValueError``, ``RuntimeError``) so that existing
 """
 from __future__ import annotations
 
-__all__ = ["FlexspaceError", "ValidationError", "SolverUnavailableError"]
+__all__ = ["FlexspaceError", "ValidationError", "InputTypeError", "SolverUnavailableError"]
 
 
 class FlexspaceError(Exception):
@@ -16,6 +16,10 @@ class FlexspaceError(Exception):
 class ValidationError(FlexspaceError, ValueError):
     """An input is invalid; the message names the parameter, what was expected, what was
     given and the fix.  Raised before any compute is spent."""
+
+
+class InputTypeError(ValidationError, TypeError):
+    """An input has the wrong type (a ValidationError that is also a ``TypeError``)."""
 
 
 class SolverUnavailableError(FlexspaceError, RuntimeError):

@@ -215,6 +215,9 @@ def check_file_path(name: str, path) -> str:
     if not path or os.path.isdir(path):
         raise ValidationError(f"{name} {path!r} is a directory; give a file path inside it "
                               f"(e.g. {os.path.join(path or '.', 'map.jsonl')!r})")
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a FIFO, a socket: never ours to write
+        raise ValidationError(f"{name} {path!r} is not a regular file (a device, pipe or socket); give the path "
+                              f"of a regular file (e.g. 'map.jsonl')")
     if os.path.exists(path) and not os.access(path, os.W_OK):
         raise ValidationError(f"{name} {path!r} exists and is not writable; choose another {name}")
     check_directory(f"the folder of {name}", os.path.dirname(os.path.abspath(path)))

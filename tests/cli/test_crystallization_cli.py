@@ -52,6 +52,7 @@ BAD_DESIGN_SPACE = [
     (["--limit", "D50>=nan"], ["--limit", "finite", "'nan'"]),
     (["--limit", "size>=3"], ["--limit", "unknown CQA", "'size'"]),
     (["--limit", "D50=3"], ["--limit", "CQA>=VALUE or CQA<=VALUE", "'D50=3'"]),
+    (["--limit", "D50>=18", "--limit", "D50<=10"], ["--limit", "D50 is limited twice", "D50>=18", "D50<=10"]),
     (["--params", "c0", "c0"], ["--params", "two different", "'c0'"]),
     (["--params", "c0", "T11"], ["--params", "unknown parameter", "'T11'"]),
     (["--solver", "cplex9"], ["--solver", "must be one of", "'cplex9'"]),

@@ -131,3 +131,55 @@ def test_controls_are_set_from_their_columns():
     est = estimate_theta_m(model, pd.DataFrame({"x": x, "z": z, "y": y}), ["y"], 0.01)
     X = np.column_stack([np.ones_like(x), x])
     assert est.theta_m == pytest.approx(np.linalg.lstsq(X, y - 3.0 * z, rcond=None)[0], rel=1e-6)
+
+
+def _case1_full_table(seed=1):
+    """Case 1 at 9 settings, cA and cD with noise (σ 2e-4 and 4e-3): both k1 and k2 identifiable."""
+    from flexspace.models.cases import case1
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for R in (4.0, 5.0, 6.0):
+        for tau in (350.0, 450.0, 550.0):
+            cA, _, _, cD = case1.steady_state(R, tau, *case1.K_NOMINAL)
+            rows.append({"R_BA": R, "tau": tau, "cA": float(cA) + rng.normal(0, 2e-4),
+                         "cD": float(cD) + rng.normal(0, 4e-3)})
+    return pd.DataFrame(rows)
+
+
+def test_a_common_sigma_leaves_the_estimate_unchanged(case1_model):
+    """θ̂ of least squares does not depend on a common σ; Σ̂ scales as σ² and χ² as 1/σ²."""
+    data = _case1_full_table()
+    fits = {s: estimate_theta_m(case1_model, data, ["cA", "cD"], s) for s in (0.01, 1.0, 100.0)}
+    for s, est in fits.items():
+        assert est.theta_m == pytest.approx(fits[1.0].theta_m, rel=1e-6, abs=1e-9), s
+        assert est.covariance == pytest.approx(fits[1.0].covariance * s ** 2, rel=1e-3), s
+        assert est.chi2 == pytest.approx(fits[1.0].chi2 / s ** 2, rel=1e-5), s
+    # and it is the least-squares optimum (scipy on the closed form, unweighted)
+    from scipy.optimize import least_squares
+
+    from flexspace.models.cases import case1
+
+    def residuals(k):
+        cA, _, _, cD = case1.steady_state(data.R_BA.values, data.tau.values, k[0], k[1])
+        return np.concatenate([data.cA.values - cA, data.cD.values - cD])
+
+    ls = least_squares(residuals, case1.K_NOMINAL, x_scale=case1.K_NOMINAL, xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    assert fits[1.0].theta_m == pytest.approx(ls.x, rel=1e-5)
+
+
+def test_a_parameter_the_data_do_not_determine_is_refused_by_name(case1_model):
+    """Only cA measured: k2 (which acts on B → C, D) is not determined by cA in this model."""
+    data = _case1_full_table()[["R_BA", "tau", "cA"]]
+    for sigma in (2e-4, 1.0):  # structural: the same verdict whatever σ
+        with pytest.raises(EstimationError, match=r"theta_m \['k2'\] is not identifiable"):
+            estimate_theta_m(case1_model, data, ["cA"], sigma)
+
+
+def test_duplicated_outputs_and_settings_outside_the_bounds_are_refused(case1_model):
+    data = _case1_full_table()
+    with pytest.raises(ValidationError, match="more than once"):
+        estimate_theta_m(case1_model, data, ["cA", "cA", "cD"], 0.01)
+    flipped = data.assign(tau=-data.tau)
+    with pytest.raises(ValidationError, match=r"data\['tau'\] is outside the model's theta_p_bounds"):
+        estimate_theta_m(case1_model, flipped, ["cA", "cD"], 0.01)

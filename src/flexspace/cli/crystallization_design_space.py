@@ -88,6 +88,22 @@ def parse_limit(text: str):
     return name, (op, value)
 
 
+def _one_limit_per_cqa(pairs):
+    """``--limit`` pairs as ``{cqa: (op, V)}``; a CQA given twice is refused (one limit per
+    CQA: the later one must not silently replace the earlier)."""
+    if not pairs:
+        return None
+    from ..errors import ValidationError
+
+    seen = {}
+    for name, lim in pairs:
+        if name in seen:
+            raise ValidationError(f"--limit: {name} is limited twice ({name}{seen[name][0]}{seen[name][1]:g} and "
+                                  f"{name}{lim[0]}{lim[1]:g}); one limit per CQA is supported: keep one")
+        seen[name] = lim
+    return seen
+
+
 def _feature(text: str) -> str:
     if text not in FEATURE_NAMES:
         raise argparse.ArgumentTypeError(f"unknown parameter {text!r}; choose from {list(FEATURE_NAMES)}")
@@ -172,7 +188,7 @@ def _run(args) -> int:
             raise ValidationError(f"--params must be two different features, got {args.params[0]!r} twice")
         _check_solver(args.solver)
         check_out_dir(args.out)
-        limits = dict(args.limit) if args.limit else None
+        limits = _one_limit_per_cqa(args.limit)
         doe = load_doe(args.doe) if args.doe else None
         if doe is not None:  # one surrogate per CQA, fitted on every row where it was measured
             require_measured(doe, DEFAULT_CQAS, source=args.doe, purpose="design-space (one surrogate per CQA)")

@@ -95,7 +95,9 @@ def _cmd_index(args) -> int:
                           options={"time_limit": args.time_limit})
     print(r)
     if args.json:
-        print(json.dumps(r.to_dict(), indent=2, default=str))
+        from ..files import jsonable
+
+        print(json.dumps(jsonable(r.to_dict()), indent=2, default=str, allow_nan=False))  # strict JSON: NaN -> null
     return 0 if r.trusted else 1  # exact, a proven bound, or sampled (the status says which)
 
 
@@ -173,8 +175,9 @@ def _demo_maps(model, confidence):
 def _cmd_run(args) -> int:
     """``flexspace run {case1,case2} --method {mc,flexindex,flextest} ...``: DIR/map.csv, map.png, summary.json."""
     from ..designspace import DesignSpaceMap, design_space_figure, make_grid
-    from ..designspace.checkpoint import _jsonable
     from ..errors import ValidationError
+    from ..files import jsonable as _jsonable
+    from ..files import write_atomic
     from ..models.cases import case_model
 
     model = case_model(args.case, args.formulation)
@@ -203,11 +206,15 @@ def _cmd_run(args) -> int:
     fig.savefig(os.path.join(args.out, "map.png"), dpi=120, bbox_inches="tight")
     summary["map"] = dmap.summary(args.confidence)
     summary["time_s"] = time.perf_counter() - t0
-    with open(os.path.join(args.out, "summary.json"), "w") as f:
-        json.dump(_jsonable(summary), f, indent=2, default=str)
+    text = json.dumps(_jsonable(summary), indent=2, default=str).encode("utf-8")
+    write_atomic([(os.path.join(args.out, "summary.json"), lambda f: f.write(text))])
     print(f"{args.method} map of {args.case}: {dmap.status_counts}; {int(dmap.region(args.confidence).sum())} "
           f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {args.out}/map.csv, "
           f"map.png, summary.json")
+    if len(dmap.table) and (dmap.table["status"] == "failed").all():
+        first = dmap.table["message"].iloc[0] if "message" in dmap.table else ""
+        print(f"error: every point of the map failed (first message: {first})", file=sys.stderr)
+        return 1
     return 0
 
 

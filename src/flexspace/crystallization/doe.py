@@ -456,6 +456,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         inside = sorted(p.name for p in path.glob("*.csv"))[:5]
         raise _file_error(path, "a directory" + (f" (CSV files in it: {inside})" if inside else ""),
                           "pass the CSV file itself, e.g. DIR/doe.csv")
+    if path.exists() and not path.is_file():  # a FIFO, socket or device: reading it may never end
+        raise _file_error(path, "not a regular file (a pipe, socket or device)",
+                          "save the table to a regular CSV file and pass that file")
     kind = _NOT_CSV.get(path.suffix.lower())
     if kind:
         raise _file_error(path, f"{kind} ({path.suffix})", "save/export the table as CSV and pass that file")

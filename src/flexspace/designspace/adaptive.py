@@ -46,7 +46,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import SolverUnavailableError, ValidationError
+from ..errors import ValidationError
 from ..options import OptionsLike, resolve_options
 from ..validation import check_choice, check_number, check_probability
 from . import maps as _maps
@@ -183,9 +183,14 @@ def _adaptive(kind: str, model, axes, job: dict) -> DesignSpaceMap:
                 state.flat[i] = _membership(row, job["confidence"], job["delta_c"])
 
         rounds, cells = _refine(solve, state, _initial_cells(shape, steps))
+    except BaseException:
+        if own:
+            _maps.stop_workers(executor)
+        raise
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
+        _maps._release_after(job["fn"], job["fixed_args"], executor)
     ins, _ = _inferred(cells, state)
     table = [{**rows[i], "inferred_member": float("nan")} if i in rows else _inferred_row(bool(ins.flat[i]), job)
              for i in range(len(points))]
@@ -222,20 +227,17 @@ def adaptive_flexibility_index_map(model, grid=None, confidence: float = 0.85, u
     ``region(confidence)`` is the solved-in region; ``region(confidence,
     include_inferred=True)`` adds the inferred-in points."""
     from ..formulations import make_set
-    from ..formulations.flexibility import Method
-    from ..solvers import available_solvers
 
     confidence = check_probability("confidence", confidence)
     if not isinstance(uncertainty_set, str):
         raise ValidationError("adaptive_flexibility_index_map takes the set by name ('box', 'ellipsoid', 'ldl')")
     uset = check_choice("uncertainty_set", uncertainty_set.lower(), ("box", "ellipsoid", "ldl"))
-    method = Method.parse(method).value
-    if solver not in available_solvers():
-        raise SolverUnavailableError(f"solver {solver!r} is not available (available: {available_solvers()})")
     opts = resolve_options(options, "index_map")
+    solver, method = _maps._check_index_solver(solver, method, opts)
     _maps._run_options(workers, None, None, None)
     model, ref = _maps._resolve_model(model)
     axes = _maps.make_grid(model, grid)
+    _maps._check_index_model(model, uset, solver, method, opts)
     s = {"set": uset, "solver": str(solver), "method": method, "options": opts}
     settings = {"algorithm": "flexibility index (adaptive)", "model": _maps._model_summary(model),
                 "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}

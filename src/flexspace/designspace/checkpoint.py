@@ -36,11 +36,13 @@ import contextlib
 import json
 import math
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from ..errors import FlexspaceError
+from ..errors import FlexspaceError, ValidationError
+from ..files import jsonable as _jsonable
 from ..validation import check_file_path
 
 __all__ = ["Checkpoint", "CheckpointFile", "CheckpointMismatchError", "CheckpointLockedError",
@@ -78,11 +80,11 @@ class CheckpointFile:
         try:
             object.__setattr__(self, "path", os.fspath(self.path))
         except TypeError:
-            raise ValueError(f"CheckpointFile: path must be a str or os.PathLike, got {self.path!r}") from None
+            raise ValidationError(f"CheckpointFile: path must be a str or os.PathLike, got {self.path!r}") from None
         if not self.path:
-            raise ValueError("CheckpointFile: path must not be empty")
+            raise ValidationError("CheckpointFile: path must not be empty")
         if not isinstance(self.retry_failed, bool):
-            raise ValueError(f"CheckpointFile: retry_failed must be True or False, got {self.retry_failed!r}")
+            raise ValidationError(f"CheckpointFile: retry_failed must be True or False, got {self.retry_failed!r}")
 
     @classmethod
     def coerce(cls, out) -> Optional["CheckpointFile"]:
@@ -94,20 +96,7 @@ class CheckpointFile:
             return out
         if isinstance(out, (str, os.PathLike)):
             return cls(check_file_path("out", out))
-        raise ValueError(f"out must be a file path or a CheckpointFile(path, retry_failed=...), got {out!r}")
-
-
-def _jsonable(x):
-    """JSON without NaN/inf tokens (they are written as null and read back as NaN)."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if hasattr(x, "item") and not isinstance(x, (str, bytes)):  # numpy scalar
-        return _jsonable(x.item())
-    return x
+        raise ValidationError(f"out must be a file path or a CheckpointFile(path, retry_failed=...), got {out!r}")
 
 
 def _canonical(settings: dict) -> dict:
@@ -291,6 +280,7 @@ class Checkpoint:
         self.schema = dict(schema or {})
         self.done: Dict[int, dict] = {}
         self._fd: Optional[int] = None
+        self._created = False
         self._pid: Optional[int] = None
         self._locked = False
         self._need_header = True
@@ -313,7 +303,7 @@ class Checkpoint:
     def _lock(self) -> None:
         _register_at_fork()
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0), 0o644)
+            fd, self._created = _open_regular(self.path)
             _OPEN_FDS.add(fd)
             self._fd, self._pid, self._locked = fd, os.getpid(), False
             try:
@@ -414,12 +404,14 @@ class Checkpoint:
         os.fsync(self._fd)
 
     def close(self) -> None:
-        """Release the lock; a file this run created and never wrote to is removed."""
+        """Release the lock; a file this run created (``O_EXCL``) and never wrote to is removed.
+        A file that existed before, even an empty one, is never removed."""
         fd, self._fd = self._fd, None
         if fd is None or self._pid != os.getpid():
             return
         try:
-            if self._locked and self._need_header and os.fstat(fd).st_size == 0 and self._same_file(fd):
+            if (self._created and self._locked and self._need_header and os.fstat(fd).st_size == 0
+                    and self._same_file(fd)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(self.path)  # still under our lock: nobody else writes it
         finally:
@@ -433,6 +425,23 @@ class Checkpoint:
         return {"path": self.path, "records": c.records, "unreadable_lines": list(c.unreadable),
                 "invalid_records": list(c.invalid), "retried_failed": list(self._retried),
                 "torn_last_line_dropped": self._torn_dropped, "written": self._written}
+
+
+def _open_regular(path: str) -> Tuple[int, bool]:
+    """``(fd, created)``: the checkpoint opened for appending; ``created`` only when this call
+    made the file (``O_EXCL``).  Anything but a regular file (a device such as ``/dev/null``,
+    a FIFO, a socket) is refused before it is read or written: reads of it need not end."""
+    flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o644), True
+    except FileExistsError:
+        pass
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0))  # a FIFO must not block the open
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValidationError(f"out {path!r} is not a regular file (a device, pipe or socket); give the path of a "
+                              "regular file for the checkpoint (e.g. 'map.jsonl')")
+    return fd, False
 
 
 def _lines(nums: List[int], most: int = 10) -> str:

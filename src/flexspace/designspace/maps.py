@@ -31,6 +31,7 @@ orphans (an Executor you pass in is yours to manage).
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -39,6 +40,7 @@ import math
 import os
 import pickle
 import sys
+import threading
 import time
 import warnings
 from typing import Dict, List, Optional, Sequence
@@ -49,7 +51,7 @@ from ..errors import SolverUnavailableError, ValidationError
 from ..options import OptionsLike, resolve_options
 from ..validation import as_array, check_choice, check_number, check_random_state
 from .checkpoint import Checkpoint, CheckpointFile
-from .results import DesignSpaceMap
+from .results import DesignSpaceMap, check_theta_p_names
 
 __all__ = ["monte_carlo_map", "flexibility_index_map", "make_grid"]
 
@@ -58,7 +60,8 @@ __all__ = ["monte_carlo_map", "flexibility_index_map", "make_grid"]
 def make_grid(model, grid=None) -> List[np.ndarray]:
     """Axes of the θp grid.  ``grid``: one 1-D array per θp; or points per axis (an int,
     or one int per θp) over ``model.theta_p_bounds``; or None for ``model.grid_shape``
-    (11 per axis when the model gives none)."""
+    (11 per axis when the model gives none).  θp names that are result columns are refused."""
+    check_theta_p_names(model.theta_p_names)
     if grid is not None and not _is_shape(grid):
         axes = [as_array("grid axis", a).ravel() for a in grid]
         if len(axes) != model.n_p:
@@ -201,12 +204,23 @@ class _Unpicklable:
 
 
 # --------------------------------------------------------------------------- workers
-_CACHE: Dict[str, object] = {}
+#: (pid, thread, key) -> the FlexibilityAnalysis one thread of one process uses for a map.
+#: Keyed per thread: an analysis holds Pyomo instances that are changed in place per point,
+#: so two threads must never share one.  A serial or threaded map closes its own at the end
+#: (:func:`_release`); a process worker keeps one, ended with the worker.
+_CACHE: Dict[tuple, object] = {}
+_CACHE_LOCK = threading.Lock()
+#: Pyomo's solver plug-ins and output capture are not thread-safe (a thread pool deadlocked
+#: Ipopt and mixed up SCIP's answers): the chunks of one process solve one at a time.  A
+#: thread pool thus gives the serial answer, and processes give the speed.
+_SOLVE_LOCK = threading.RLock()
 
 
 def _analysis(key: str, model, s: dict):
-    """The worker's FlexibilityAnalysis for these settings, built once per process."""
-    fa = _CACHE.get(key)
+    """This thread's FlexibilityAnalysis for these settings, built once per thread and process."""
+    slot = (os.getpid(), threading.get_ident())
+    with _CACHE_LOCK:
+        fa = _CACHE.get(slot + (key,))
     if fa is not None and "id:" in key and fa.model is not model:
         fa = None  # an unpicklable model, identified by id(): make sure it is the same object
     if fa is None:
@@ -215,13 +229,36 @@ def _analysis(key: str, model, s: dict):
         fa = FlexibilityAnalysis(model, s["set"], s["solver"], s["options"], diagnose_failures=False)
         if s.get("domain_box") is not None:  # the domain checks once over the grid's box when that pays
             fa.use_domain_box(*s["domain_box"])
-        _CACHE.clear()  # one analysis per worker at a time keeps memory flat
-        _CACHE[key] = fa
+        with _CACHE_LOCK:  # one analysis per thread at a time keeps memory flat
+            old = [_CACHE.pop(k) for k in list(_CACHE) if k[:2] == slot]
+            _CACHE[slot + (key,)] = fa
+        for o in old:
+            o.close()
     return fa
 
 
+def _release(key: str) -> None:
+    """Close the analyses this process built for ``key`` (its solver children end now, not
+    when the garbage collector gets to them)."""
+    pid = os.getpid()
+    with _CACHE_LOCK:
+        gone = [_CACHE.pop(k) for k in list(_CACHE) if k[0] == pid and k[2] == key]
+    for fa in gone:
+        fa.close()
+
+
+def _release_after(fn, fixed_args, executor) -> None:
+    """After a map: the analyses it built in this process (serial, threads) end now."""
+    if fn is _index_chunk and not isinstance(executor, cf.ProcessPoolExecutor):
+        _release(fixed_args[0])
+
+
 def _index_chunk(key: str, ref, s: dict, items) -> List[tuple]:
-    fa = _analysis(key, ref.get(), s)
+    with _SOLVE_LOCK:
+        return _index_points(_analysis(key, ref.get(), s), s, items)
+
+
+def _index_points(fa, s: dict, items) -> List[tuple]:
     out = []
     for i, tp in items:
         t0 = time.perf_counter()
@@ -262,6 +299,11 @@ def _index_message(r) -> str:
 
 
 def _mc_chunk(ref, samples, s: dict, items) -> List[tuple]:
+    with _SOLVE_LOCK:  # a Pyomo-evaluated model is not thread-safe either
+        return _mc_points(ref, samples, s, items)
+
+
+def _mc_points(ref, samples, s: dict, items) -> List[tuple]:
     from ..montecarlo import monte_carlo_probability
 
     model = ref.get()
@@ -319,14 +361,23 @@ def _executor(workers):
     if workers is None or isinstance(workers, (int, np.integer)) and not isinstance(workers, bool):
         n = 1 if workers is None else int(workers)
         if n < 1:
-            raise ValueError(f"workers must be >= 1 (or an Executor), got {workers!r}")
+            raise ValidationError(f"workers must be >= 1 (or an Executor), got {workers!r}")
         if n == 1:
             return None, False, 1
         # workers die with this process (no orphans after a SIGKILL; their solver children likewise)
         return cf.ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(os.getpid(),)), True, n
     if isinstance(workers, cf.Executor) or hasattr(workers, "submit"):
         return workers, False, getattr(workers, "_max_workers", None)
-    raise ValueError(f"workers must be a number of processes or a concurrent.futures.Executor, got {workers!r}")
+    raise ValidationError(f"workers must be a number of processes or a concurrent.futures.Executor, got {workers!r}")
+
+
+def stop_workers(executor) -> None:
+    """Kill the worker processes of a process pool this map created (on Ctrl-C or an error),
+    so that shutting it down does not wait for the chunks they are solving; their solver
+    children die with them (``exit_with_parent``).  Finished points were saved as they came."""
+    for proc in list((getattr(executor, "_processes", None) or {}).values()):
+        with contextlib.suppress(Exception):
+            proc.kill()
 
 
 def _worker_init(parent_pid: int) -> None:
@@ -364,8 +415,11 @@ def _run(fn, fixed_args, points, todo, chunk_size, executor, ckpt, desc, progres
         else:
             futs = [executor.submit(fn, *fixed_args, ch) for ch in chunks]
             try:
-                for f in cf.as_completed(futs):
-                    finish(f.result())
+                pending = set(futs)
+                while pending:  # wake twice a second: a Ctrl-C delivered to another thread is seen at once
+                    done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                    for f in done:
+                        finish(f.result())
             except BaseException:
                 for f in futs:
                     f.cancel()
@@ -405,9 +459,14 @@ def _drive(kind, model, axes, settings, fn, fixed_args, run: dict, serial_chunk)
         finally:
             if ckpt is not None:
                 ckpt.close()
+    except BaseException:
+        if own:  # Ctrl-C or an error: stop now; every finished point is already in the checkpoint
+            stop_workers(executor)
+        raise
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
+        _release_after(fn, fixed_args, executor)
     rows.update(done)
     info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "computed": len(todo),
             "resumed": len(done), "workers": n_workers,
@@ -438,7 +497,7 @@ def _model_identity(model) -> dict:
         try:
             parts = {"pickle": hashlib.sha256(pickle.dumps(model)).hexdigest()}
         except Exception as exc:  # noqa: BLE001
-            raise ValueError(f"model {getattr(model, 'name', model)!r} cannot be checkpointed: it has no "
+            raise ValidationError(f"model {getattr(model, 'name', model)!r} cannot be checkpointed: it has no "
                              f"fingerprint_parts() and does not pickle ({type(exc).__name__}: {exc})") from exc
     text = json.dumps(parts, sort_keys=True)  # the same digest as ProcessModel.fingerprint()
     return {"fingerprint": hashlib.sha256(text.encode("utf-8")).hexdigest(), "fingerprint_parts": parts}
@@ -447,8 +506,8 @@ def _model_identity(model) -> dict:
 def _picklable_args(model, fixed_args, executor):
     ref = [a for a in fixed_args if isinstance(a, (_ModelRef, _Unpicklable))]
     if ref and isinstance(ref[0], _Unpicklable):
-        if executor is not None:
-            raise ValueError(f"model {model.name!r} cannot be sent to worker processes (it does not pickle: "
+        if executor is not None and not isinstance(executor, cf.ThreadPoolExecutor):  # threads share the object
+            raise ValidationError(f"model {model.name!r} cannot be sent to worker processes (it does not pickle: "
                              f"{ref[0].why}); give the model a `factory` (a picklable zero-argument callable, "
                              "e.g. functools.partial(my_module.make_model, ...)), pass that factory as `model`, "
                              "or run serially")
@@ -519,10 +578,10 @@ def _check_grid_batching(model, points, samples):
         ref = np.concatenate([model.simulate(p, tm) for p in pts])
         ok = np.allclose(g, ref, rtol=1e-10, atol=1e-12, equal_nan=True)
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"batch='grid': the simulator of {model.name!r} failed on theta_p of shape (N, n_p) "
+        raise ValidationError(f"batch='grid': the simulator of {model.name!r} failed on theta_p of shape (N, n_p) "
                          f"({type(exc).__name__}: {exc}); use batch='point'") from exc
     if not ok:
-        raise ValueError(f"batch='grid': the simulator of {model.name!r} gives different results for theta_p of "
+        raise ValidationError(f"batch='grid': the simulator of {model.name!r} gives different results for theta_p of "
                          "shape (N, n_p) than per point; use batch='point'")
 
 
@@ -539,6 +598,19 @@ def _check_index_solver(solver, method, opts):
         raise SolverUnavailableError(f"solver {solver!r} is not available here (available: {available_solvers()}); "
                                      "run `flexspace solvers` for details")
     return s.name, _check_method(method, s).value  # plain strings in the settings and checkpoints
+
+
+def _check_index_model(model, uncertainty_set: str, solver: str, method: str, opts) -> None:
+    """Before any point: data below the solver tolerances, and for a model with controls a
+    recourse route this set and solver cannot run (one error, not a map of failed points)."""
+    from ..formulations.flexibility import make_set
+    from ..formulations.scaling import check_scales
+
+    check_scales(model, make_set(uncertainty_set, model), opts.feas_tol)
+    if getattr(model, "n_z", 0):
+        from ..formulations.recourse import check_route
+
+        check_route(model, uncertainty_set, solver, method, opts)
 
 
 def _check_mc_config(model, point, samples, pyomo_solver, random_state, out) -> None:
@@ -603,10 +675,7 @@ def flexibility_index_map(model, grid=None, uncertainty_set: str = "ellipsoid", 
     run = _run_options(workers, out, chunk_size, progress)
     model, ref = _resolve_model(model)
     axes = make_grid(model, grid)
-    from ..formulations.flexibility import make_set
-    from ..formulations.scaling import check_scales
-
-    check_scales(model, make_set(str(uncertainty_set).lower(), model), opts.feas_tol)  # before any compute
+    _check_index_model(model, str(uncertainty_set).lower(), solver, method, opts)
     s = {"set": str(uncertainty_set).lower(), "solver": str(solver), "method": method, "options": opts}
     settings = {"algorithm": "flexibility index", "model": _model_summary(model),
                 "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}

@@ -8,6 +8,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from ..errors import ValidationError
+
 __all__ = ["plot_design_space", "design_space_figure", "plot_limiting_cqa"]
 
 #: colours of overlaid maps' contours (dotted), in order
@@ -48,7 +50,7 @@ def plot_design_space(dmap: "DesignSpaceMap", ax=None, confidence: Optional[floa
 
         confidence = check_probability("confidence", confidence)
     if len(dmap.axes) != 2:
-        raise ValueError(f"plot_design_space draws maps over 2 process parameters; this one has {len(dmap.axes)}")
+        raise ValidationError(f"plot_design_space draws maps over 2 process parameters; this one has {len(dmap.axes)}")
     ax = _new_axes() if ax is None else ax
     a0, a1 = dmap.axes  # rows: first θp (y axis), columns: second θp (x axis)
     P = dmap.probability
@@ -140,14 +142,14 @@ def _limiting_labels(dmap, limiting) -> np.ndarray:
     one label per point, checked against the map's points."""
     if limiting is None:
         if "worst_constraint" not in dmap.table:
-            raise ValueError("this map has no worst_constraint column (a Monte Carlo map): pass "
+            raise ValidationError("this map has no worst_constraint column (a Monte Carlo map): pass "
                              "limiting=flexspace.designspace.limiting_cqa(model, dmap)")
         labels = dmap.table["worst_constraint"]
     elif hasattr(limiting, "columns"):
         names = [n for n in dmap.theta_p_names if n in limiting.columns]
         if len(limiting) == len(dmap.table) and len(names) == len(dmap.theta_p_names) and not np.allclose(
                 limiting[names].to_numpy(float), dmap.points):
-            raise ValueError("limiting: its θp points are not the map's points (in the map's order); "
+            raise ValidationError("limiting: its θp points are not the map's points (in the map's order); "
                              "compute it with limiting_cqa(model, dmap)")
         labels = limiting["limiting"]
     else:
@@ -155,7 +157,7 @@ def _limiting_labels(dmap, limiting) -> np.ndarray:
     labels = np.array(["" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in labels],
                       dtype=object)
     if len(labels) != len(dmap.table):
-        raise ValueError(f"limiting has {len(labels)} entries, the map has {len(dmap.table)} points")
+        raise ValidationError(f"limiting has {len(labels)} entries, the map has {len(dmap.table)} points")
     return labels
 
 
@@ -175,7 +177,7 @@ def plot_limiting_cqa(dmap: "DesignSpaceMap", limiting=None, ax=None, confidence
     from matplotlib.patches import Patch
 
     if len(dmap.axes) != 2:
-        raise ValueError(f"plot_limiting_cqa draws maps over 2 process parameters; this one has {len(dmap.axes)}")
+        raise ValidationError(f"plot_limiting_cqa draws maps over 2 process parameters; this one has {len(dmap.axes)}")
     labels = _limiting_labels(dmap, limiting)
     inside = dmap.region(confidence).ravel()
     order = list(dmap.settings.get("model", {}).get("g_names") or [])

@@ -9,12 +9,33 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import ValidationError
+from ..files import write_atomic
 from ..validation import check_file_path
 
 __all__ = ["DesignSpaceMap"]
 
 #: columns written for every map (extra columns follow)
 BASE_COLUMNS = ["probability", "std_error", "status", "solver", "global", "certified"]
+#: every column a map, an adaptive map or a limits table writes beside the θp columns
+RESULT_COLUMNS = frozenset(BASE_COLUMNS + [
+    "n_failed", "evaluated_by", "time", "message", "delta", "delta_lower_bound", "probability_lower_bound",
+    "quality", "delta_sampled", "domain", "worst_constraint", "inferred_member", "failed", "limiting",
+    "limiting_share"])
+#: prefixes of per-CQA columns (:func:`flexspace.designspace.limits.limiting_cqa_table`)
+RESULT_PREFIXES = ("violated:", "only:")
+
+
+def check_theta_p_names(names: Sequence[str]) -> None:
+    """θp names must not be result-column names: a θp called ``probability`` or ``status``
+    would be overwritten by the result (refused before any compute, with the fix)."""
+    clash = [n for n in names if n in RESULT_COLUMNS or str(n).startswith(RESULT_PREFIXES)]
+    if clash:
+        raise ValidationError(
+            f"theta_p name(s) {clash} are also names of result columns of a map ({sorted(RESULT_COLUMNS)}, and "
+            f"columns starting with {list(RESULT_PREFIXES)}), so the result would overwrite them; rename the "
+            f"process parameter(s) in the model (e.g. {clash[0]!r} -> 'theta_{clash[0]}')")
+
+
 #: statuses whose probability is proven: exact, or a proven bound on its safe side (an index's
 #: ``delta`` is then its proven lower bound) — see flexspace.ResultStatus
 PROVEN_STATUSES = ("ok", "nominal infeasible", "bound")
@@ -35,14 +56,18 @@ def _grid_order(table, names, axes, path):
     """The rows in grid order (first θp slowest), whatever order the CSV has them in."""
     import itertools
 
-    if not all(n in table.columns for n in names):
-        return table  # no θp columns: trust the row order of our own file
+    missing = [n for n in names if n not in table.columns]
+    if missing:
+        raise ValidationError(f"{path}: its metadata names the theta_p column(s) {missing}, which the CSV lacks"
+                              f"{_stale_hint(path)}")
     pts = np.array(list(itertools.product(*[np.asarray(a, float) for a in axes])), float).reshape(-1, len(names))
     if len(table) != len(pts):
         raise ValidationError(f"{path}: {len(table)} rows for a grid of {len(pts)} points{_stale_hint(path)}")
-    lookup = {tuple(np.round(r, 12)): i for i, r in enumerate(table[names].to_numpy(float))}
+    # exact floats: the CSV keeps every digit (pandas writes repr, reads round-trip), so
+    # points 1e-13 apart stay two points
+    lookup = {tuple(map(float, r)): i for i, r in enumerate(table[names].to_numpy(float))}
     try:
-        order = [lookup[tuple(np.round(p, 12))] for p in pts]
+        order = [lookup[tuple(map(float, p))] for p in pts]
     except KeyError as exc:
         point = tuple(float(v) for v in exc.args[0])
         raise ValidationError(f"{path}: grid point {point} has no row{_stale_hint(path)}") from None
@@ -74,7 +99,7 @@ def _read_map_csv(path):
         raise ValidationError(f"path {str(path)!r} is not a file (does it exist?); give the CSV written by "
                               "DesignSpaceMap.to_csv")
     try:
-        table = pd.read_csv(path)
+        table = pd.read_csv(path)  # pandas reads floats exactly (round trip)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise ValidationError(f"{path} is not a readable map CSV ({type(exc).__name__}: {exc}); give the CSV "
                               "written by DesignSpaceMap.to_csv") from None
@@ -113,7 +138,7 @@ class DesignSpaceMap:
         self.run_info = dict(run_info or {})
         self.rectangles: List[tuple] = []
         if len(self.table) != int(np.prod(self.shape)):
-            raise ValueError(f"{len(self.table)} rows for a grid of shape {self.shape}")
+            raise ValidationError(f"{len(self.table)} rows for a grid of shape {self.shape}")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -260,7 +285,7 @@ class DesignSpaceMap:
     def metadata(self) -> dict:
         """Kind, θp names, axes, settings (model summary and fingerprint, set, solver, options),
         run information and rectangles, as JSON-ready values."""
-        from .checkpoint import _jsonable
+        from ..files import jsonable as _jsonable
 
         return _jsonable({"format": "flexspace-map/2", "kind": self.kind, "theta_p_names": self.theta_p_names,
                           "axes": [a.tolist() for a in self.axes], "settings": self.settings,
@@ -271,7 +296,9 @@ class DesignSpaceMap:
         """A plain CSV (one row per grid point: θp columns, then the results) that
         ``pandas.read_csv`` and spreadsheets open as they are; with ``metadata`` also
         ``<path without .csv>.json`` (:meth:`metadata`), which :meth:`from_csv` reads back.
-        An existing ``.json`` that is not flexspace map metadata is never overwritten."""
+        An existing ``.json`` that is not flexspace map metadata is never overwritten.  Both
+        files are written atomically together (:func:`flexspace.files.write_atomic`): a full
+        disk leaves the old files, and the error names the file."""
         import pathlib
 
         path = pathlib.Path(check_file_path("path", path))
@@ -279,9 +306,11 @@ class DesignSpaceMap:
         if metadata and side.exists() and _read_meta(side) is None:
             raise ValidationError(f"{side} exists and is not flexspace map metadata; refusing to overwrite it. "
                                   "Move it, write the CSV under another name, or pass metadata=False")
-        self.table.to_csv(path, index=False)
+        items = [(path, lambda f: self.table.to_csv(f, index=False))]
         if metadata:
-            side.write_text(json.dumps(self.metadata(), indent=1), encoding="utf-8")
+            text = json.dumps(self.metadata(), indent=1).encode("utf-8")
+            items.append((side, lambda f: f.write(text)))
+        write_atomic(items)  # both files or neither: never a CSV beside a stale or empty .json
 
     @classmethod
     def from_csv(cls, path) -> "DesignSpaceMap":

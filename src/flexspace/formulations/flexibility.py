@@ -76,12 +76,12 @@ def make_set(spec: SetLike, model) -> UncertaintySet:
     ``"ldl"`` (Eq. 25–27) — or a set object."""
     if isinstance(spec, UncertaintySet):
         if spec.dim != model.n_m:
-            raise ValueError(f"uncertainty set has dimension {spec.dim}, model has {model.n_m} uncertain parameters")
+            raise ValidationError(f"uncertainty set has dimension {spec.dim}, model has {model.n_m} uncertain parameters")
         return spec
     try:
         kind = SetKind.parse(spec)
     except ValueError as exc:
-        raise ValueError(f"{exc} (or an UncertaintySet object)") from None
+        raise ValidationError(f"{exc} (or an UncertaintySet object)") from None
     return UncertaintySet.of_kind(kind, model.theta_m_nominal, model.covariance)
 
 
@@ -183,7 +183,7 @@ def _check_global_bounds(inst, solver: Solver) -> None:
         return
     missing = [v.name for v in inst.state_vars() if v.lb is None or v.ub is None]
     if missing:
-        raise ValueError(
+        raise ValidationError(
             f"the global solver {solver.name!r} needs finite bounds on every variable; these state variables "
             f"have none: {missing[:10]}{' ...' if len(missing) > 10 else ''}. Give them physical bounds "
             "(e.g. concentrations in [0, c_in]) in your Pyomo model, or use solver='ipopt' (local)."
@@ -329,6 +329,19 @@ class FlexibilityAnalysis:
     @property
     def model_has_controls(self) -> bool:
         return bool(getattr(self.model, "n_z", 0))
+
+    def close(self) -> None:
+        """End the solver guard children this analysis holds (done also when it is garbage-
+        collected); the analysis stays usable and starts new ones on its next solve.  Also a
+        context manager: ``with FlexibilityAnalysis(...) as fa: ...``."""
+        for solver in {id(s): s for s in (self.solver, self.square_solver)}.values():
+            solver.close()
+
+    def __enter__(self) -> "FlexibilityAnalysis":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def recourse(self):
         """For a model with controls: the :class:`~flexspace.formulations.recourse.RecourseAnalysis`
@@ -1264,7 +1277,7 @@ class FlexibilityAnalysis:
             missing = [n for n in self.model.theta_p_names if n not in theta_p]
             unknown = [n for n in theta_p if n not in self.model.theta_p_names]
             if missing or unknown:
-                raise ValueError(f"theta_p has unknown keys {unknown} and is missing {missing}; expected exactly the "
+                raise ValidationError(f"theta_p has unknown keys {unknown} and is missing {missing}; expected exactly the "
                                  f"keys {self.model.theta_p_names}")
             theta_p = [theta_p[n] for n in self.model.theta_p_names]
         return _as_vector("theta_p", theta_p, self.model.n_p)
@@ -1274,18 +1287,18 @@ class FlexibilityAnalysis:
 
         if dmin is None or dplus is None:
             if self.model.theta_p_bounds is None:
-                raise ValueError("give delta_p_minus and delta_p_plus (or theta_p_bounds on the model)")
+                raise ValidationError("give delta_p_minus and delta_p_plus (or theta_p_bounds on the model)")
         c = self.model.theta_p_nominal
         b = self.model.theta_p_bounds
         dmin = (c - b[:, 0]) if dmin is None else _as_vector("delta_p_minus", dmin, self.model.n_p)
         dplus = (b[:, 1] - c) if dplus is None else _as_vector("delta_p_plus", dplus, self.model.n_p)
         if np.any(dmin < 0) or np.any(dplus < 0):
-            raise ValueError("delta_p_minus/delta_p_plus must be >= 0")
+            raise ValidationError("delta_p_minus/delta_p_plus must be >= 0")
         return np.asarray(dmin, float), np.asarray(dplus, float)
 
     def _delta_m(self, delta, confidence) -> float:
         if (delta is None) == (confidence is None):
-            raise ValueError("give exactly one of delta (set size) or confidence (probability p_c)")
+            raise ValidationError("give exactly one of delta (set size) or confidence (probability p_c)")
         if confidence is not None:
             return self.uset.delta_for_confidence(confidence)
         return check_number("delta", delta, low=0)
@@ -1372,7 +1385,7 @@ def _test_subproblem(name, r: SolveResult, obj, inst) -> SubproblemResult:
 def _check_method(method, solver: Solver) -> Method:
     m = Method.parse(method)
     if m is Method.MINLP and not solver.supports_integers:
-        raise ValueError(f"the MINLP route needs a solver that handles binaries; {solver.name!r} does not "
+        raise ValidationError(f"the MINLP route needs a solver that handles binaries; {solver.name!r} does not "
                          "(use 'maingo' or 'scip', or method='enumeration')")
     return m
 

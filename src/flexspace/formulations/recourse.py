@@ -85,6 +85,19 @@ class RecourseMethod(_StrChoice):
         return super().parse(value, param)
 
 
+def check_route(model, uncertainty_set, solver, method="auto", options: OptionsLike = None,
+                index: bool = True) -> None:
+    """Refuse, before any compute, a recourse analysis the model, set and solver cannot run
+    (a map would otherwise be a grid of failed points): the route of ``method``, and an
+    LP/MILP solver only on a linear inner problem."""
+    ra = RecourseAnalysis(model, uncertainty_set, solver, options)
+    try:
+        ra._check_lp_solver(index)
+        _resolve_method(method, ra.solver, ra.set_kind, ra._has_h())
+    finally:
+        ra.solver.close()
+
+
 def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod:
     """``auto`` (and the recourse-free names ``enumeration``/``minlp``, so drivers written for
     models without controls work): the exact route with a global MINLP solver on g written

@@ -101,7 +101,7 @@ class UncertaintySet(abc.ABC):
 
     def _require_cov(self, what: str) -> np.ndarray:
         if self._cov is None:
-            raise ValueError(f"{what} needs the covariance of θm; construct the set with covariance=Σ")
+            raise ValidationError(f"{what} needs the covariance of θm; construct the set with covariance=Σ")
         return self._cov
 
     @property
@@ -286,7 +286,7 @@ class BoxSet(UncertaintySet):
         n = self.dim
         if delta_minus is None or delta_plus is None:
             if self._cov is None:
-                raise ValueError("BoxSet needs either covariance (Δ± default to sqrt(diag Σ)) or both "
+                raise ValidationError("BoxSet needs either covariance (Δ± default to sqrt(diag Σ)) or both "
                                  "delta_minus and delta_plus")
             sd = np.sqrt(np.diag(self._cov))
         dm = sd if delta_minus is None else _as_vector("delta_minus", delta_minus, n)
@@ -294,16 +294,16 @@ class BoxSet(UncertaintySet):
         for nm, v in (("delta_minus", dm), ("delta_plus", dp)):
             neg = np.flatnonzero(v < 0)
             if neg.size:
-                raise ValueError(f"{nm} must be >= 0 (it is a half-width); negative at index {neg.tolist()}")
+                raise ValidationError(f"{nm} must be >= 0 (it is a half-width); negative at index {neg.tolist()}")
         self.delta_minus = np.array(dm, dtype=float)
         self.delta_plus = np.array(dp, dtype=float)
 
     def build(self, block, theta, delta, squared=False) -> "SetHandle":
         n = self.dim
         if len(theta) != n:
-            raise ValueError(f"BoxSet of dimension {n} given {len(theta)} variables")
+            raise ValidationError(f"BoxSet of dimension {n} given {len(theta)} variables")
         if squared:
-            raise ValueError("a box is linear in delta; it cannot be written in delta squared")
+            raise ValidationError("a box is linear in delta; it cannot be written in delta squared")
         d = _rhs(delta)
         block.box_lower = pyo.Constraint(
             range(n), rule=lambda b, i: theta[i] >= float(self._nominal[i]) - float(self.delta_minus[i]) * d)
@@ -393,7 +393,7 @@ class BoxSet(UncertaintySet):
         while self.probability(hi) < p:
             hi *= 2.0
             if hi > 1e3:
-                raise ValueError(f"no box reaches probability {p}; check the covariance and half-widths")
+                raise ValidationError(f"no box reaches probability {p}; check the covariance and half-widths")
         return float(optimize.brentq(lambda d: self.probability(d) - p, 0.0, hi, xtol=1e-12, rtol=1e-12))
 
 
@@ -426,7 +426,7 @@ class EllipsoidalSet(UncertaintySet):
         if not isinstance(ldl, (bool, np.bool_)):
             raise ValidationError(f"ldl must be True (the LDL form, Eq. 25-27) or False, got {ldl!r}")
         if covariance is None:
-            raise ValueError("EllipsoidalSet needs the covariance matrix Σ")
+            raise ValidationError("EllipsoidalSet needs the covariance matrix Σ")
         super().__init__(nominal, covariance)
         self.ldl = bool(ldl)
         self._chol = linalg.cholesky(self._cov, lower=True)  # Σ = C Cᵀ
@@ -444,7 +444,7 @@ class EllipsoidalSet(UncertaintySet):
     def build(self, block, theta, delta, squared=False) -> "SetHandle":
         n = self.dim
         if len(theta) != n:
-            raise ValueError(f"EllipsoidalSet of dimension {n} given {len(theta)} variables")
+            raise ValidationError(f"EllipsoidalSet of dimension {n} given {len(theta)} variables")
         d = _rhs(delta)
         rhs = d if squared else d ** 2
         nom = [float(v) for v in self._nominal]

@@ -42,6 +42,7 @@ from pyomo.core.expr.visitor import identify_mutable_parameters, identify_variab
 from pyomo.core.base.componentuid import ComponentUID
 
 from ..validation import as_vector as _as_vector
+from ..errors import InputTypeError
 from ..validation import ValidationError, as_array, check_number, validate_covariance
 
 __all__ = ["ProcessModel", "ModelInstance", "NotSquareError"]
@@ -49,7 +50,7 @@ __all__ = ["ProcessModel", "ModelInstance", "NotSquareError"]
 Simulator = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-class NotSquareError(ValueError):
+class NotSquareError(ValidationError):
     """The model does not have zero degrees of freedom once θp and θm are fixed."""
 
 
@@ -71,14 +72,14 @@ def _expand(components, what: str, prefix: Optional[str] = None) -> Dict[str, ob
     for name, c in items:
         is_expr = getattr(c, "is_expression_type", None)
         if not isinstance(c, (ComponentData, pyo.Component)) and is_expr is not None and is_expr():
-            raise TypeError(
+            raise InputTypeError(
                 f"{what}: a bare expression ({c}) cannot be located in the copies flexspace makes; "
                 "wrap it in a named pyo.Expression on the model, or pass a callable f(m) returning it.")
         if callable(c) and not isinstance(c, (ComponentData, pyo.Component)):
             _add_unique(out, name or f"{prefix or what}{len(out)}", c, what)
             continue
         if not isinstance(c, (ComponentData, pyo.Component)):
-            raise TypeError(
+            raise InputTypeError(
                 f"{what}: {c!r} is not a Pyomo component. Pass model components (e.g. m.k1, or an "
                 "indexed m.k), a named Expression/Constraint, or a callable f(m) returning an expression "
                 "(a bare expression cannot be located in the copies flexspace makes)."
@@ -130,7 +131,7 @@ def _current_values(comps: Dict[str, object], what: str) -> np.ndarray:
 
 def _add_unique(out: Dict[str, object], name: str, c, what: str) -> None:
     if name in out:
-        raise ValueError(f"{what}: two entries are named {name!r} (an automatic name like 'g0' can collide with one "
+        raise ValidationError(f"{what}: two entries are named {name!r} (an automatic name like 'g0' can collide with one "
                          "you gave); pass a dict with distinct names")
     out[name] = c
 
@@ -141,12 +142,12 @@ def _check_distinct(tp: Dict[str, object], tm: Dict[str, object]) -> None:
     for role, comps in (("theta_p", tp), ("theta_m", tm)):
         for nm, c in comps.items():
             if id(c) in seen:
-                raise ValueError(f"{role} {nm!r} is the same component as {seen[id(c)]}: a parameter is either a "
+                raise ValidationError(f"{role} {nm!r} is the same component as {seen[id(c)]}: a parameter is either a "
                                  "process parameter (theta_p) or an uncertain one (theta_m), not both or twice")
             seen[id(c)] = f"{role} {nm!r}"
     both = sorted(set(tp) & set(tm))
     if both:
-        raise ValueError(f"theta_p and theta_m share the names {both}; give each parameter a distinct name")
+        raise ValidationError(f"theta_p and theta_m share the names {both}; give each parameter a distinct name")
 
 
 def _expand_cqas(model, gs: Dict[str, object], theta_ids=()) -> Dict[str, object]:
@@ -157,7 +158,7 @@ def _expand_cqas(model, gs: Dict[str, object], theta_ids=()) -> Dict[str, object
         if isinstance(c, (ComponentData, pyo.Component)) and getattr(c, "ctype", None) is pyo.Constraint:
             e = c.expr
             if isinstance(e, EqualityExpression):
-                raise ValueError(f"CQA {nm!r} is an equality; a CQA must be an inequality g <= 0 (an equation "
+                raise ValidationError(f"CQA {nm!r} is an equality; a CQA must be an inequality g <= 0 (an equation "
                                  "belongs to the model h = 0)")
             parts = _Rewriter({}, theta_ids).relation(e, nm)
             if len(parts) == 1:
@@ -224,7 +225,7 @@ class _Rewriter:
             # lo <= body <= lo is an equation (Pyomo's own reading: ConstraintData.equality)
             pairs = [("==", b, a)] if same else [("<=", a, b), ("<=", b, c)]
         else:
-            raise TypeError(f"constraint {name!r}: expected a relation (==, <=, >= or a ranged inequality), "
+            raise InputTypeError(f"constraint {name!r}: expected a relation (==, <=, >= or a ranged inequality), "
                             f"got {type(expr).__name__}")
         out = []
         for op, lhs0, rhs0 in pairs:
@@ -270,9 +271,9 @@ def _check_theta(name: str, c) -> None:
         return
     if getattr(c, "ctype", None) is pyo.Param:
         if not c.parent_component().mutable:
-            raise TypeError(f"{name}: Param {c.name!r} is not mutable; declare it with mutable=True")
+            raise InputTypeError(f"{name}: Param {c.name!r} is not mutable; declare it with mutable=True")
         return
-    raise TypeError(f"{name}: {getattr(c, 'name', c)!r} must be a mutable Param or a Var")
+    raise InputTypeError(f"{name}: {getattr(c, 'name', c)!r} must be a mutable Param or a Var")
 
 
 @dataclass
@@ -522,21 +523,21 @@ class ProcessModel:
                                       f"({self.theta_p_names}), got a mapping")
             b = as_array("theta_p_bounds", theta_p_bounds)
             if b.shape != (len(tp), 2):
-                raise ValueError(f"theta_p_bounds must have shape ({len(tp)}, 2), got {b.shape}")
+                raise ValidationError(f"theta_p_bounds must have shape ({len(tp)}, 2), got {b.shape}")
             if not np.all(np.isfinite(b)):
-                raise ValueError(f"theta_p_bounds contains NaN or inf: {b.tolist()}; give finite (lo, hi) pairs")
+                raise ValidationError(f"theta_p_bounds contains NaN or inf: {b.tolist()}; give finite (lo, hi) pairs")
             if np.any(b[:, 0] >= b[:, 1]):
-                raise ValueError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
+                raise ValidationError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
             self.theta_p_bounds = b
             out = np.flatnonzero((self.theta_p_nominal < b[:, 0]) | (self.theta_p_nominal > b[:, 1]))
             if out.size:
                 bad = ", ".join(f"{self.theta_p_names[i]}={self.theta_p_nominal[i]:g} not in [{b[i, 0]:g}, {b[i, 1]:g}]"
                                 for i in out)
-                raise ValueError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
+                raise ValidationError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
                                  "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
         self._set_analysis_fields(delta_max, domain_everywhere, simulator, grid_shape, factory, len(tp))
         self.simulator = simulator
-        self._set_controls(controls, controls_linear, tp, tm)
+        self._set_controls(model, controls, controls_linear, tp, tm)
         if check_square:
             self.check_square()
         self._check_cqas_depend()
@@ -553,10 +554,10 @@ class ProcessModel:
         self.grid_shape = None if grid_shape is None else tuple(
             check_number("grid_shape", n, integer=True, low=1) for n in np.atleast_1d(np.asarray(grid_shape, object)))
         if self.grid_shape is not None and (len(self.grid_shape) != n_p or min(self.grid_shape) < 1):
-            raise ValueError(f"grid_shape must give a positive number of points for each of the {n_p} "
+            raise ValidationError(f"grid_shape must give a positive number of points for each of the {n_p} "
                              f"process parameters, got {grid_shape!r}")
         if factory is not None and not callable(factory):
-            raise ValueError(f"factory must be a zero-argument callable returning the model, got {factory!r}")
+            raise ValidationError(f"factory must be a zero-argument callable returning the model, got {factory!r}")
         self.factory = factory
 
     def _check_cqas_depend(self) -> None:
@@ -567,7 +568,7 @@ class ProcessModel:
         from pyomo.gdp import Disjunct
 
         if any(True for _ in self._template.component_data_objects(Disjunct, active=True, descend_into=True)):
-            raise ValueError(f"model {self.name!r} has active Disjuncts: apply a GDP transformation (e.g. "
+            raise ValidationError(f"model {self.name!r} has active Disjuncts: apply a GDP transformation (e.g. "
                              "pyo.TransformationFactory('gdp.bigm').apply_to(m)) before passing it")
         inst = self.instance()
         used = set()
@@ -602,13 +603,14 @@ class ProcessModel:
         """Number of control variables (0: no recourse)."""
         return len(self.control_names)
 
-    def _set_controls(self, controls, controls_linear, tp, tm) -> None:
+    def _set_controls(self, model, controls, controls_linear, tp, tm) -> None:
         """Validate and keep the controls z (:func:`flexspace.models.controls.expand_controls`):
         names, bounds (n_z, 2), where they live in the copies, and the optional linear data
         ``controls_linear(theta_p, theta_m) -> (a (N, K), B (N, K, n_z))`` with g = a + B z."""
         from .controls import expand_controls
 
         zs = {} if controls is None else _expand(controls, "controls")
+        _check_owned(model, zs, "controls")  # another model's z must not map to this one's by name
         ids = {id(c): f"theta_p {n!r}" for n, c in tp.items()}
         ids.update({id(c): f"theta_m {n!r}" for n, c in tm.items()})
         self.control_names, self.control_bounds = expand_controls(zs, ids, set(tp) | set(tm))
@@ -670,6 +672,29 @@ class ProcessModel:
                 "must be determined by the equations: fix the extra variables, or add the missing equations "
                 "(a CQA must be passed as a constraint g <= 0, not as an equation)."
             )
+        self._check_cqa_states()
+
+    def _check_cqa_states(self) -> None:
+        """A variable of a CQA must be θ, a control, or a state that an equation determines:
+        one in no equation would act as a free extra control (IDAES's degrees-of-freedom count
+        only looks at the equations, so it misses it)."""
+        inst = self.instance()
+        known = {id(v) for v in list(inst.theta_p) + list(inst.theta_m) + list(inst.controls)}
+        in_eq = set()
+        for c in inst.model.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+            if c.equality:
+                in_eq.update(id(v) for v in identify_variables(c.body, include_fixed=False))
+        free = {}
+        for name, g in zip(inst.g_names, inst.g):
+            for v in identify_variables(g, include_fixed=False):
+                if id(v) not in known and id(v) not in in_eq:
+                    free.setdefault(v.name[len("process."):] if v.name.startswith("process.") else v.name, name)
+        if free:
+            desc = ", ".join(f"{v!r} (in CQA {g!r})" for v, g in free.items())
+            raise NotSquareError(
+                f"model {self.name!r}: the variable(s) {desc} appear in a CQA but in no equation, so nothing "
+                "determines them: each would act as a free extra control. Fix them, add the equation that "
+                "determines them, or declare them as controls (controls={...}) if operators set them")
 
     # ------------------------------------------------------------------ instances
     def instance(self) -> ModelInstance:
@@ -781,11 +806,11 @@ class ProcessModel:
     def simulate(self, theta_p, theta_m) -> np.ndarray:
         """g (N, K) at one θp for each row of θm (N, n_m), via the vectorised simulator."""
         if self.simulator is None:
-            raise ValueError(f"model {self.name!r} has no vectorised simulator; use a Pyomo-based evaluation")
+            raise ValidationError(f"model {self.name!r} has no vectorised simulator; use a Pyomo-based evaluation")
         tm = np.atleast_2d(np.asarray(theta_m, float))
         g = np.asarray(self.simulator(np.asarray(theta_p, float), tm), dtype=float)
         if g.shape != (tm.shape[0], self.n_g):
-            raise ValueError(f"simulator returned shape {g.shape}, expected {(tm.shape[0], self.n_g)}")
+            raise ValidationError(f"simulator returned shape {g.shape}, expected {(tm.shape[0], self.n_g)}")
         return g
 
     def evaluate_pyomo(self, theta_p, theta_m, solver="ipopt", instance: Optional[ModelInstance] = None,

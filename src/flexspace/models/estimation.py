@@ -121,6 +121,10 @@ def _check_outputs(outputs) -> Dict[str, str]:
     if isinstance(outputs, Mapping):
         out = dict(outputs)
     elif isinstance(outputs, (list, tuple)):
+        dup = sorted({c for c in outputs if list(outputs).count(c) > 1}, key=str)
+        if dup:
+            raise ValidationError(f"outputs names the column(s) {dup} more than once: each measurement would count "
+                                  "twice; give each output column once")
         out = {c: c for c in outputs}
     else:
         raise ValidationError(f"outputs must be a column name, a list of them or a {{column: component name}} dict, "
@@ -149,10 +153,26 @@ def _check_table(model, data, outputs: Dict[str, str]) -> None:
         if bad.size:
             raise ValidationError(f"data[{c!r}] has NaN or inf in rows {data.index[bad].tolist()[:10]}; drop or "
                                   "repair those experiments")
+    _check_in_bounds(model, data)
     n_rows, n_m = len(data), model.n_m
     if n_rows <= n_m:
         raise ValidationError(f"data has {n_rows} experiments for {n_m} parameters theta_m {model.theta_m_names}; "
                               f"parmest's covariance needs more experiments than parameters (at least {n_m + 1})")
+
+
+def _check_in_bounds(model, data) -> None:
+    """Experiments must lie in the model's θp box (``theta_p_bounds``): a value outside it is
+    a unit or sign error (τ → −τ fitted negative rate constants), or the model does not claim
+    to hold there."""
+    if model.theta_p_bounds is None:
+        return
+    for n, (lo, hi) in zip(model.theta_p_names, np.asarray(model.theta_p_bounds, float)):
+        col = data[n].to_numpy(float)
+        bad = np.flatnonzero((col < lo) | (col > hi))
+        if bad.size:
+            raise ValidationError(f"data[{n!r}] is outside the model's theta_p_bounds [{lo:g}, {hi:g}] in rows "
+                                  f"{data.index[bad].tolist()[:10]} (e.g. {col[bad[0]]:g}); check the units and the "
+                                  "sign, or widen theta_p_bounds if the model holds there")
 
 
 def _settings(model) -> List[str]:
@@ -302,7 +322,7 @@ def _fit(model, data, outputs, sigma, theta_init, step, time_limit):
             est = parmest.Estimator(exps, obj_function="SSE_weighted", solver_options=opts)
             obj, theta = est.theta_est()
             cov = est.cov_est(method="finite_difference", solver="ipopt", step=float(step))
-        except (RuntimeError, ValueError, AssertionError, ZeroDivisionError) as exc:
+        except (RuntimeError, ValueError, AssertionError, ZeroDivisionError, KeyError) as exc:
             raise EstimationError(f"parmest's fit did not finish with an optimal solution ({type(exc).__name__}: "
                                   f"{exc}). Check the starting point theta_m_initial, the units of the outputs, "
                                   "that every experiment is solvable, and that no theta_m is 0 at the estimate "
@@ -340,13 +360,22 @@ def estimate_theta_m(model, data, outputs, measurement_std=None, *, theta_m_init
     init = as_vector("theta_m_initial", model.theta_m_nominal if theta_m_initial is None else theta_m_initial,
                      model.n_m)
     y = data[list(out)].to_numpy(float)
-    # without σ: any common σ gives the same θ̂; this one keeps the objective O(N_obs) for Ipopt
-    sigma = std if std is not None else {c: 1e-2 * max(float(np.sqrt(np.mean(y ** 2))), 1e-12) for c in out}
+    # Ipopt sees σ scaled so that the objective is O(N_obs) whatever the units: a common factor
+    # of every σ leaves θ̂ unchanged in exact arithmetic, and now also in Ipopt's (its
+    # tolerances are absolute, so σ = 1e6 stopped it at the start).  k: σ_fit = k·σ.
+    ref = 1e-2 * max(float(np.sqrt(np.mean(y ** 2))), 1e-12)
+    k = 1.0 if std is None else ref / float(np.exp(np.mean(np.log(list(std.values())))))
+    sigma = {c: ref for c in out} if std is None else {c: k * v for c, v in std.items()}
     _labeled_model(model, data[_settings(model)].to_numpy(float)[0], data[list(out)].iloc[0].to_dict(),
                    out, sigma, init)  # refuses bad output names before any solve
     theta, cov, chi2 = _fit(model, data, out, sigma, init, step, time_limit)
+    if np.all(np.isfinite(cov)):  # structural: judged at σ = 1 % of the outputs, whatever σ was given
+        _check_identifiable(model, theta, cov, init)
+    cov, chi2 = cov / k ** 2, chi2 * k ** 2  # back to the σ given: Σ̂ ∝ σ², χ² ∝ 1/σ²
     n_obs = y.size
-    if std is None:
+    if std is not None:
+        sigma = dict(std)
+    else:
         s2 = chi2 * next(iter(sigma.values())) ** 2 / (n_obs - model.n_m)  # σ̂² = SSE / (N_obs − n_θm)
         cov = cov * s2 / next(iter(sigma.values())) ** 2
         sigma, chi2 = {c: float(np.sqrt(s2)) for c in out}, float(n_obs - model.n_m)
@@ -364,6 +393,27 @@ def _checked_estimate(model, theta, cov, sigma, estimated, chi2, n_rows, n_obs, 
                               "experiments at other theta_p, or measure outputs that depend on every theta_m") from None
     return ParameterEstimate(list(model.theta_m_names), theta, cov, dict(sigma), bool(estimated), float(chi2),
                              int(n_rows), int(n_obs), f"parmest SSE_weighted, {method} covariance")
+
+
+#: a θm whose standard error, at measurement errors of 1 % of the outputs, exceeds this multiple
+#: of |θ̂| is not identifiable from the data (an assumed threshold; identifiable fits have ratios ≪ 1)
+MAX_RELATIVE_STD = 1e3
+
+
+def _check_identifiable(model, theta, cov, init) -> None:
+    """Refuse a θm the data do not determine: with measurement errors of 1 % of the outputs'
+    magnitude (``cov`` of the normalised fit), its standard error is over MAX_RELATIVE_STD
+    times its scale max(|θ̂|, |θ_initial|) (e.g. k2 = 0.00226 ± 3.65e8 with only cA measured).
+    Judged on the normalised fit, so it does not depend on the units or a common σ."""
+    se = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    ratio = se / np.maximum(np.maximum(np.abs(theta), np.abs(np.asarray(init, float))), 1e-300)
+    bad = [(n, t, e) for n, t, e, r in zip(model.theta_m_names, theta, se, ratio) if r > MAX_RELATIVE_STD]
+    if bad:
+        desc = ", ".join(f"{n} = {t:.4g} ± {e:.3g}" for n, t, e in bad)
+        raise EstimationError(f"theta_m {[b[0] for b in bad]} is not identifiable from these data ({desc}: the "
+                              f"standard error, at measurement errors of 1 % of the outputs, is over {MAX_RELATIVE_STD:g} times the "
+                              "value). Measure an output that "
+                              "depends on it, or add experiments at other theta_p")
 
 
 # --------------------------------------------------------------------------- models

@@ -16,6 +16,7 @@ from typing import Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import ValidationError
 from .base import ProcessModel
 
 __all__ = ["SurrogateProcessModel", "PROBLEM_CLASSES", "LIMIT_SENSES"]
@@ -63,20 +64,20 @@ class SurrogateProcessModel(ProcessModel):
                  limits: Mapping[str, Tuple[str, float]], problem_class: str, feature_names: Sequence[str],
                  fixed_values, **kwargs):
         if problem_class not in PROBLEM_CLASSES:
-            raise ValueError(f"problem_class must be one of {PROBLEM_CLASSES}, got {problem_class!r}")
+            raise ValidationError(f"problem_class must be one of {PROBLEM_CLASSES}, got {problem_class!r}")
         names = [str(f) for f in feature_names]
         x0 = np.asarray(fixed_values, dtype=float).ravel()
         if x0.shape != (len(names),):
-            raise ValueError(f"fixed_values must have {len(names)} entries (one per feature), got {x0.shape}")
+            raise ValidationError(f"fixed_values must have {len(names)} entries (one per feature), got {x0.shape}")
         lims = {}
         for k, (sense, value) in dict(limits).items():
             if sense not in LIMIT_SENSES:
-                raise ValueError(f"limit on {k!r}: sense must be one of {LIMIT_SENSES}, got {sense!r}")
+                raise ValidationError(f"limit on {k!r}: sense must be one of {LIMIT_SENSES}, got {sense!r}")
             lims[k] = (sense, float(value))
         super().__init__(model, theta_p, theta_m, constraints, covariance, **kwargs)
         for what, keys in (("embedded", list(embedded)), ("limits", list(lims))):
             if keys != self.g_names:
-                raise ValueError(f"{what} must name the CQA constraints {self.g_names} in order, got {keys}")
+                raise ValidationError(f"{what} must name the CQA constraints {self.g_names} in order, got {keys}")
         self.embedded = dict(embedded)
         self.limits = lims
         self.problem_class = problem_class

@@ -23,7 +23,9 @@ import os
 import pickle
 import select
 import signal
+import shutil
 import struct
+import tempfile
 import threading
 import time
 import weakref
@@ -67,6 +69,58 @@ def _read_msg(fd: int, deadline: Optional[float] = None) -> Optional[bytes]:
     return _read_exact(fd, _HEADER.unpack(head)[0], deadline)
 
 
+_TMP_PREFIX = "flexspace-solve-"
+_last_sweep = [0.0]
+
+
+def _child_tempdir() -> str:
+    """A folder for one solver child's temporary files (PyNumero's ``*pynumero.nl``, solver
+    logs), named after the process that made it: that process removes it when the child has
+    ended, so a child killed at its time limit leaves nothing behind.  A folder whose maker
+    died abruptly (SIGKILL, ``os._exit`` of a pool worker; its child then died with it) is
+    removed by the next flexspace process that makes one."""
+    if time.monotonic() - _last_sweep[0] > 60.0:
+        _last_sweep[0] = time.monotonic()
+        _sweep_orphaned_tempdirs()
+    return tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-")
+
+
+def _sweep_orphaned_tempdirs() -> None:
+    """Remove our own solver folders (this user's, our prefix) whose maker is no longer alive."""
+    base = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(base):
+            if not name.startswith(_TMP_PREFIX):
+                continue
+            try:
+                owner = int(name[len(_TMP_PREFIX):].split("-", 1)[0])
+            except ValueError:
+                continue
+            path = os.path.join(base, name)
+            with contextlib.suppress(OSError):
+                if os.stat(path).st_uid == os.getuid() and not _alive(owner):
+                    shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _use_tempdir(path: str) -> None:
+    """In the child: every temporary file (Python's and Pyomo's) goes to ``path``."""
+    tempfile.tempdir = path
+    with contextlib.suppress(ImportError):
+        from pyomo.common.tempfiles import TempfileManager
+
+        TempfileManager.tempdir = path
+
+
 def _reap(pid: int, kill: bool) -> None:
     if kill:
         with contextlib.suppress(ProcessLookupError):  # it exited just now
@@ -82,12 +136,14 @@ def fork_solve(run: Callable[[], tuple], seconds: float, exit_with_parent: Calla
     raises ``ChildProcessError``."""
     rfd, wfd = os.pipe()
     parent = os.getpid()
+    tmp = _child_tempdir()
     pid = os.fork()
     if pid == 0:  # child
         code = 0
         try:
             os.close(rfd)
             exit_with_parent(parent)
+            _use_tempdir(tmp)
             _write_msg(wfd, pickle.dumps(run()))
         except BaseException:  # noqa: BLE001 - the parent sees EOF: "died without a result"
             code = 1
@@ -105,6 +161,7 @@ def fork_solve(run: Callable[[], tuple], seconds: float, exit_with_parent: Calla
     finally:
         os.close(rfd)
         _reap(pid, kill=timed_out)
+        shutil.rmtree(tmp, ignore_errors=True)
     if timed_out:
         return None
     if data is None:
@@ -169,6 +226,7 @@ class SolveServer:
         req_r, self._req_w = os.pipe()
         self._resp_r, resp_w = os.pipe()
         parent = os.getpid()
+        tmp = _child_tempdir()
         pid = os.fork()
         if pid == 0:  # child: serve until the parent closes the request pipe (or dies)
             code = 0
@@ -176,6 +234,7 @@ class SolveServer:
                 os.close(self._req_w)
                 os.close(self._resp_r)
                 exit_with_parent(parent)
+                _use_tempdir(tmp)
                 _serve(model, state, run, req_r, resp_w)
             except BaseException:  # noqa: BLE001 - the parent sees EOF: "died without a result"
                 code = 1
@@ -184,10 +243,11 @@ class SolveServer:
         os.close(req_r)
         os.close(resp_w)
         self.pid = pid
+        self._finalizer_tmp = tmp
         #: the process that forked the child: a copy of this object in a process forked later
         #: (a map's pool worker) must neither use nor kill it
         self.owner = parent
-        self._finalizer = weakref.finalize(self, _shutdown, pid, self._req_w, self._resp_r, True, parent)
+        self._finalizer = weakref.finalize(self, _shutdown, pid, self._req_w, self._resp_r, True, parent, tmp)
 
     @property
     def alive(self) -> bool:
@@ -215,7 +275,7 @@ class SolveServer:
     def close(self, kill: bool = True) -> None:
         if self._finalizer.alive:
             self._finalizer.detach()
-            _shutdown(self.pid, self._req_w, self._resp_r, kill, self.owner)
+            _shutdown(self.pid, self._req_w, self._resp_r, kill, self.owner, self._finalizer_tmp)
 
 
 def _serve(model, state: ModelState, run: Callable, req_r: int, resp_w: int) -> None:
@@ -228,7 +288,8 @@ def _serve(model, state: ModelState, run: Callable, req_r: int, resp_w: int) -> 
         _write_msg(resp_w, pickle.dumps(run(model, targets)))
 
 
-def _shutdown(pid: int, req_w: int, resp_r: int, kill: bool = True, owner: Optional[int] = None) -> None:
+def _shutdown(pid: int, req_w: int, resp_r: int, kill: bool = True, owner: Optional[int] = None,
+              tmp: Optional[str] = None) -> None:
     """Close the pipes and end the child (SIGKILL: it is idle or past its deadline).  In a
     process other than ``owner`` (forked after the child) only this process's copies of the
     pipes are closed: the child belongs to the owner."""
@@ -237,6 +298,8 @@ def _shutdown(pid: int, req_w: int, resp_r: int, kill: bool = True, owner: Optio
             os.close(fd)
     if owner is None or os.getpid() == owner:
         _reap(pid, kill=kill)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class ServerSlot:
