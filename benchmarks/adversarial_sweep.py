@@ -1809,7 +1809,16 @@ def _resumed(d, n):
 # =========================================================================== main
 AREAS = {"options": area_options, "bisection": area_bisection, "sets": area_sets, "model": area_model,
          "analysis": area_analysis, "maps": area_maps, "dmap": area_dmap, "checkpoint": area_checkpoint,
-         "cli": area_cli}
+         "cli": area_cli, "harm": lambda: _harm_area()}
+
+
+def _harm_area():
+    """Data loss, leaks, executors, history and parmest (``sweep_harm.py``)."""
+    sys.path.insert(0, str(HERE))
+    sys.modules.setdefault("adversarial_sweep", sys.modules[__name__])  # one harness, also when run as a script
+    from sweep_harm import area_harm
+
+    area_harm()
 
 
 def _src_snapshot():

@@ -15,17 +15,11 @@ import flexspace.montecarlo as mc
 from flexspace import BoxSet, Bisection, DesignSpaceMap, EllipsoidalSet, ProcessModel
 from flexspace.errors import FlexspaceError, ValidationError
 from flexspace.validation import as_vector, check_file_path
+from support.small_models import cstr_toy
 
 
 def _toy(**kw):
-    m = pyo.ConcreteModel()
-    m.tau = pyo.Param(mutable=True, initialize=20.0)
-    m.k = pyo.Param(mutable=True, initialize=0.2)
-    m.cA = pyo.Var(bounds=(0, 1), initialize=0.5)
-    m.bal = pyo.Constraint(expr=1.0 - m.cA - m.tau * m.k * m.cA == 0)
-    m.conversion = pyo.Constraint(expr=m.cA <= 0.35)
-    args = dict(theta_p={"tau": m.tau}, theta_m={"k": m.k}, constraints={"c": m.conversion}, covariance=[[1e-4]],
-                theta_p_bounds=[(5.0, 40.0)])
+    m, args = cstr_toy()
     args.update({k: v(m) if callable(v) else v for k, v in kw.items()})
     return m, args
 
@@ -270,3 +264,12 @@ def test_cli_checkpoint_that_is_a_directory_is_named(tmp_path, capsys):
     rc = main(["run", "case1", "--method", "mc", "--grid", "2", "--quiet", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and "checkpoint" in err and "--no-checkpoint" in err and not (tmp_path / "map.csv").exists()
+
+
+def test_controls_linear_that_does_not_match_the_model_is_refused():
+    """g = k·tp − z − 0.5 with z ∈ [0, 1]: a + B z with the sign of B flipped is refused."""
+    from support.small_models import linear_control_model
+
+    linear_control_model(-1.0)  # the right data
+    with pytest.raises(ValidationError, match="controls_linear of 'model' does not match the model: CQA 'g'"):
+        linear_control_model(+1.0)

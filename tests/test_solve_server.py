@@ -47,7 +47,7 @@ def _same(guarded: Solver, plain: Solver, m):
 @pytest.mark.parametrize("name", NAMES)
 def test_server_follows_every_kind_of_change_and_keeps_one_child(name):
     m = _model()
-    guarded, plain = Solver(name, {"time_limit": 20}), Solver(name, {"time_limit": 20}, hard_guard=False)
+    guarded, plain = Solver(name, {"time_limit": 600}), Solver(name, {"time_limit": 600}, hard_guard=False)
     _same(guarded, plain, m)
     pid = guarded._slot.server.pid
     changes = [lambda: m.p.set_value(-2.0), lambda: m.b.set_value(6.0), lambda: m.x.setub(1.0),
@@ -65,7 +65,7 @@ def test_server_follows_every_kind_of_change_and_keeps_one_child(name):
 @pytest.mark.parametrize("name", NAMES[:1])
 def test_structural_change_forks_a_new_child(name):
     m = _model()
-    guarded, plain = Solver(name, {"time_limit": 20}), Solver(name, {"time_limit": 20}, hard_guard=False)
+    guarded, plain = Solver(name, {"time_limit": 600}), Solver(name, {"time_limit": 600}, hard_guard=False)
     _same(guarded, plain, m)
     pid = guarded._slot.server.pid
     m.more = pyo.Constraint(expr=m.x <= -1)  # a new component
@@ -96,8 +96,8 @@ def test_server_answers_any_state_like_an_in_process_solve(name, p, b, ub, on, f
     assert r.status in (SolverStatus.OPTIMAL, SolverStatus.INFEASIBLE)
 
 
-_STATE = {"m": _model(), "guarded": Solver(NAMES[0], {"time_limit": 20}) if NAMES else None,
-          "plain": Solver(NAMES[0], {"time_limit": 20}, hard_guard=False) if NAMES else None}
+_STATE = {"m": _model(), "guarded": Solver(NAMES[0], {"time_limit": 600}) if NAMES else None,
+          "plain": Solver(NAMES[0], {"time_limit": 600}, hard_guard=False) if NAMES else None}
 
 
 def _gone(pid):
@@ -123,7 +123,7 @@ def test_a_hanging_child_is_killed_and_replaced(monkeypatch):
 
 
 def test_a_dying_child_is_an_error_never_an_answer(monkeypatch):
-    s = Solver(NAMES[0], {"time_limit": 20})
+    s = Solver(NAMES[0], {"time_limit": 600})
     m = _model()
     monkeypatch.setattr(s, "_solve_inproc", lambda mm: os._exit(3))
     r = s.solve(m)
@@ -135,7 +135,7 @@ def test_a_dying_child_is_an_error_never_an_answer(monkeypatch):
 
 
 def test_solver_pickles_without_its_child_and_close_ends_it():
-    s = Solver(NAMES[0], {"time_limit": 20})
+    s = Solver(NAMES[0], {"time_limit": 600})
     m = _model()
     assert s.solve(m).status.ok
     pid = s._slot.server.pid
@@ -149,7 +149,7 @@ def test_solver_pickles_without_its_child_and_close_ends_it():
 
 
 def test_fork_per_solve_when_persistent_guard_is_off():
-    s = Solver(NAMES[0], {"time_limit": 20}, persistent_guard=False)
+    s = Solver(NAMES[0], {"time_limit": 600}, persistent_guard=False)
     m = _model()
     assert s.solve(m).status.ok and s._slot.server is None
 
@@ -159,7 +159,7 @@ def test_a_process_forked_later_neither_uses_nor_kills_the_parents_child():
     worker must start its own (sharing the parent's pipes corrupted both streams)."""
     import multiprocessing as mp
 
-    s = Solver(NAMES[0], {"time_limit": 20})
+    s = Solver(NAMES[0], {"time_limit": 600})
     m = _model()
     assert s.solve(m).status.ok
     pid = s._slot.server.pid
@@ -178,7 +178,7 @@ def test_a_process_forked_later_neither_uses_nor_kills_the_parents_child():
     out = [q.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=60)
-    plain = Solver(NAMES[0], {"time_limit": 20}, hard_guard=False)
+    plain = Solver(NAMES[0], {"time_limit": 600}, hard_guard=False)
     mm = _model()
     mm.p.set_value(-1.0)
     ref = plain.solve(mm).objective
@@ -207,3 +207,22 @@ def test_a_child_killed_at_its_time_limit_leaves_no_temporary_file(monkeypatch, 
     s.close()
     assert list(tmp_path.iterdir()) == []
     monkeypatch.undo()
+
+
+def test_idle_solver_children_are_bounded_and_the_oldest_are_ended():
+    """Many analyses, each with its own Solver: at most MAX_SERVERS idle children live; a
+    Solver whose child was ended forks a new one and gives the same answer."""
+    import psutil
+
+    from flexspace.solvers import guard
+
+    solvers = [Solver(NAMES[0], {"time_limit": 600}) for _ in range(guard.MAX_SERVERS + 4)]
+    m = _model()
+    first = [s.solve(m).objective for s in solvers]
+    live = [s for s in solvers if s._slot.server is not None and s._slot.server.alive]
+    assert len(live) <= guard.MAX_SERVERS
+    assert len(psutil.Process().children()) <= guard.MAX_SERVERS + 1  # (+1: a child of another test's Solver)
+    assert solvers[0]._slot.server is None or not solvers[0]._slot.server.alive  # the least recently used
+    assert solvers[0].solve(m).objective == pytest.approx(first[0], abs=1e-9)
+    for s in solvers:
+        s.close()

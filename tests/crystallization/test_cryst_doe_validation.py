@@ -238,3 +238,14 @@ def test_cli_design_space_needs_every_cqa(tmp_path, capsys):
                               "--doe", str(tmp_path / "doe.csv")])
     assert code == 2 and err.startswith("error: ") and "\n" not in err
     assert "['crystallinity']" in err and "crystallinity 0" in err
+
+
+@pytest.mark.parametrize("col, scale, words", [("D50", 1e-3, "looks like mm"), ("DoA", 1e-2, "looks like a fraction")])
+def test_a_cqa_column_in_other_units_is_warned_about(col, scale, words):
+    df = _table()
+    df[col] = df[col] * scale
+    with pytest.warns(UserWarning, match=f"CQA '{col}'.*{words}"):
+        validate_doe(df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        validate_doe(_table())  # the units of the seed: no warning

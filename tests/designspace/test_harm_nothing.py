@@ -22,30 +22,14 @@ from flexspace.designspace import DesignSpaceMap, flexibility_index_map, monte_c
 from flexspace.designspace import maps as maps_module
 from flexspace.designspace.results import RESULT_COLUMNS
 from flexspace.errors import ValidationError
-
-
-def _disk(p_names=("a", "b")):
-    """g = t + a² + b² − 1 (θm = t ~ N(0, 0.3²)): feasible where a² + b² ≤ 1 − t."""
-    m = pyo.ConcreteModel()
-    m.a = pyo.Param(mutable=True, initialize=0.0)
-    m.b = pyo.Param(mutable=True, initialize=0.0)
-    m.t = pyo.Param(mutable=True, initialize=0.0)
-    m.g = pyo.Expression(expr=m.t + m.a ** 2 + m.b ** 2 - 1.0)
-
-    def simulate(tp, tm):
-        tp, tm = np.atleast_2d(np.asarray(tp, float)), np.atleast_2d(np.asarray(tm, float))
-        return tm[:, :1] + tp[:, :1] ** 2 + tp[:, 1:2] ** 2 - 1.0
-
-    return flexspace.ProcessModel(m, theta_p=dict(zip(p_names, (m.a, m.b))), theta_m={"t": m.t},
-                                  constraints={"g": m.g}, covariance=[[0.3 ** 2]], theta_m_nominal=[0.0],
-                                  theta_p_bounds=[(-1.5, 1.5), (-1.5, 1.5)], simulator=simulate, name="disk")
+from support.small_models import disk
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
 def test_a_device_node_as_checkpoint_is_refused_and_left_alone():
     before = os.stat("/dev/null")
     with pytest.raises(ValidationError, match="not a regular file"):
-        monte_carlo_map(_disk(), grid=3, n_samples=100, out="/dev/null", progress=False)
+        monte_carlo_map(disk(), grid=3, n_samples=100, out="/dev/null", progress=False)
     after = os.stat("/dev/null")
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
 
@@ -54,7 +38,7 @@ def test_a_fifo_as_checkpoint_or_doe_is_refused_without_hanging(tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     with pytest.raises(ValidationError, match="not a regular file"):
-        monte_carlo_map(_disk(), grid=3, n_samples=100, out=str(fifo), progress=False)
+        monte_carlo_map(disk(), grid=3, n_samples=100, out=str(fifo), progress=False)
     with pytest.raises(DoEValidationError, match="not a regular file"):
         load_doe(fifo)
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still there, untouched
@@ -69,7 +53,7 @@ def test_a_users_empty_file_survives_an_interrupted_first_point(tmp_path, monkey
 
     monkeypatch.setattr(maps_module, "_mc_points", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        monte_carlo_map(_disk(), grid=3, n_samples=100, out=str(out), progress=False)
+        monte_carlo_map(disk(), grid=3, n_samples=100, out=str(out), progress=False)
     assert out.exists() and out.read_bytes() == b""
 
 
@@ -82,19 +66,19 @@ def test_a_new_checkpoint_interrupted_before_any_point_is_removed(tmp_path, monk
 
     monkeypatch.setattr(maps_module, "_mc_points", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        monte_carlo_map(_disk(), grid=3, n_samples=100, out=str(out), progress=False)
+        monte_carlo_map(disk(), grid=3, n_samples=100, out=str(out), progress=False)
     assert not out.exists()
 
 
 @pytest.mark.parametrize("name", sorted(RESULT_COLUMNS) + ["violated:g", "only:g"])
 def test_a_theta_p_named_after_a_result_column_is_refused_before_compute(name):
     with pytest.raises(ValidationError, match="rename the process parameter"):
-        monte_carlo_map(_disk((name, "b")), grid=3, n_samples=100, progress=False)
+        monte_carlo_map(disk((name, "b")), grid=3, n_samples=100, progress=False)
 
 
 def test_points_1e_13_apart_survive_the_csv_round_trip(tmp_path):
     axes = [np.array([0.1, 0.1 + 1e-13, 0.2]), np.array([0.0, 1e-13])]
-    m = monte_carlo_map(_disk(), grid=axes, n_samples=200, progress=False)
+    m = monte_carlo_map(disk(), grid=axes, n_samples=200, progress=False)
     m.to_csv(tmp_path / "map.csv")
     back = DesignSpaceMap.from_csv(tmp_path / "map.csv")
     assert len(back.table) == 6
@@ -104,7 +88,7 @@ def test_points_1e_13_apart_survive_the_csv_round_trip(tmp_path):
 
 
 def test_metadata_naming_columns_the_csv_lacks_is_refused(tmp_path):
-    m = monte_carlo_map(_disk(), grid=3, n_samples=100, progress=False)
+    m = monte_carlo_map(disk(), grid=3, n_samples=100, progress=False)
     m.to_csv(tmp_path / "map.csv")
     t = m.table.rename(columns={"a": "x"})
     t.to_csv(tmp_path / "map.csv", index=False)
@@ -115,14 +99,14 @@ def test_metadata_naming_columns_the_csv_lacks_is_refused(tmp_path):
 def test_a_file_size_limit_while_writing_a_map_loses_nothing_and_names_the_file(tmp_path):
     """RLIMIT_FSIZE (in a child, SIGXFSZ ignored): the CSV fits, its .json does not.  The old
     pair stays as it was, no temporary file is left, and the error names the file."""
-    monte_carlo_map(_disk(), grid=2, n_samples=100, progress=False).to_csv(tmp_path / "map.csv")  # an earlier map
+    monte_carlo_map(disk(), grid=2, n_samples=100, progress=False).to_csv(tmp_path / "map.csv")  # an earlier map
     old_csv, old_json = (tmp_path / "map.csv").read_bytes(), (tmp_path / "map.json").read_bytes()
     script = textwrap.dedent("""
         import json, resource, signal, sys
         sys.path.insert(0, sys.argv[2])
-        from test_harm_nothing import _disk
+        from support.small_models import disk
         from flexspace.designspace import monte_carlo_map
-        m = monte_carlo_map(_disk(), grid=3, n_samples=100, progress=False)
+        m = monte_carlo_map(disk(), grid=3, n_samples=100, progress=False)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         limit = len(m.table.to_csv(index=False)) + 50   # the CSV fits, the metadata does not
         assert len(json.dumps(m.metadata(), indent=1)) > limit
@@ -133,7 +117,7 @@ def test_a_file_size_limit_while_writing_a_map_loses_nothing_and_names_the_file(
             print("ERR", exc)
     """)
     # the metadata must be the larger file for this test to mean anything (checked in the child)
-    here = os.path.dirname(os.path.abspath(__file__))
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/: for support
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path), here], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
@@ -152,9 +136,9 @@ def test_a_thread_pool_gives_the_serial_index_map_and_no_child_outlives_the_map(
     solver = next(s for s in ("scip", "maingo", "ipopt") if s in flexspace.available_solvers())
     grid = [np.linspace(-0.8, 0.8, 4), np.array([0.0, 0.5])]
     before = _children()
-    serial = flexibility_index_map(_disk(), grid=grid, solver=solver, uncertainty_set="box", progress=False)
+    serial = flexibility_index_map(disk(), grid=grid, solver=solver, uncertainty_set="box", progress=False)
     with cf.ThreadPoolExecutor(4) as ex:
-        threaded = flexibility_index_map(_disk(), grid=grid, solver=solver, uncertainty_set="box", workers=ex,
+        threaded = flexibility_index_map(disk(), grid=grid, solver=solver, uncertainty_set="box", workers=ex,
                                          chunk_size=1, progress=False)
     assert list(threaded.table.status) == list(serial.table.status)
     assert np.allclose(threaded.table.delta, serial.table.delta, rtol=1e-4, atol=1e-6, equal_nan=True)

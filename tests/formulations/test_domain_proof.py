@@ -11,6 +11,8 @@ from flexspace import FlexibilityAnalysis, ProcessModel, ResultStatus
 from flexspace.errors import ValidationError
 from flexspace.designspace import flexibility_index_map
 
+#: the map preset with a time limit far above need: no assertion may depend on machine speed
+INDEX_MAP = flexspace.options.PRESETS["index_map"].replace(time_limit=600.0)
 GLOBAL = [s for s in ("maingo", "scip") if s in flexspace.available_solvers()]
 pytestmark = pytest.mark.skipif(not GLOBAL, reason="needs a global solver")
 
@@ -46,10 +48,11 @@ def _bound_model():
 ])
 def test_a_domain_left_inside_the_box_is_not_proven_once_and_still_bounds_delta(solver, build, grid, closed_form):
     model = build()
-    fa = FlexibilityAnalysis(model, "box", solver)
+    fa = FlexibilityAnalysis(model, "box", solver, {"time_limit": 600.0})
     proof = fa.prove_domain([min(grid)], [max(grid)])
     assert proof is not None and not proof.complete and proof.unproven  # the edge is inside the box
-    dm = flexibility_index_map(model, grid=[np.array(grid)], uncertainty_set="box", solver=solver, progress=False)
+    dm = flexibility_index_map(model, grid=[np.array(grid)], uncertainty_set="box", solver=solver, progress=False,
+                              options=INDEX_MAP)
     assert list(dm.table["status"]) == ["ok"] * len(grid)
     np.testing.assert_allclose(dm.table["delta"], [closed_form(x) for x in grid], rtol=1e-4, atol=1e-6)
 
@@ -61,8 +64,8 @@ def case1_pointwise():
 
     model = case_model("case1", "full")
     pts = [model.theta_p_nominal, np.array([4.2, 380.0]), np.array([5.0, 450.0])]
-    plain = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
-    once = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    plain = FlexibilityAnalysis(model, "ellipsoid", "maingo", INDEX_MAP)
+    once = FlexibilityAnalysis(model, "ellipsoid", "maingo", INDEX_MAP)
     proof = once.prove_domain()
     return proof, [plain.index(p) for p in pts], [once.index(p) for p in pts]
 
@@ -84,7 +87,7 @@ def test_a_point_outside_the_proven_box_is_checked_point_by_point():
     from flexspace.models.cases import case_model
 
     model = case_model("case1", "full")
-    fa = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    fa = FlexibilityAnalysis(model, "ellipsoid", "maingo", INDEX_MAP)
     fa.prove_domain([4.5, 490.0], [4.7, 510.0])
     inside, outside = fa.index([4.6, 500.0]), fa.index([5.0, 450.0])
     assert "prove_domain" in inside.domain
@@ -101,7 +104,7 @@ def test_a_constraint_solved_on_the_smaller_set_reports_that_set_not_delta_max()
     up to 1.05 δ", never "up to δ_max" (which nobody proved)."""
     from flexspace.models.cases import case_model
 
-    fa = FlexibilityAnalysis(case_model("case2", "reduced"), "ellipsoid", "maingo", "index_map")
+    fa = FlexibilityAnalysis(case_model("case2", "reduced"), "ellipsoid", "maingo", INDEX_MAP)
     r = fa.index([20.0, 1200.0])
     assert r.status == ResultStatus.OK and r.worst_constraint == "ACm"
     conv = next(s for s in r.subproblems if s.constraint == "conversion")
@@ -119,7 +122,7 @@ def test_use_domain_box_proves_once_only_after_the_point_checks_have_cost_a_seco
     from flexspace.models.cases import case_model
 
     model = case_model("case1", "full")
-    fa = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    fa = FlexibilityAnalysis(model, "ellipsoid", "maingo", INDEX_MAP)
     fa.use_domain_box()
     pts = [np.array([a, b]) for a in np.linspace(4.3, 5.3, 10) for b in np.linspace(420.0, 540.0, 8)]
     results, spent = [], 0.0
@@ -135,6 +138,6 @@ def test_use_domain_box_proves_once_only_after_the_point_checks_have_cost_a_seco
     assert spent >= F.AUTO_PROOF_AFTER  # not bought before the per-point checks had cost that much
     assert any("prove_domain" not in r.domain for r in results)  # the first points: point by point
     assert "prove_domain" in results[-1].domain
-    plain = FlexibilityAnalysis(model, "ellipsoid", "maingo", "index_map")
+    plain = FlexibilityAnalysis(model, "ellipsoid", "maingo", INDEX_MAP)
     for p, r in list(zip(pts, results))[len(results) - 2:]:
         assert r.status == plain.index(p).status and r.delta == pytest.approx(plain.index(p).delta, rel=1e-5)

@@ -7,6 +7,7 @@ import pytest
 import flexspace
 from flexspace.errors import ValidationError
 from flexspace.models.estimation import EstimationError, estimate_theta_m
+from support.small_models import case1_table
 
 
 def line_model():
@@ -133,23 +134,9 @@ def test_controls_are_set_from_their_columns():
     assert est.theta_m == pytest.approx(np.linalg.lstsq(X, y - 3.0 * z, rcond=None)[0], rel=1e-6)
 
 
-def _case1_full_table(seed=1):
-    """Case 1 at 9 settings, cA and cD with noise (σ 2e-4 and 4e-3): both k1 and k2 identifiable."""
-    from flexspace.models.cases import case1
-
-    rng = np.random.default_rng(seed)
-    rows = []
-    for R in (4.0, 5.0, 6.0):
-        for tau in (350.0, 450.0, 550.0):
-            cA, _, _, cD = case1.steady_state(R, tau, *case1.K_NOMINAL)
-            rows.append({"R_BA": R, "tau": tau, "cA": float(cA) + rng.normal(0, 2e-4),
-                         "cD": float(cD) + rng.normal(0, 4e-3)})
-    return pd.DataFrame(rows)
-
-
 def test_a_common_sigma_leaves_the_estimate_unchanged(case1_model):
     """θ̂ of least squares does not depend on a common σ; Σ̂ scales as σ² and χ² as 1/σ²."""
-    data = _case1_full_table()
+    data = case1_table()
     fits = {s: estimate_theta_m(case1_model, data, ["cA", "cD"], s) for s in (0.01, 1.0, 100.0)}
     for s, est in fits.items():
         assert est.theta_m == pytest.approx(fits[1.0].theta_m, rel=1e-6, abs=1e-9), s
@@ -170,14 +157,14 @@ def test_a_common_sigma_leaves_the_estimate_unchanged(case1_model):
 
 def test_a_parameter_the_data_do_not_determine_is_refused_by_name(case1_model):
     """Only cA measured: k2 (which acts on B → C, D) is not determined by cA in this model."""
-    data = _case1_full_table()[["R_BA", "tau", "cA"]]
+    data = case1_table()[["R_BA", "tau", "cA"]]
     for sigma in (2e-4, 1.0):  # structural: the same verdict whatever σ
         with pytest.raises(EstimationError, match=r"theta_m \['k2'\] is not identifiable"):
             estimate_theta_m(case1_model, data, ["cA"], sigma)
 
 
 def test_duplicated_outputs_and_settings_outside_the_bounds_are_refused(case1_model):
-    data = _case1_full_table()
+    data = case1_table()
     with pytest.raises(ValidationError, match="more than once"):
         estimate_theta_m(case1_model, data, ["cA", "cA", "cD"], 0.01)
     flipped = data.assign(tau=-data.tau)

@@ -360,11 +360,30 @@ def _check_cqas(out: pd.DataFrame, labels, problems) -> None:
                              f"{col} outside its physical range: expected {'> 0 µm' if col == 'D50' else '0-100 %'}, "
                              f"found {_found(fin[oob])}; check the units (D50 in µm, DoA and crystallinity in %)"))
         measured = fin.dropna()
+        _warn_units(col, measured)
         if len(measured) >= 2 and measured.nunique() == 1:
             problems.append((["all"], [col], f"CQA {col!r} is constant: all {len(measured)} measured values are "
                              f"{measured.iloc[0]:g}; a model cannot learn a constant target; check the column "
                              f"(copy-paste?) or delete it"))
         out[col] = vals
+
+
+#: a whole CQA column below these values is almost surely in other units: the seed's D50 is
+#: tens of µm (crystallization.md), so every D50 < 1 reads as mm; DoA and crystallinity are
+#: percentages, so every value <= 1 reads as a fraction
+_UNIT_HINTS = {"D50": (1.0, "mm (D50 is in µm: multiply by 1000)"),
+               "DoA": (1.0, "a fraction (DoA is in %: multiply by 100)"),
+               "crystallinity": (1.0, "a fraction (crystallinity is in %: multiply by 100)")}
+
+
+def _warn_units(col: str, measured: pd.Series) -> None:
+    """Warn when every measured value of ``col`` looks like other units (mm, a fraction)."""
+    if col not in _UNIT_HINTS or len(measured) < 2:
+        return
+    limit, what = _UNIT_HINTS[col]
+    if float(measured.max()) <= limit and float(measured.max()) > 0:
+        warnings.warn(f"CQA {col!r}: every measured value is <= {limit:g} (max {float(measured.max()):g}); this "
+                      f"looks like {what}", UserWarning, stacklevel=4)
 
 
 def _check_training_rows(out: pd.DataFrame, problems, source: str) -> None:

@@ -621,6 +621,10 @@ class ProcessModel:
             raise ValidationError("controls_linear must be a function f(theta_p, theta_m) -> (a, B) with g = a + B z, "
                                   f"and needs controls=...; got {controls_linear!r} with {len(zs)} controls")
         self.controls_linear = controls_linear
+        if controls_linear is not None:  # it must describe this model's g (a flipped sign is refused)
+            from .controls import check_controls_linear
+
+            check_controls_linear(self)
 
     def recourse_feasibility(self, theta_p, theta_m, solver="ipopt"):
         """Per row of ``theta_m``: (feasible, failed, how) — feasible when some z within its

@@ -18,6 +18,7 @@ Two ways to run a solve there:
 Both children die with their parent (``exit_with_parent``)."""
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import pickle
@@ -312,17 +313,49 @@ class ServerSlot:
         self.lock = threading.Lock()
 
     def get(self, model, state: ModelState, run, exit_with_parent) -> SolveServer:
+        """The slot's server for ``model`` (called with :attr:`lock` held)."""
         s = self.server
         if s is None or not s.alive or s.key != state.key or s.model is not model:
             if s is not None:
                 s.close()
             s = self.server = SolveServer(model, state, run, exit_with_parent)
+        _recently_used(self)
         return s
 
     def close(self) -> None:
         if self.server is not None:
             self.server.close()
             self.server = None
+
+
+#: at most this many idle solver children per process: a program that builds many analyses
+#: (each holds one or two Solvers) keeps the recently used ones, and the least recently used
+#: are ended (an ended child is forked again on its next solve; only the fork is lost)
+MAX_SERVERS = 8
+_LRU: "collections.OrderedDict[int, weakref.ref]" = collections.OrderedDict()
+_LRU_LOCK = threading.Lock()
+
+
+def _recently_used(slot: ServerSlot) -> None:
+    """Mark ``slot`` as the most recently used; end the servers of the least recently used
+    slots beyond MAX_SERVERS (only idle ones: a slot whose lock is held is solving)."""
+    with _LRU_LOCK:
+        _LRU.pop(id(slot), None)
+        _LRU[id(slot)] = weakref.ref(slot)
+        for key, ref in list(_LRU.items()):
+            if len(_LRU) <= MAX_SERVERS:
+                break
+            other = ref()
+            if other is None or other.server is None or not other.server.alive:
+                del _LRU[key]
+                continue
+            if other is slot or not other.lock.acquire(blocking=False):
+                continue
+            try:
+                other.close()
+            finally:
+                other.lock.release()
+            del _LRU[key]
 
 
 def variables_of(model: pyo.Block) -> List:
