@@ -90,7 +90,7 @@ def main(argv=None) -> int:
 
     solvers = [s for s in a.solvers.split(",") if s in available_solvers()]
     options = {"time_limit": a.time_limit, "bracket_iterations": a.iterations}
-    models = specs(a.n)
+    models = model_list(a.n, a.rows)
     rows = load_rows(a.rows)
     done = {r[0] for r in rows}
     t0 = time.perf_counter()
@@ -109,6 +109,28 @@ def main(argv=None) -> int:
         with open(a.out, "w") as f:
             f.write(text)
     return 1 if any(r[6] for r in rows) else 0
+
+
+def model_list(n: int, rows_path):
+    """The ``n`` models; with ``--rows`` they are saved beside it (``<rows>.models.json``) on the
+    first run and read back on a resume, so a resumed run continues the same list (hypothesis
+    does not promise the same draws in another process)."""
+    from support.recourse_reference import PolySpec
+
+    side = None if not rows_path else rows_path + ".models.json"
+    if side and os.path.exists(side):
+        with open(side) as f:
+            saved = json.load(f)
+        models = [PolySpec(d["n_t"], d["n_z"], tuple(d["consts"]),
+                           tuple(tuple((a, tuple(ea), tuple(eb)) for a, ea, eb in tk) for tk in d["terms"]))
+                  for d in saved]
+        if len(models) >= n:
+            return models[:n]
+    models = specs(n)
+    if side:
+        with open(side, "w") as f:
+            json.dump([{"n_t": m.n_t, "n_z": m.n_z, "consts": m.consts, "terms": m.terms} for m in models], f)
+    return models
 
 
 def load_rows(path):

@@ -30,3 +30,24 @@ def test_controls_flag_must_match_the_case(tmp_path, capsys, argv, words):
     err = capsys.readouterr().err
     assert rc == 2 and words in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o" / "map.csv").exists()
+
+
+def test_index_json_is_strict_json(capsys):
+    """``flexspace index --json``: NaN and inf are written as null (strict JSON parsers accept it)."""
+    rc = main(["index", "case1", "--solver", "ipopt", "--uncertainty-set", "box", "--json"])
+    text = capsys.readouterr().out
+    assert rc in (0, 1)
+
+    def refuse(token):
+        raise ValueError(f"non-JSON token {token}")
+
+    d = json.loads(text[text.index("\n{") + 1:], parse_constant=refuse)
+    assert d["status"] in ("ok", "sampled", "bound", "nominal infeasible", "uncertified", "failed")
+
+
+def test_a_recourse_map_no_point_could_solve_is_refused_up_front(tmp_path, capsys):
+    """Ipopt on the HX network's ellipsoid: recourse needs a KKT/MINLP route; exit 2 before any point."""
+    rc = main(["run", "hx_network", "--controls", "--method", "flexindex", "--uncertainty-set", "ellipsoid",
+               "--solver", "ipopt", "--grid", "2", "--quiet", "--no-checkpoint", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "KKT route" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "map.csv").exists()

@@ -25,12 +25,15 @@ from flexspace.errors import ValidationError
 from support.small_models import disk
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
-def test_a_device_node_as_checkpoint_is_refused_and_left_alone():
-    before = os.stat("/dev/null")
+@pytest.mark.parametrize("device", ["/dev/null", "/dev/zero", "/dev/full"])
+def test_a_device_node_as_checkpoint_is_refused_and_left_alone(device):
+    """/dev/null was unlinked (as root); /dev/zero and /dev/full were read until MemoryError."""
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    before = os.stat(device)
     with pytest.raises(ValidationError, match="not a regular file"):
-        monte_carlo_map(disk(), grid=3, n_samples=100, out="/dev/null", progress=False)
-    after = os.stat("/dev/null")
+        monte_carlo_map(disk(), grid=3, n_samples=100, out=device, progress=False)
+    after = os.stat(device)
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
 
 
@@ -166,3 +169,84 @@ def test_a_recourse_map_no_point_could_solve_is_refused_before_any_point():
 
     with pytest.raises(ValidationError, match="needs the KKT route"):
         adaptive_flexibility_index_map(model, grid=3, uncertainty_set="ellipsoid", solver="ipopt")
+
+
+def test_a_model_solved_by_other_solvers_first_gives_the_fresh_answer():
+    """The HX network's ellipsoid index (1.8974615): the same ProcessModel solved by SCIP, then
+    by Gurobi, equals a fresh model's answer (MAiNGO left out: it spends its whole time limit
+    on this recourse ellipsoid and reports a bound)."""
+    from flexspace.formulations import FlexibilityAnalysis
+    from flexspace.models.cases import hx_network
+
+    solvers = [s for s in ("gurobi", "scip") if s in flexspace.available_solvers()]
+    if len(solvers) < 2:
+        pytest.skip("needs two global solvers")
+    model = hx_network.model()
+    for s in solvers[1:]:
+        FlexibilityAnalysis(model, "ellipsoid", s, {"time_limit": 600}).index()
+    reused = FlexibilityAnalysis(model, "ellipsoid", solvers[0], {"time_limit": 600}).index()
+    fresh = FlexibilityAnalysis(hx_network.model(), "ellipsoid", solvers[0], {"time_limit": 600}).index()
+    assert reused.status == fresh.status and reused.delta == pytest.approx(fresh.delta, abs=1e-6)
+    if fresh.status.value == "ok":
+        assert fresh.delta == pytest.approx(1.8974615, abs=1e-4)
+
+
+def test_an_adaptive_monte_carlo_map_with_an_unknown_pyomo_solver_is_refused_up_front():
+    from flexspace.designspace import adaptive_monte_carlo_map
+    from support.small_models import cstr_toy
+
+    m, args = cstr_toy()
+    with pytest.raises(flexspace.errors.FlexspaceError, match="unknown solver 'nosuch'"):
+        adaptive_monte_carlo_map(flexspace.ProcessModel(m, **args), grid=3, n_samples=20, pyomo_solver="nosuch")
+
+
+def test_a_checkpoint_that_hits_a_file_size_limit_keeps_its_records_and_resumes(tmp_path):
+    """RLIMIT_FSIZE on the checkpoint mid-map (in a child): the error names the file, the
+    records written stay, and the resumed map equals an uninterrupted one."""
+    out = tmp_path / "ck.jsonl"
+    script = textwrap.dedent("""
+        import resource, signal, sys
+        sys.path.insert(0, sys.argv[2])
+        from support.small_models import disk
+        from flexspace.designspace import monte_carlo_map
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2500, 2500))
+        try:
+            monte_carlo_map(disk(), grid=5, n_samples=200, out=sys.argv[1], progress=False)
+            print("FINISHED")
+        except OSError as exc:
+            print("ERR", exc)
+    """)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    run = subprocess.run([sys.executable, "-c", script, str(out), here], capture_output=True, text=True, timeout=300)
+    assert run.stdout.startswith("ERR") and str(out) in run.stdout, (run.stdout, run.stderr[-500:])
+    kept = sum(1 for _ in open(out, "rb")) - 1
+    assert kept >= 1
+    resumed = monte_carlo_map(disk(), grid=5, n_samples=200, out=str(out), progress=False)
+    assert resumed.run_info["resumed"] >= kept - 1  # a torn last line is cut and recomputed
+    plain = monte_carlo_map(disk(), grid=5, n_samples=200, progress=False)
+    assert np.array_equal(resumed.probability, plain.probability)
+
+
+def test_a_full_disk_while_writing_a_map_loses_nothing_and_names_the_file(tmp_path, monkeypatch):
+    """ENOSPC on the second file (the .json): the earlier pair stays byte for byte, no
+    temporary file is left, and the error names the file."""
+    import errno
+
+    monte_carlo_map(disk(), grid=2, n_samples=100, progress=False).to_csv(tmp_path / "map.csv")
+    old = (tmp_path / "map.csv").read_bytes(), (tmp_path / "map.json").read_bytes()
+    new = monte_carlo_map(disk(), grid=3, n_samples=100, progress=False)
+    real, calls = os.fsync, []
+
+    def full(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="map.json"):
+        new.to_csv(tmp_path / "map.csv")
+    monkeypatch.undo()
+    assert ((tmp_path / "map.csv").read_bytes(), (tmp_path / "map.json").read_bytes()) == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["map.csv", "map.json"]

@@ -329,3 +329,34 @@ def test_generated_nonconvex_recourse_models_get_no_false_trusted_answer(spec):
     for solver in [GLOBAL[0], "ipopt"]:
         r = RecourseAnalysis(pyomo_model(spec), "box", solver, {"n_certify": 150}).test(delta=1.0)
         assert check(spec, r, "test") == "", (spec.describe(), solver, str(r))
+
+
+# --------------------------------------------------------------- found by the 300-model sweep
+from support.recourse_reference import PolySpec, chi  # noqa: E402
+
+#: g0 = −1.04 + 0.69 t0 − 0.02 t0 t1 z1² − 0.81 z0² z1; g1 = −0.53 + 0.67 z0 + 0.39 t1⁴ − 0.57 z0² z1:
+#: ψ = 4.47 at the corner of the box δ = 2 = δ_max; the true index is 1.45958 (Gurobi, SCIP)
+SWEEP_109 = PolySpec(2, 2, (-1.04, -0.53), (
+    ((0.69, (1, 0), (0, 0)), (-0.02, (1, 1), (0, 2)), (-0.81, (0, 0), (2, 1))),
+    ((-0.02, (0, 0), (1, 0)), (0.69, (0, 0), (1, 0)), (0.39, (0, 4), (0, 0)), (-0.57, (0, 0), (2, 1)))))
+#: g0 = −0.78 + 0·t0³ z0 + 0·t0: constant; ψ ≡ −0.78, so δ = δ_max (MAiNGO said "nominal
+#: infeasible": u's interval-arithmetic box had zero width)
+SWEEP_20 = PolySpec(1, 1, (-0.78,), (((0.0, (3,), (1,)), (0.0, (1,), (0,))),))
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_a_violation_at_delta_max_itself_is_an_upper_bound_of_the_index(solver):
+    """SCIP called the relaxation over set(δ_max) infeasible, and δ = δ_max came out `ok`
+    although ψ = 4.47 was proven at a corner of set(δ_max): never again `ok` off the truth."""
+    r = RecourseAnalysis(pyomo_model(SWEEP_109), "box", solver, {"time_limit": 600}).index()
+    assert chi(SWEEP_109, 2.0)[0] > 4.0  # the reference: set(δ_max) is violated
+    if r.status == ResultStatus.OK:
+        assert r.delta == pytest.approx(1.459578, abs=2e-4)
+    else:
+        assert r.delta <= 1.4596 + 1e-3  # a bound on the safe side, or a refusal (δ = 0)
+
+
+@pytest.mark.parametrize("solver", GLOBAL)
+def test_a_constant_cqa_is_not_nominal_infeasible(solver):
+    r = RecourseAnalysis(pyomo_model(SWEEP_20), "box", solver, {"time_limit": 600}).index()
+    assert r.status == ResultStatus.OK and r.delta == pytest.approx(2.0)

@@ -170,3 +170,9 @@ def test_duplicated_outputs_and_settings_outside_the_bounds_are_refused(case1_mo
     flipped = data.assign(tau=-data.tau)
     with pytest.raises(ValidationError, match=r"data\['tau'\] is outside the model's theta_p_bounds"):
         estimate_theta_m(case1_model, flipped, ["cA", "cD"], 0.01)
+
+
+def test_a_time_limit_too_short_to_fit_is_an_estimation_error(case1_model):
+    """1e-4 s: Ipopt stops at once; the status is mapped (it raised a raw KeyError from Pyomo)."""
+    with pytest.raises(EstimationError, match="did not finish"):
+        estimate_theta_m(case1_model, case1_table(), ["cA", "cD"], 0.01, time_limit=1e-4)

@@ -270,6 +270,7 @@ def adaptive_monte_carlo_map(model, grid=None, confidence: float = 0.85, n_sampl
     model, ref = _maps._resolve_model(model)
     axes = _maps.make_grid(model, grid)
     samples = sample_theta_m(model, n_samples, random_state)
+    _maps._check_mc_config(model, _maps._points(axes)[0], samples[:4], pyomo_solver, random_state, None)
     how = "vectorised simulator" if model.simulator is not None else f"per-sample Pyomo solves ({pyomo_solver})"
     settings = {"algorithm": "monte carlo (adaptive)", "model": _maps._model_summary(model),
                 "axes": [a.tolist() for a in axes], "n_samples": n_samples, "random_state": seed,

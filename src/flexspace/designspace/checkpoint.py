@@ -43,6 +43,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from ..errors import FlexspaceError, ValidationError
 from ..files import jsonable as _jsonable
+from ..files import named_os_error
 from ..validation import check_file_path
 
 __all__ = ["Checkpoint", "CheckpointFile", "CheckpointMismatchError", "CheckpointLockedError",
@@ -398,10 +399,13 @@ class Checkpoint:
         if self._fd is None or self._pid != os.getpid():
             raise RuntimeError(f"checkpoint {self.path} is not open in this process")
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-        os.fsync(self._fd)
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+            os.fsync(self._fd)
+        except OSError as exc:  # a full disk, a file-size limit: say which file (the records before stay)
+            raise named_os_error(exc, self.path) from exc
 
     def close(self) -> None:
         """Release the lock; a file this run created (``O_EXCL``) and never wrote to is removed.

@@ -281,9 +281,9 @@ def probe_index_upper(ra, tp):
                 cuts.append(v.z)
             if v.lower >= VIOLATION_TOL:
                 g = float(ra.uset.gauge(point[None, :])[0])
-                if g < br.upper:
+                if br.theta_m is None or g < br.upper:  # also a violation at δ_max itself: δ* < δ_max
                     br.upper, br.theta_m, br.z = g, point, v.z
-        if br.upper < ra.delta_max:
+        if br.theta_m is not None:
             _refine_on_ray(ra, inner, br, tp, d / 2, cuts)
             break
     return br, cuts[-2 * len(dirs):]
@@ -367,6 +367,14 @@ def bracket_index(ra, rel: _Relaxation, tp, sq: bool, iterations: int, start: Br
         r = ra.solver.solve(m)
         br.solves.append((f"relaxation {it}", r.status, r.bound, r.time, r.message))
         if r.status == SolverStatus.INFEASIBLE and ra.solver.is_global:
+            if br.theta_m is not None and br.upper <= cap * (1 + 1e-12):  # θ_m: where ψ ≥ τ was proven
+                # a θ of set(cap) with ψ ≥ τ is proven, so its global minimiser is a feasible
+                # point of this relaxation: "infeasible" is the solver's numerical error (seen:
+                # SCIP on a quartic with δ = δ_max claimed where ψ = 4.47 at the probe)
+                br.failed = (f"numerical contradiction: the solver reports the relaxation over set({cap:.6g}) "
+                             f"infeasible, but psi >= {VIOLATION_TOL:g} is proven at delta = {br.upper:.9g}; "
+                             "not trusted")
+                break
             br.lower = cap  # no θ of set(cap) with ψ ≥ τ: δ* ≥ cap, proven
             br.converged = br.upper <= cap * (1 + 1e-3) or cap >= ra.delta_max
             break

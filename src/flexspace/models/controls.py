@@ -378,12 +378,20 @@ class InnerProblem:
             return PsiValue(-math.inf, math.inf, None, SolverStatus.ERROR, message=(
                 "a CQA is unbounded by interval arithmetic at this theta: the global solver needs finite bounds on "
                 "every control and state it uses"))
-        m._psi_u.setlb(ub[0])
-        m._psi_u.setub(ub[1])
+        # u's box from interval arithmetic, padded: a zero-width box (g constant at this θ) made
+        # MAiNGO call the problem infeasible
+        pad = 1e-3 * max(1.0, ub[1] - ub[0], abs(ub[0]), abs(ub[1]))
+        m._psi_u.setlb(ub[0] - pad)
+        m._psi_u.setub(ub[1] + pad)
         m._psi_u.set_value(ub[1])
         self._restore()
         r = self.solver.solve(m)
         if r.status == SolverStatus.INFEASIBLE:
+            if not self.inst.state_vars() and not any(c.active for c in self.inst.model.h.values()):
+                # without equations h, u = max_k g_k(θ, z) is feasible for every z: the claim is wrong
+                return PsiValue(-math.inf, math.inf, None, SolverStatus.ERROR, r.time, (
+                    f"the solver called the inner problem infeasible, which it cannot be without equations "
+                    f"(any control z with u = max g is feasible): a solver error, not trusted ({r.message[:120]})"))
             return PsiValue(math.inf, math.inf, None, r.status, r.time, "no control and state solve h = 0 here "
                             "(proven infeasible): no recourse at this theta")
         lower = r.bound if r.bound is not None and (r.status.ok or r.status == SolverStatus.TIME_LIMIT) else -math.inf
