@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default=None,
                     help="JSON-lines file: each finished model is appended at once, and a rerun "
                          "with the same file skips the models already in it (resume)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="write the table of the models already in --rows (a partial run) and stop")
     a = ap.parse_args(argv)
     from flexspace.solvers import available_solvers
 
@@ -93,6 +95,13 @@ def main(argv=None) -> int:
     models = model_list(a.n, a.rows)
     rows = load_rows(a.rows)
     done = {r[0] for r in rows}
+    if a.report_only:
+        text = report(rows, len(done), solvers, float("nan"), a)
+        print(text)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(text)
+        return 1 if any(r[6] for r in rows) else 0
     t0 = time.perf_counter()
     todo = [(i, s, solvers, options) for i, s in enumerate(models) if i not in done]
     with cf.ProcessPoolExecutor(a.workers) as ex:
@@ -161,7 +170,8 @@ def report(rows, n, solvers, seconds, a) -> str:
         times[(solver, what)].append(t)
     statuses = ["ok", "bound", "sampled", "nominal infeasible", "uncertified", "failed", "contradicted", "refused",
                 "CRASH"]
-    lines = [f"# Nonconvex recourse sweep: {n} hypothesis models x {len(solvers)} solvers",
+    lines = [f"# Nonconvex recourse sweep: {n} hypothesis models x {len(solvers)} solvers"
+             + (f" (of the {a.n} asked for: a partial run)" if n < a.n else ""),
              "", f"`benchmarks/recourse_sweep.py --n {a.n} --workers {a.workers} --time-limit {a.time_limit} "
              f"--iterations {a.iterations}`, {seconds:.0f} s of wall clock (the last run, if resumed).", "",
              "| solver | problem | " + " | ".join(statuses) + " | off the reference | median s |",
