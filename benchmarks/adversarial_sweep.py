@@ -55,7 +55,12 @@ WORK = ROOT / "work"
 VENV_BIN = pathlib.Path(sys.executable).parent  # the flexspace console script next to this Python
 NAN, INF = float("nan"), float("inf")
 I2 = [[1.0, 0.0], [0.0, 1.0]]
-LIGHT = {"time_limit": 10, "n_certify": 50}
+#: 150 certification samples: the fewest that make the scenario statement at the default
+#: (ε, β) = (0.05, 1e-3) (N ≥ ln(1/β)/ε = 138); with fewer a local answer is "uncertified"
+LIGHT = {"time_limit": 10, "n_certify": 150}
+#: what a correct answer earns: "ok" (global, or proven convex), or "sampled" (a local solver's
+#: scenario statement, flexspace.ResultStatus)
+TRUSTED_OK = ("ok", "sampled")
 
 # --------------------------------------------------------------------------- harness
 RESULTS = []  # (cat, id, area, desc, outcome)
@@ -261,7 +266,7 @@ TOY_ELL = None
 def toy_index_check(r, kind="ellipsoid", tol=2e-3):
     global TOY_ELL
     ref = _toy_delta(kind)
-    if r.status.value != "ok":
+    if r.status.value not in TRUSTED_OK:
         return f"status {r.status.value} (delta {r.delta})"
     if abs(r.delta - ref) > tol:
         return f"delta {r.delta:.6f} != analytic {ref:.6f}"
@@ -276,7 +281,7 @@ C1_BOX_DELTA = 2.950703
 
 
 def c1_box_check(r):
-    if r.status.value != "ok":
+    if r.status.value not in TRUSTED_OK:
         return f"status {r.status.value}"
     return True if abs(r.delta - C1_BOX_DELTA) < 1e-3 else f"delta {r.delta} != {C1_BOX_DELTA}"
 
@@ -412,7 +417,7 @@ def area_options():
     case(A, "resolve_options(['time_limit', 5])", lambda: resolve_options(["time_limit", 5]), "bad", ["options"])
     case(A, "resolve_options({'timelimit': 5})", lambda: resolve_options({"timelimit": 5}), "bad", ["timelimit"])
     case(A, "resolve_options({'time_limit': 5}, 'index_map')", lambda: resolve_options({"time_limit": 5}, "index_map"),
-         "ok", check=lambda o: o.time_limit == 5 and o.gap == 1e-4)
+         "ok", check=lambda o: o.time_limit == 5 and o.gap == flexspace.options.PRESETS["index_map"].gap)
     case(A, "resolve_options('index_map')", lambda: resolve_options("index_map"), "ok",
          check=lambda o: o.time_limit == 20)
     case(A, "flexibility_index(case1, options={'time_limit': 'abc'})", c1_index(options={"time_limit": "abc"}),
@@ -924,7 +929,8 @@ def area_analysis():
                       ("method='x'", dict(delta=1.0, method="x"), ["method"])]:
         case(A, f"test(case1, {d})", c1_test(**kw), "bad", nm)
     case(A, "test(case1, confidence=1-1e-12)", c1_test(confidence=1 - 1e-12), "either", ["confidence"],
-         check=lambda r: r.status.value in ("ok", "failed") or f"{r.status}")
+         check=lambda r: r.status.value in ("ok", "failed", "sampled") or (r.status.value == "bound"
+                                                                           and not r.feasible) or f"{r.status}")
     case(A, "test(case1, delta=1e6)", c1_test(delta=1e6), "either", ["delta"],
          check=lambda r: (not r.feasible) or f"feasible at delta=1e6? chi {r.chi}")
     # extended

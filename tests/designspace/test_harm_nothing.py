@@ -250,3 +250,11 @@ def test_a_full_disk_while_writing_a_map_loses_nothing_and_names_the_file(tmp_pa
     monkeypatch.undo()
     assert ((tmp_path / "map.csv").read_bytes(), (tmp_path / "map.json").read_bytes()) == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.csv", "map.json"]
+
+
+@pytest.mark.parametrize("name", ["map.csv.gz", "map.csv.bz2"])
+def test_a_compressed_map_name_round_trips(tmp_path, name):
+    m = monte_carlo_map(disk(), grid=3, n_samples=100, progress=False)
+    m.to_csv(tmp_path / name)
+    back = DesignSpaceMap.from_csv(tmp_path / name)
+    assert np.array_equal(back.probability, m.probability)

@@ -306,7 +306,9 @@ class DesignSpaceMap:
         if metadata and side.exists() and _read_meta(side) is None:
             raise ValidationError(f"{side} exists and is not flexspace map metadata; refusing to overwrite it. "
                                   "Move it, write the CSV under another name, or pass metadata=False")
-        items = [(path, lambda f: self.table.to_csv(f, index=False))]
+        # a compressed name (map.csv.gz) is compressed as pandas would for the path itself
+        method = {".gz": "gzip", ".bz2": "bz2", ".zip": "zip", ".xz": "xz", ".zst": "zstd"}.get(path.suffix.lower())
+        items = [(path, lambda f: self.table.to_csv(f, index=False, compression=method))]
         if metadata:
             text = json.dumps(self.metadata(), indent=1).encode("utf-8")
             items.append((side, lambda f: f.write(text)))
