@@ -173,7 +173,8 @@ def report(rows, n, solvers, seconds, a) -> str:
     lines = [f"# Nonconvex recourse sweep: {n} hypothesis models x {len(solvers)} solvers"
              + (f" (of the {a.n} asked for: a partial run)" if n < a.n else ""),
              "", f"`benchmarks/recourse_sweep.py --n {a.n} --workers {a.workers} --time-limit {a.time_limit} "
-             f"--iterations {a.iterations}`, {seconds:.0f} s of wall clock (the last run, if resumed).", "",
+             f"--iterations {a.iterations}`" + (f", {seconds:.0f} s of wall clock (the last run, if resumed)." if seconds == seconds
+                                               else f" (tabled from `--rows {a.rows}`)."), "",
              "| solver | problem | " + " | ".join(statuses) + " | off the reference | median s |",
              "|---|---|" + "---|" * (len(statuses) + 2)]
     for solver in solvers:
