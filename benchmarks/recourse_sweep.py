@@ -84,7 +84,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=None, help="markdown file for the table")
     ap.add_argument("--rows", default=None,
                     help="JSON-lines file: each finished model is appended at once, and a rerun "
-                         "with the same file skips the models already in it (resume)")
+                         "with the same file skips the (model, solver) pairs already in it (resume; "
+                         "delete a solver's rows to rerun it alone)")
     ap.add_argument("--report-only", action="store_true",
                     help="write the table of the models already in --rows (a partial run) and stop")
     a = ap.parse_args(argv)
@@ -103,15 +104,18 @@ def main(argv=None) -> int:
                 f.write(text)
         return 1 if any(r[6] for r in rows) else 0
     t0 = time.perf_counter()
-    todo = [(i, s, solvers, options) for i, s in enumerate(models) if i not in done]
+    have = {(r[0], r[1]) for r in rows}  # a resume runs the (model, solver) pairs not yet in --rows
+    todo = [(i, s, need, options) for i, s in enumerate(models)
+            if (need := [x for x in solvers if (i, x) not in have])]
+    finished = 0
     with cf.ProcessPoolExecutor(a.workers) as ex:
         for fut in cf.as_completed([ex.submit(run_one, job) for job in todo]):
             out = fut.result()
             rows += out
             append_rows(a.rows, out)
-            done.add(out[0][0])
-            if len(done) % 10 == 0:
-                print(f"{len(done)}/{len(models)} models, {time.perf_counter() - t0:.0f} s", flush=True)
+            finished += 1
+            if finished % 10 == 0:
+                print(f"{finished}/{len(todo)} jobs, {time.perf_counter() - t0:.0f} s", flush=True)
     text = report(rows, len(models), solvers, time.perf_counter() - t0, a)
     print(text)
     if a.out:

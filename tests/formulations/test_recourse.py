@@ -240,7 +240,9 @@ def test_model_with_states_uses_the_vertex_route():
     """x = z + t (a state), g = x − p ≤ 0, g2 = t2 − x ≤ 0, z ∈ [−1, 1], p = 1.  By hand: some z
     with t2 ≤ z + t ≤ p exists iff t2 − t ≤ 1 (z ≤ 1), t − 1 ≤ p (z ≥ −1) and t2 ≤ p; on the
     box |t|, |t2| ≤ δ the first is the tightest, at (t, t2) = (−δ, δ): 2δ ≤ 1 ⇒ δ = 0.5, with z
-    at its upper bound.  The KKT route refuses a model with equations h."""
+    at its upper bound.  On the ellipsoid (Σ = I) the same constraint binds at δ √2 = 1:
+    δ = 0.70711, which the KKT route with states (the default there) estimates, never `ok`; the
+    exact route refuses a model with equations h."""
     m = pyo.ConcreteModel()
     m.p, m.t, m.t2 = (pyo.Param(mutable=True, initialize=v) for v in (1.0, 0.0, 0.0))
     m.z = pyo.Var(bounds=(-1, 1), initialize=0.0)
@@ -253,7 +255,11 @@ def test_model_with_states_uses_the_vertex_route():
         assert r.route == "vertex" and r.status == ResultStatus.OK and abs(r.delta - 0.5) <= 1e-6
         assert "z at upper bound" in r.active_constraints
     with pytest.raises(ValidationError, match="explicitly"):
-        RecourseAnalysis(pm, "ellipsoid", "maingo").index()
+        RecourseAnalysis(pm, "ellipsoid", "maingo").index(method="exact")
+    r = RecourseAnalysis(pm, "ellipsoid", "maingo", {"n_certify": 30}).index()
+    assert r.route == "kkt" and r.status not in (ResultStatus.OK, ResultStatus.BOUND)
+    assert r.delta == pytest.approx(2 ** -0.5, abs=1e-4) and r.delta_lower_bound is None
+    assert r.delta_upper_bound >= 2 ** -0.5 - 1e-6  # proven: ψ ≥ τ at a θ of that gauge
 
 
 @pytest.mark.parametrize("solver", ["scip", "ipopt"])
@@ -267,6 +273,28 @@ def test_linear_decision_rule_gives_safe_bounds(hx_model, solver):
     assert "linear rule" in t.certification["decision_rule"] and not t.ok
     r = ra.index(method="decision_rule")
     assert r.status == ResultStatus.BOUND and 0.3 < r.delta <= 0.5 + 1e-6 and r.delta_lower_bound == r.delta
+
+
+def test_relu_decision_rule_gives_a_safe_bound(hx_model):
+    """z = z0 + K d + W relu(A d + b): a restriction of the recourse, so δ_rule ≤ δ* = 0.5 (the
+    published box index), labelled a bound; the rule's equations compute what the rule does."""
+    from flexspace.formulations.decision_rules import ReluRule, fit_relu_rule
+
+    if "maingo" not in available_solvers():
+        pytest.skip("maingo: the rule's nonsmooth subproblems (|a|) are solved globally by MAiNGO here")
+    ra = FlexibilityAnalysis(hx_model, box10(hx_model), "maingo")
+    r = ra.index(method="relu_rule")
+    assert r.status == ResultStatus.BOUND and 0.3 < r.delta <= 0.5 + 1e-6 and r.delta_lower_bound == r.delta
+    assert "ReLU rule" in r.certification["decision_rule"] and r.route == "relu_rule"
+    if "scip" in available_solvers():
+        with pytest.raises(ValidationError, match="relu_rule"):
+            FlexibilityAnalysis(hx_model, box10(hx_model), "scip").index(method="relu_rule")
+    rule = fit_relu_rule(hx_model, hx.THETA_P_NOMINAL, box10(hx_model), 1.0, "ipopt", hidden=3, n=30)
+    assert isinstance(rule, ReluRule) and rule.W.shape == (1, 3)
+    m = pyo.ConcreteModel()
+    x = hx.T_NOMINAL + np.array([3.0, -2.0, 5.0, -7.0])
+    m.th = pyo.Var(range(4), initialize=lambda _, i: float(x[i]))
+    assert pyo.value(rule.expression(0, [m.th[i] for i in range(4)])) == pytest.approx(rule(x)[0], rel=1e-12)
 
 
 def test_decision_rule_that_fails_proves_nothing():

@@ -27,6 +27,40 @@ def nonlinear_hx():
     return pm, BoxSet([1.0], [[0.64]], delta_minus=[0.0], delta_plus=[0.8])
 
 
+def nonlinear_hx_states(bounded: bool = True):
+    """The same HX network written with a state x = 1/fh1 (equation x·fh1 = 1, x ∈ [0.5, 1], or
+    unbounded when ``bounded`` is False): the CQAs are bilinear in (qc, x), the model has h = 0."""
+    m = pyo.ConcreteModel()
+    m.qc = pyo.Var(bounds=(-1000, 1000), initialize=0.0)
+    m.x = pyo.Var(bounds=(0.5, 1.0) if bounded else (None, None), initialize=1.0)
+    m.fh1 = pyo.Param(mutable=True, initialize=1.0)
+    m.p = pyo.Param(mutable=True, initialize=0.0)
+    m.h = pyo.Constraint(expr=m.x * m.fh1 == 1)
+    m.f1 = pyo.Constraint(expr=-25 + m.qc * (m.x - 0.5) + 10 * m.x + m.p <= 0)
+    m.f2 = pyo.Constraint(expr=-190 + 10 * m.x + m.qc * m.x <= 0)
+    m.f3 = pyo.Constraint(expr=-270 + 250 * m.x + m.qc * m.x <= 0)
+    m.f4 = pyo.Constraint(expr=260 - 250 * m.x - m.qc * m.x <= 0)
+    pm = ProcessModel(m, {"p": m.p}, {"fh1": m.fh1}, {k: getattr(m, k) for k in ("f1", "f2", "f3", "f4")},
+                      [[0.64]], controls={"qc": m.qc}, name="nonlinear hx, states")
+    return pm, BoxSet([1.0], [[0.64]], delta_minus=[0.0], delta_plus=[0.8])
+
+
+def poly_states():
+    """The peer's "poly" model with a state x = z − 1.5 (equation x − z + 1.5 = 0) in c1."""
+    m = pyo.ConcreteModel()
+    m.z = pyo.Var(initialize=8, bounds=(-10, 15))
+    m.x = pyo.Var(initialize=6.5, bounds=(-11.5, 13.5))
+    m.theta = pyo.Param(mutable=True, initialize=22.5)
+    m.p = pyo.Param(mutable=True, initialize=0.0)
+    m.h = pyo.Constraint(expr=m.x - m.z + 1.5 == 0)
+    m.c1 = pyo.Constraint(expr=0.01 * m.x ** 4 - 0.05 * m.x ** 3 - m.x ** 2 - m.x - 10 + m.theta + m.p <= 0)
+    m.c2 = pyo.Constraint(expr=(-0.02 * m.theta - 14) * m.z + (1.66 * m.theta - 100) <= 0)
+    m.c3 = pyo.Constraint(expr=30 * m.z - 50 - 4 * m.theta + pyo.exp(-0.2 * m.theta + 1) <= 0)
+    pm = ProcessModel(m, {"p": m.p}, {"theta": m.theta}, {"c1": m.c1, "c2": m.c2, "c3": m.c3}, [[42.5 ** 2]],
+                      controls={"z": m.z}, name="poly, states")
+    return pm, BoxSet([22.5], [[42.5 ** 2]], delta_minus=[42.5], delta_plus=[42.5])
+
+
 def hx_psi(f):
     """ψ(fh1) by an LP in (qc, u) (every g is linear in qc at fixed fh1)."""
     a = np.array([-25 + 10 / f, -190 + 10 / f, -270 + 250 / f, 260 - 250 / f])

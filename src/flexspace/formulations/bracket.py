@@ -38,7 +38,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ..solvers import SolverStatus
-from .kkt import add_control_cut, add_inner_kkt
+from .kkt import add_control_cut, add_inner_kkt, add_inner_kkt_states
 
 __all__ = ["Bracket", "bracket_test", "bracket_index", "probe_index_upper", "VIOLATION_TOL"]
 
@@ -86,16 +86,32 @@ class _Relaxation:
         self.delta = delta  #: the tested set size (flexibility test; None for the index)
         self.n_cuts = 0
         self.cuts: List[np.ndarray] = []
+        self.fbbt: List[str] = []
+
+    @property
+    def states(self) -> bool:
+        """The model has states x and rows h: KKT with assumed multiplier bounds, no cuts."""
+        return bool(self.inst.state_vars()) or any(c.active for c in self.inst.model.h.values())
 
     def add_kkt(self, u_lb: Optional[float] = None) -> None:
         m, inst = self.m, self.inst
         m.kkt = pyo.Block()
-        add_inner_kkt(m.kkt, inst.g, inst.controls, self.ra.model.control_bounds, self.names)
+        if self.states:
+            inst.bound_states()  # over θ's set (the instance was bounded at the nominal θ)
+            #: states whose missing bounds FBBT derived over the set (reported in the result)
+            self.fbbt = [v.name for v, *_ in (inst._unbounded or [])]
+            add_inner_kkt_states(m.kkt, inst.g, inst.controls, inst.state_vars(), inst.model.h, self.names)
+        else:
+            add_inner_kkt(m.kkt, inst.g, inst.controls, self.ra.model.control_bounds, self.names)
         if u_lb is not None:
             m.kkt.u.setlb(max(u_lb, m.kkt.u.lb))
 
     def add_cut(self, z) -> bool:
-        """One cut for control ``z``; False when the same control is already cut."""
+        """One cut for control ``z``; False when the same control is already cut, or when the
+        model has states (a cut would need its own states solving h at z, and where h has no
+        solution at that z it would wrongly remove θ: not built)."""
+        if self.states:
+            return False
         z = np.asarray(z, float)
         if any(np.allclose(z, c, rtol=1e-9, atol=1e-12) for c in self.cuts):
             return False
@@ -142,10 +158,9 @@ def bracket_test(ra, rel: _Relaxation, tp_nominal, iterations: int, window: Opti
         br.iterations = it
         # half the closing tolerance: the bound then lands well inside it
         target = br.lower + 0.5 * _tolerance(br, rel_gap, abs_gap) if math.isfinite(br.lower) else None
-        r = ra.solver.solve(m, bound_target=target)
-        br.solves.append((f"relaxation {it}", r.status, r.bound, r.time, r.message))
-        if r.bound is not None and r.status in (SolverStatus.OPTIMAL, SolverStatus.TIME_LIMIT, SolverStatus.TARGET):
-            br.upper = min(br.upper, float(r.bound))
+        r, bound = _relax(ra, m, br, f"relaxation {it}", target, _tolerance(br, rel_gap, abs_gap))
+        if bound is not None:
+            br.upper = min(br.upper, bound)
         if br.gap_closed(rel_gap, abs_gap) or _sign_decided(br, window):
             br.converged = br.gap_closed(rel_gap, abs_gap)
             br.history.append((it, br.lower, br.upper, time.perf_counter() - t0))
@@ -171,6 +186,57 @@ def bracket_test(ra, rel: _Relaxation, tp_nominal, iterations: int, window: Opti
     m.bracket_obj.deactivate()
     br.time = time.perf_counter() - t0
     return br
+
+
+_BOUND_STATUSES = (SolverStatus.OPTIMAL, SolverStatus.TIME_LIMIT, SolverStatus.TARGET)
+
+
+def _relax(ra, m, br: Bracket, name: str, target: Optional[float], tol: float):
+    """One relaxation solve: ``(result, its proven bound or None)``; a minimisation a global
+    solver proves infeasible has the bound ``math.inf``.  When the solver has a second opinion
+    (:meth:`~flexspace.solvers.Solver.second_opinion`) the bound is used only once a second
+    solve confirms it: asked to stop when its own bound reaches the first (within ``tol``/4)
+    or when it finds a point beyond the first bound by ``tol`` (which disproves it).  The safer
+    of the two bounds is returned, with the result that gave it; None when the second solve
+    proves nothing."""
+    maximize = _sense(m) == pyo.maximize
+    r = ra.solver.solve(m, bound_target=target)
+    br.solves.append((name, r.status, r.bound, r.time, r.message))
+    bound = _bound_of(r, ra.solver.is_global, maximize)
+    alt = ra.solver.second_opinion()
+    if alt is None or bound is None:
+        return r, bound
+    point = [(v, v.value) for v in m.component_data_objects(pyo.Var, descend_into=True)]
+    # a budget of its own: 10x the first solve (at least 4 s), rounded up to a power of 2 so
+    # that the guard's child is reused; a second solve that runs out proves nothing
+    alt.time_limit = min(ra.solver.time_limit, 2.0 ** math.ceil(math.log2(max(4.0, 10.0 * (r.time or 0.0)))))
+    if math.isinf(bound):  # an infeasible relaxation (minimisation): confirmed or not used
+        r2 = alt.solve(m)
+    else:
+        sgn = 1.0 if maximize else -1.0
+        aim = bound if target is None else (max(bound, target) if maximize else min(bound, target))
+        r2 = alt.solve(m, bound_target=aim + sgn * 0.25 * tol, point_target=bound + sgn * tol)
+    br.solves.append((f"{name}, second opinion", r2.status, r2.bound, r2.time, r2.message))
+    b2 = _bound_of(r2, alt.is_global, maximize)
+    if b2 is not None and ((b2 > bound + tol) if maximize else (b2 < bound - tol)):  # the first bound was wrong
+        return r2, b2
+    for v, x in point:  # the first solve's point (the second may stop at a poorer one)
+        v.set_value(x, skip_validation=True)
+    return r, (None if b2 is None else (max(bound, b2) if maximize else min(bound, b2)))
+
+
+def _bound_of(r, is_global: bool, maximize: bool) -> Optional[float]:
+    if r.status == SolverStatus.INFEASIBLE and is_global and not maximize:
+        return math.inf
+    if r.bound is not None and r.status in _BOUND_STATUSES:
+        return float(r.bound)
+    return None
+
+
+def _sense(m):
+    for o in m.component_data_objects(pyo.Objective, active=True, descend_into=True):
+        return o.sense
+    return pyo.minimize
 
 
 def _tolerance(br: Bracket, rel: float, abs_: float) -> float:
@@ -364,9 +430,8 @@ def bracket_index(ra, rel: _Relaxation, tp, sq: bool, iterations: int, start: Br
     eta = max(rel_gap, 1e-9)
     for it in range(1, iterations + 1):
         br.iterations = it
-        r = ra.solver.solve(m)
-        br.solves.append((f"relaxation {it}", r.status, r.bound, r.time, r.message))
-        if r.status == SolverStatus.INFEASIBLE and ra.solver.is_global:
+        r, bound = _relax(ra, m, br, f"relaxation {it}", None, max(abs_gap, rel_gap * max(1.0, br.upper)))
+        if r.status == SolverStatus.INFEASIBLE and ra.solver.is_global and bound == math.inf:
             if br.theta_m is not None and br.upper <= cap * (1 + 1e-12):  # θ_m: where ψ ≥ τ was proven
                 # a θ of set(cap) with ψ ≥ τ is proven, so its global minimiser is a feasible
                 # point of this relaxation: "infeasible" is the solver's numerical error (seen:
@@ -378,8 +443,8 @@ def bracket_index(ra, rel: _Relaxation, tp, sq: bool, iterations: int, start: Br
             br.lower = cap  # no θ of set(cap) with ψ ≥ τ: δ* ≥ cap, proven
             br.converged = br.upper <= cap * (1 + 1e-3) or cap >= ra.delta_max
             break
-        if r.bound is not None and r.status in (SolverStatus.OPTIMAL, SolverStatus.TIME_LIMIT):
-            br.lower = max(br.lower, min(size(float(r.bound)), cap))
+        if bound is not None and math.isfinite(bound):
+            br.lower = max(br.lower, min(size(bound), cap))
         if not (r.status.ok or r.has_point):
             br.failed = f"relaxation {it}: {r.status.value} ({r.message[:160]})"
             break

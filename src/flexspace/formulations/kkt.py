@@ -33,7 +33,8 @@ from pyomo.core.expr.visitor import replace_expressions
 
 from ..errors import ValidationError
 
-__all__ = ["add_inner_kkt", "add_control_cut", "interval", "MAX_BIG_M"]
+__all__ = ["add_inner_kkt", "add_inner_kkt_states", "add_control_cut", "interval", "MAX_BIG_M",
+           "STATE_MULTIPLIER_BOUND"]
 
 #: Largest big-M constant the KKT route accepts.  With a feasibility tolerance of 1e-8
 #: (``SolveOptions.feas_tol``) a constant of 1e8 already blurs a complementarity by 1: larger
@@ -60,14 +61,10 @@ def _check_big_m(values, what: str) -> None:
                               "(tighter bounds), or use method='vertex' for a box set")
 
 
-def add_inner_kkt(b: pyo.Block, g: Sequence, z: Sequence, z_bounds, names: Sequence[str]) -> None:
-    """KKT conditions of ``min_{z,u} u s.t. g_k(θ, z) ≤ u, z in bounds`` on block ``b``
-    (module docstring): multipliers λ_k ≥ 0 with Σλ_k = 1, stationarity
-    Σ_k λ_k ∂g_k/∂z_j + ν⁺_j − ν⁻_j = 0 for each continuous control, slacks s_k = u − g_k ≥ 0,
-    binaries y_k (λ_k ≤ y_k, s_k ≤ M_k (1 − y_k)) and w± for the bounds of z, and at most
-    n_z + 1 active constraints (Carathéodory's theorem on the stationarity cone)."""
+def _epigraph(b: pyo.Block, g: Sequence, names: Sequence[str]) -> None:
+    """The part shared by both KKT systems: u with its interval bounds, multipliers λ_k ∈ [0, 1]
+    with Σλ_k = 1, slacks s_k = u − g_k ≥ 0 and binaries y_k (λ_k ≤ y_k, s_k ≤ M_k (1 − y_k))."""
     K = range(len(g))
-    cont = [j for j, v in enumerate(z) if v.is_continuous()]
     lo, hi = zip(*(interval(e, f"CQA {names[k]!r}") for k, e in enumerate(g)))
     _check_big_m(list(lo) + list(hi), "the CQAs' ranges")
     b.u = pyo.Var(bounds=(max(lo), max(hi)), initialize=max(hi))
@@ -78,6 +75,17 @@ def add_inner_kkt(b: pyo.Block, g: Sequence, z: Sequence, z_bounds, names: Seque
     b.sum_lam = pyo.Constraint(expr=sum(b.lam[k] for k in K) == 1)
     b.lam_y = pyo.Constraint(K, rule=lambda _, k: b.lam[k] <= b.y[k])
     b.s_y = pyo.Constraint(K, rule=lambda _, k: b.s[k] <= (max(hi) - lo[k]) * (1 - b.y[k]))
+
+
+def add_inner_kkt(b: pyo.Block, g: Sequence, z: Sequence, z_bounds, names: Sequence[str]) -> None:
+    """KKT conditions of ``min_{z,u} u s.t. g_k(θ, z) ≤ u, z in bounds`` on block ``b``
+    (module docstring): multipliers λ_k ≥ 0 with Σλ_k = 1, stationarity
+    Σ_k λ_k ∂g_k/∂z_j + ν⁺_j − ν⁻_j = 0 for each continuous control, slacks s_k = u − g_k ≥ 0,
+    binaries y_k (λ_k ≤ y_k, s_k ≤ M_k (1 − y_k)) and w± for the bounds of z, and at most
+    n_z + 1 active constraints (Carathéodory's theorem on the stationarity cone)."""
+    K = range(len(g))
+    cont = [j for j, v in enumerate(z) if v.is_continuous()]
+    _epigraph(b, g, names)
     J = range(len(cont))
     dg = [[differentiate(g[k], wrt=z[j], mode=Modes.reverse_symbolic) for j in cont] for k in K]
     nmax = [max(max(abs(x) for x in interval(dg[k][i], f"d{names[k]}/dz")) for k in K) for i in J]
@@ -98,6 +106,81 @@ def add_inner_kkt(b: pyo.Block, g: Sequence, z: Sequence, z_bounds, names: Seque
     n_act = sum(b.y[k] for k in K) + sum(b.w_lo[i] + b.w_hi[i] for i in J)
     b.count = pyo.Constraint(expr=n_act <= len(cont) + 1)
     b.continuous = cont  # which controls have stationarity rows (positions in z)
+
+
+#: With states x and equations h(θ, z, x) = 0, the multipliers μ of h are bounded by this
+#: value in the KKT system of :func:`add_inner_kkt_states`.  An *assumption* (our choice, stated in
+#: every result that uses it): no interval argument bounds μ, and a true multiplier beyond it
+#: would cut the inner minimiser off.  The results say so and are never ``ok``.
+STATE_MULTIPLIER_BOUND = 1e3
+
+
+def _rows(h) -> List[tuple]:
+    """(expression, is_equality) for each active row of the ConstraintList ``h``: e = 0, or e ≤ 0."""
+    out = []
+    for c in h.values():
+        if not c.active:
+            continue
+        if c.equality:
+            out.append((c.body - c.upper, True))
+            continue
+        if c.has_ub():
+            out.append((c.body - c.upper, False))
+        if c.has_lb():
+            out.append((c.lower - c.body, False))
+    return out
+
+
+def add_inner_kkt_states(b: pyo.Block, g: Sequence, z: Sequence, x: Sequence, h, names: Sequence[str]) -> None:
+    """KKT conditions of ``min_{z,x,u} u s.t. g_k ≤ u, h = 0 (and the model's inequalities
+    d ≤ 0), z and x in their bounds`` on block ``b`` (states x: the model's variables solved
+    by h).  As :func:`add_inner_kkt`, plus multipliers μ ∈ [−M, M] of the equations
+    (M = :data:`STATE_MULTIPLIER_BOUND`, assumed), π ≥ 0 of the inequalities with binaries, and
+    a stationarity row per continuous control and state.  The global minimiser satisfies the
+    system only under a constraint qualification (LICQ of h in x: not proven here) with its
+    multipliers inside M: the caller labels every result that uses it as resting on both."""
+    K = range(len(g))
+    cont = [v for v in z if v.is_continuous()]
+    _epigraph(b, g, names)
+    rows = _rows(h)
+    eq = [e for e, is_eq in rows if is_eq]
+    ineq = [e for e, is_eq in rows if not is_eq]
+    M = STATE_MULTIPLIER_BOUND
+    b.mu = pyo.Var(range(len(eq)), bounds=(-M, M), initialize=0.0)
+    b.pi = pyo.Var(range(len(ineq)), bounds=(0.0, M), initialize=0.0)
+    b.yi = pyo.Var(range(len(ineq)), domain=pyo.Binary, initialize=0)
+    dlo = [interval(e, "an inequality of the model")[0] for e in ineq]
+    _check_big_m(dlo, "the model's inequalities")
+    b.pi_y = pyo.Constraint(range(len(ineq)), rule=lambda _, l: b.pi[l] <= M * b.yi[l])
+    b.d_y = pyo.Constraint(range(len(ineq)), rule=lambda _, l: -ineq[l] <= -dlo[l] * (1 - b.yi[l]))
+    V = cont + list(x)
+    J = range(len(V))
+
+    def grad(e, v):
+        return 0.0 if isinstance(e, (int, float)) else differentiate(e, wrt=v, mode=Modes.reverse_symbolic)
+
+    stat = [sum(b.lam[k] * grad(g[k], V[j]) for k in K) + sum(b.mu[i] * grad(e, V[j]) for i, e in enumerate(eq))
+            + sum(b.pi[l] * grad(e, V[j]) for l, e in enumerate(ineq)) for j in J]  # plain: MAiNGO reads no Expression
+    nmax = [max(abs(t) for t in interval(stat[j], "a stationarity row (states)")) for j in J]
+    _check_big_m(nmax, "the KKT multipliers of the variable bounds (states)")
+    vb = []
+    for v in V:
+        if v.lb is None or v.ub is None:
+            raise ValidationError(f"variable {v.name!r} has no finite bounds; the KKT route with states needs them "
+                                  "(give the state its physical range)")
+        vb.append((float(v.lb), float(v.ub)))
+    width = [max(b_ - a, 0.0) for a, b_ in vb]
+    _check_big_m(width, "the bounds of the controls and states")
+    b.nu_lo = pyo.Var(J, bounds=lambda _, j: (0.0, nmax[j]), initialize=0.0)
+    b.nu_hi = pyo.Var(J, bounds=lambda _, j: (0.0, nmax[j]), initialize=0.0)
+    b.w_lo = pyo.Var(J, domain=pyo.Binary, initialize=0)
+    b.w_hi = pyo.Var(J, domain=pyo.Binary, initialize=0)
+    b.stat = pyo.Constraint(J, rule=lambda _, j: stat[j] + b.nu_hi[j] - b.nu_lo[j] == 0)
+    b.nu_lo_w = pyo.Constraint(J, rule=lambda _, j: b.nu_lo[j] <= nmax[j] * b.w_lo[j])
+    b.nu_hi_w = pyo.Constraint(J, rule=lambda _, j: b.nu_hi[j] <= nmax[j] * b.w_hi[j])
+    b.at_lo = pyo.Constraint(J, rule=lambda _, j: V[j] - vb[j][0] <= width[j] * (1 - b.w_lo[j]))
+    b.at_hi = pyo.Constraint(J, rule=lambda _, j: vb[j][1] - V[j] <= width[j] * (1 - b.w_hi[j]))
+    b.continuous = [i for i, v in enumerate(z) if v.is_continuous()]
 
 
 def add_control_cut(b: pyo.Block, g: Sequence, z: Sequence, z_value, u, names: Sequence[str]) -> None:

@@ -24,7 +24,14 @@ a proven ``bound`` (its safe side in the value fields) or ``sampled`` / ``uncert
     and anything else is certified by sampling the set — ``sampled`` (the scenario statement
     only) or ``uncertified``.
 
-Models with states x (equations h = 0) use the vertex route.  Entry point:
+Models with states x (equations h = 0): ``vertex`` (box, default), ``decision_rule`` (a safe
+bound), or ``kkt`` (default for other sets with a global solver): the KKT system then includes
+the multipliers of h, bounded by an *assumption*
+(:data:`~flexspace.formulations.kkt.STATE_MULTIPLIER_BOUND`), and no constraint qualification
+is proven, so its bound is an estimate; only ψ solved globally at θ points is proven (χ ≥ it:
+``bound`` when > 0), never ``ok``.  The ``exact`` route (control cuts) is not built for states:
+a cut at a fixed control needs its own states, and θ where h has no solution at that control
+would be removed wrongly.  Entry point:
 :class:`RecourseAnalysis` (``.index(theta_p)``, ``.test(theta_p, delta=...)``,
 ``.extended_test(...)``); :class:`~flexspace.formulations.flexibility.FlexibilityAnalysis`
 dispatches to it for models with controls, so Algorithms 2 and 3 accept them.
@@ -47,7 +54,7 @@ from ..solvers import SolverStatus, get_solver
 from ..validation import check_number
 from .bracket import VIOLATION_TOL, Bracket, _Relaxation, bracket_index, bracket_test, probe_index_upper
 from .decision_rules import decision_rule_index, decision_rule_test
-from .kkt import add_inner_kkt
+from .kkt import STATE_MULTIPLIER_BOUND, add_inner_kkt
 from .scaling import check_scales
 from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
                       scenario_epsilon, SCENARIO_STATEMENT)
@@ -67,7 +74,10 @@ SHRINK = 1e-6
 EXACT_CONDITION = ("bracket closed: a global solve of psi at a theta reaches the KKT relaxation's proven bound "
                    "(any g: nonconvex in z, integer controls)")
 KKT_CONDITION = "every g_k convex in z at fixed theta (KKT conditions of the inner problem are then sufficient)"
-RULE_CONDITION = "never exact: a decision rule restricts the recourse (a safe bound: chi <= chi_rule, delta >= delta_rule)"
+KKT_STATES_CONDITION = ("with states: the inner minimiser is a KKT point (a constraint qualification, e.g. LICQ of h "
+                        "in x, not proven) with multipliers of h within +-{M:g} (assumed), and g convex in (z, x); "
+                        "never ok: the lower bound of chi (psi at a theta, global) is the only proven number")
+RULE_CONDITION = "never exact: a decision rule (linear or ReLU) restricts the recourse (a safe bound: chi <= chi_rule, delta >= delta_rule)"
 VERTEX_CONDITION = ("psi convex in theta, proven for g and h linear in (theta, z, x): the worst theta of a box is "
                     "then a vertex")
 
@@ -79,10 +89,14 @@ class RecourseMethod(_StrChoice):
     KKT = "kkt"  #: the KKT relaxation alone: exact when g is convex in z, else a bound
     VERTEX = "vertex"  #: the vertices of a box: exact when g is linear in (θ, z)
     RULE = "decision_rule"  #: z = a linear rule of θ: a safe bound (χ ≤ χ_r, δ ≥ δ_r), any solver, states too
+    RELU_RULE = "relu_rule"  #: z = a ReLU network of θ (with a linear skip): a safe bound, as ``decision_rule``
 
     @classmethod
     def parse(cls, value, param: str = "method") -> "RecourseMethod":
         return super().parse(value, param)
+
+
+_RULES = (RecourseMethod.RULE, RecourseMethod.RELU_RULE)
 
 
 def check_route(model, uncertainty_set, solver, method="auto", options: OptionsLike = None,
@@ -111,18 +125,27 @@ def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod
             key = "exact"
         elif kind is SetKind.BOX:
             key = "vertex"
+        elif minlp:
+            key = "kkt"  # states: an estimate on assumptions, with a proven lower bound
         else:
             raise ValidationError(f"recourse on a {kind} set needs the KKT route (method 'exact' or 'kkt'), a MINLP for a global solver "
                                   f"(maingo, scip, gurobi) on g written explicitly in (theta, z); solver "
                                   f"{solver.name!r}{' and a model with equations h = 0' if has_h else ''} cannot. "
                                   "Use a box set (vertex route), or a global MINLP solver and explicit CQAs")
     m = RecourseMethod.parse(key)
-    if m is RecourseMethod.RULE:
+    if m is RecourseMethod.RELU_RULE and solver.name == "scip":
+        raise ValidationError("method='relu_rule' with solver 'scip': the rule's |a| terms reach SCIP as sqrt(a^2) "
+                              "through Pyomo's writer, and SCIP found no answer in 400 s on the HX network (4 theta, 4 "
+                              "hinges; measured). Use maingo or gurobi (proven bounds), ipopt (sampled), or "
+                              "method='decision_rule' (linear) with scip")
+    if m in _RULES:
         return m
-    if m is not RecourseMethod.VERTEX and has_h:
-        raise ValidationError(f"the KKT route (method {m.value!r}) needs g written explicitly in (theta, z); this model has "
-                              "states and equations h = 0. Use method='vertex' (box set) or write the CQAs as "
-                              "expressions of theta and the controls")
+    if m is RecourseMethod.EXACT and has_h:
+        raise ValidationError("the exact route (method 'exact') needs g written explicitly in (theta, z); this model has "
+                              "states and equations h = 0. Use method='kkt' (an estimate resting on a constraint "
+                              "qualification, with a proven lower bound of chi), method='vertex' (box set), "
+                              "method='decision_rule' (a safe bound), or write the CQAs as expressions of theta and "
+                              "the controls")
     if m is not RecourseMethod.VERTEX and not minlp:
         raise ValidationError(f"method={m.value!r} solves a MINLP; solver {solver.name!r} cannot (use maingo, scip or "
                               "gurobi, or method='vertex' for a box set)")
@@ -133,6 +156,25 @@ def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod
 
 
 # --------------------------------------------------------------------------- results
+def _only_psi_proven(res, br: Bracket, index: bool) -> None:
+    """A bracket whose relaxation rests on assumptions (:data:`KKT_STATES_CONDITION`): its bound
+    is an estimate, not a proof.  Test: χ = the largest ψ proven at a θ (as on the exact route;
+    the relaxation's value, an upper estimate of χ if its assumptions hold, is in the
+    diagnostics), ``bound`` when it is > 0 (infeasible, proven), else ``uncertified``.  Index:
+    δ = the relaxation's value, its lower bound dropped, the proven upper bound kept,
+    ``uncertified``."""
+    res.assumption_verified = False
+    if index:
+        res.delta_lower_bound = None
+        res.status = ResultStatus.UNCERTIFIED
+        return
+    if math.isfinite(br.upper):
+        note = f"KKT relaxation with states: chi <= {br.upper:.6g} if its assumptions hold (not proven)"
+        res.diagnostics = f"{res.diagnostics}; {note}" if res.diagnostics else note
+    res.chi_upper_bound = None
+    res.status = ResultStatus.BOUND if br.lower > 0 else ResultStatus.UNCERTIFIED
+
+
 def _extra_dict(res) -> dict:
     return {"route": res.route, "critical_z": res.critical_z, "active_constraints": list(res.active_constraints),
             "assumption": res.assumption, "assumption_verified": res.assumption_verified,
@@ -288,10 +330,15 @@ class RecourseAnalysis:
         self._check_lp_solver(cls is RecourseIndexResult)
         route = _resolve_method(method, self.solver, self.set_kind, self._has_h())
         tp = self._theta_p(theta_p)
+        states = route is RecourseMethod.KKT and self._has_h()
         cond = {RecourseMethod.EXACT: EXACT_CONDITION, RecourseMethod.KKT: KKT_CONDITION,
-                RecourseMethod.VERTEX: VERTEX_CONDITION, RecourseMethod.RULE: RULE_CONDITION}[route]
-        verified = {RecourseMethod.EXACT: False, RecourseMethod.KKT: self.linear_in_z,
-                    RecourseMethod.VERTEX: self.linear, RecourseMethod.RULE: False}[route]
+                RecourseMethod.VERTEX: VERTEX_CONDITION, RecourseMethod.RULE: RULE_CONDITION,
+                RecourseMethod.RELU_RULE: RULE_CONDITION}[route]
+        if states:
+            cond = KKT_STATES_CONDITION.format(M=STATE_MULTIPLIER_BOUND)
+        verified = {RecourseMethod.EXACT: False, RecourseMethod.KKT: self.linear_in_z and not states,
+                    RecourseMethod.VERTEX: self.linear, RecourseMethod.RULE: False,
+                    RecourseMethod.RELU_RULE: False}[route]
         res = cls(status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
                   is_global=self.solver.is_global, method=Method.ENUMERATION if route is RecourseMethod.VERTEX
                   else Method.MINLP, theta_p=dict(zip(self.model.theta_p_names, map(float, tp))),
@@ -370,8 +417,8 @@ class RecourseAnalysis:
         t0, res, tp, route = self._begin(RecourseIndexResult, method, theta_p, delta_max=self.delta_max)
         if not self._nominal_check(res, tp):
             return self._finish(res, t0)
-        if route is RecourseMethod.RULE:
-            decision_rule_index(self, res, tp)
+        if route in _RULES:
+            decision_rule_index(self, res, tp, relu=route is RecourseMethod.RELU_RULE)
             if res.solved and math.isfinite(res.delta):
                 res.probability = self.uset.probability(res.delta)
             return self._finish(res, t0)
@@ -409,12 +456,19 @@ class RecourseAnalysis:
             br = Bracket(lower=cap, upper=cap, converged=True)
         else:
             br = bracket_index(self, rel, tp, sq, iterations, start, cuts, cap)
-        self._record_bracket(res, br, index=True)
+        self._record_bracket(res, br, index=True, assumed=rel.states)
+        self._note_fbbt(res, rel)
         res.certification["violation_tol"] = VIOLATION_TOL
 
-    def _record_bracket(self, res, br: Bracket, index: bool) -> None:
+    @staticmethod
+    def _note_fbbt(res, rel: _Relaxation) -> None:
+        if rel.fbbt:
+            res.certification["state_bounds"] = f"derived by FBBT over the set for {', '.join(rel.fbbt)}"
+
+    def _record_bracket(self, res, br: Bracket, index: bool, assumed: bool = False) -> None:
         """A bracket onto the result: status ok (closed), bound (open, the safe side proven) or
-        failed; the safe value in ``delta`` / ``chi``, both bounds, the critical θ and z."""
+        failed; the safe value in ``delta`` / ``chi``, both bounds, the critical θ and z.
+        ``assumed``: the relaxation's bound rests on assumptions (a model with states)."""
         res.bracket = list(br.history)
         for name, status, value, t, msg in br.solves:
             res.subproblems.append(SubproblemResult(name, float("nan") if value is None else float(value), status,
@@ -448,6 +502,9 @@ class RecourseAnalysis:
             return
         res.status = ResultStatus.OK if ok else ResultStatus.BOUND
         res.assumption_verified = bool(ok)
+        if assumed:
+            _only_psi_proven(res, br, index)
+
 
     def _vertices(self):
         n = self.model.n_m
@@ -583,8 +640,8 @@ class RecourseAnalysis:
         d = self.uset.delta_for_confidence(confidence) if confidence is not None else check_number(
             "delta", delta, low=0)
         res.delta_m = d
-        if route is RecourseMethod.RULE:
-            decision_rule_test(self, res, tp, d)
+        if route in _RULES:
+            decision_rule_test(self, res, tp, d, relu=route is RecourseMethod.RELU_RULE)
         elif route is RecourseMethod.VERTEX:
             self._test_vertex(res, tp, d)
             if res.status == ResultStatus.UNCERTIFIED:
@@ -592,6 +649,8 @@ class RecourseAnalysis:
         else:
             inst = self._instance(tp)
             self._test_bracket(res, inst, tp, d, free_p=False, route=route)
+            if res.status == ResultStatus.UNCERTIFIED:
+                self._certify(res, tp, d)
         return self._finish(res, t0)
 
     def _test_bracket(self, res, inst, tp, d, free_p: bool, route, window: Optional[float] = None) -> None:
@@ -604,7 +663,8 @@ class RecourseAnalysis:
         rel.add_kkt()
         iterations = 1 if route is RecourseMethod.KKT else self.options.bracket_iterations
         br = bracket_test(self, rel, tp, iterations, window=window)
-        self._record_bracket(res, br, index=False)
+        self._record_bracket(res, br, index=False, assumed=rel.states)
+        self._note_fbbt(res, rel)
         if free_p and br.theta_p is not None:
             res.worst_theta_p = dict(zip(self.model.theta_p_names, map(float, br.theta_p)))
 

@@ -389,9 +389,31 @@ class ModelInstance:
                         v.setlb(lb)
                     if ub is not None or id(v) in theta_ids:
                         v.setub(ub)
+                _pad_derived(self._unbounded)
         finally:
             for v in free:
                 v.fix()
+
+
+#: An FBBT-derived interval narrower than this (relative) is widened to it: at a fixed θ FBBT
+#: pins an explicit state to [x, x] up to round-off, which MAiNGO then called infeasible
+#: (measured: x·fh1 = 1 with x unbounded, fh1 = 1.4; widened by 1e-9 still infeasible, by 1e-7
+#: solved).  A wider bound is still a relaxation; intervals wider than this are left alone.
+FBBT_PAD = 1e-7
+
+
+def _pad_derived(unbounded) -> None:
+    for v, no_lb, no_ub in unbounded:
+        lb, ub = v.lb, v.ub
+        if lb is None or ub is None:
+            continue
+        pad = FBBT_PAD * max(1.0, abs(lb), abs(ub))
+        if ub - lb >= pad:
+            continue
+        if no_lb:
+            v.setlb(lb - pad)
+        if no_ub:
+            v.setub(ub + pad)
 
 
 def _cqa_value(name: str, e):
