@@ -131,12 +131,15 @@ def test_adaptive_index_map_equals_dense_on_case1(case1_model):
     assert ad.settings["adaptive"]["delta_threshold"] > 0 and ad.settings["solver"] == "maingo"
 
 
-def test_adaptive_map_on_a_dask_local_cluster_equals_serial():
+def test_adaptive_map_on_a_dask_local_cluster_equals_serial(tmp_path):
     distributed = pytest.importorskip("distributed")
     model = _model(disk_simulator)
     serial = adaptive_monte_carlo_map(model, grid=[AXIS, AXIS], confidence=0.85, n_samples=1000, coarse_step=8)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    import dask
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                                     local_directory=str(tmp_path)) as cluster, distributed.Client(cluster) as client:
         on_dask = adaptive_monte_carlo_map(model, grid=[AXIS, AXIS], confidence=0.85, n_samples=1000,
                                            coarse_step=8, workers=client.get_executor())
     assert on_dask.run_info["executor"] == "ClientExecutor"

@@ -8,12 +8,15 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.mark.timeout(120)
-def test_dask_local_cluster_maps_equal_serial(case1_model):
+def test_dask_local_cluster_maps_equal_serial(case1_model, tmp_path):
     grid = [np.linspace(4.0, 6.0, 3), np.linspace(350.0, 550.0, 3)]
     serial_mc = monte_carlo_map(case1_model, n_samples=1000, progress=False)
     serial_fi = flexibility_index_map(case1_model, grid=grid, solver="maingo", progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    import dask
+
+    with dask.config.set({"temporary-directory": str(tmp_path)}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                     dashboard_address=None, local_directory=str(tmp_path)) as cluster, distributed.Client(cluster) as client:
         ex = client.get_executor()
         dask_mc = monte_carlo_map(case1_model, n_samples=1000, workers=ex, chunk_size=40, progress=False)
         dask_fi = flexibility_index_map(case1_model, grid=grid, solver="maingo", workers=ex, chunk_size=2,
