@@ -37,7 +37,7 @@ from typing import List, Optional
 import numpy as np
 import pyomo.environ as pyo
 
-from ..solvers import SolverStatus
+from ..solvers import SolverStatus, objective_sense
 from .kkt import add_control_cut, add_inner_kkt, add_inner_kkt_states
 
 __all__ = ["Bracket", "bracket_test", "bracket_index", "probe_index_upper", "VIOLATION_TOL"]
@@ -91,7 +91,7 @@ class _Relaxation:
     @property
     def states(self) -> bool:
         """The model has states x and rows h: KKT with assumed multiplier bounds, no cuts."""
-        return bool(self.inst.state_vars()) or any(c.active for c in self.inst.model.h.values())
+        return self.ra._has_h()
 
     def add_kkt(self, u_lb: Optional[float] = None) -> None:
         m, inst = self.m, self.inst
@@ -199,7 +199,7 @@ def _relax(ra, m, br: Bracket, name: str, target: Optional[float], tol: float):
     or when it finds a point beyond the first bound by ``tol`` (which disproves it).  The safer
     of the two bounds is returned, with the result that gave it; None when the second solve
     proves nothing."""
-    maximize = _sense(m) == pyo.maximize
+    maximize = objective_sense(m) == pyo.maximize
     r = ra.solver.solve(m, bound_target=target)
     br.solves.append((name, r.status, r.bound, r.time, r.message))
     bound = _bound_of(r, ra.solver.is_global, maximize)
@@ -231,12 +231,6 @@ def _bound_of(r, is_global: bool, maximize: bool) -> Optional[float]:
     if r.bound is not None and r.status in _BOUND_STATUSES:
         return float(r.bound)
     return None
-
-
-def _sense(m):
-    for o in m.component_data_objects(pyo.Objective, active=True, descend_into=True):
-        return o.sense
-    return pyo.minimize
 
 
 def _tolerance(br: Bracket, rel: float, abs_: float) -> float:

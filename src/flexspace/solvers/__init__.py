@@ -61,6 +61,8 @@ __all__ = [
     "UnknownSolverError",
     "solver_table",
     "gurobi_unsupported",
+    "objective_sense",
+    "SECOND_OPINION",
 ]
 
 
@@ -337,7 +339,7 @@ class Solver:
         if (point_target is not None or bound_target is not None) and self.honours_targets:
             self._targets = _Targets(None if point_target is None else float(point_target),
                                      None if bound_target is None else float(bound_target),
-                                     _objective_sense(model) == pyo.maximize)
+                                     objective_sense(model) == pyo.maximize)
         try:
             with _quiet_pyomo():
                 if self.hard_guard and hasattr(os, "fork"):
@@ -374,7 +376,7 @@ class Solver:
                 "(relative); not trusted"))
         if res.bound is None:
             return res
-        maximize = _objective_sense(model) == pyo.maximize
+        maximize = objective_sense(model) == pyo.maximize
         tol = max(10.0 * self.abs_gap, 2.0 * self.gap * max(abs(obj), abs(res.bound)), 1e3 * self.feas_tol * (1 + abs(obj)))
         gap = (res.bound - obj) if maximize else (obj - res.bound)
         if gap > tol or gap < -tol:
@@ -731,7 +733,6 @@ class Solver:
 
 
 # --------------------------------------------------------------------------- objective targets
-#: solvers whose objective-target options :meth:`Solver.solve` sets (tested in tests/test_solvers.py)
 #: Settings of :meth:`Solver.second_opinion`, per solver.  SCIP 10 (PySCIPOpt 6.3) at
 #: ``numerics/feastol`` 1e-8 proved a wrong bound of a KKT relaxation (recourse sweep model 225:
 #: "optimal" −0.19954 where the maximum is −0.170577, which SCIP itself finds with θ fixed there
@@ -742,10 +743,12 @@ class Solver:
 #: they disagree the safer bound is kept.  MAiNGO and Gurobi: no wrong bound seen in the same sweep.
 SECOND_OPINION = {"scip": {"numerics/feastol": 1e-7, "randomization/randomseedshift": 1}}
 
+#: solvers whose objective-target options :meth:`Solver.solve` sets (tested in tests/test_solvers.py)
 _TARGET_SOLVERS = frozenset({"maingo", "scip", "gurobi"})
 
 
-def _objective_sense(model):
+def objective_sense(model):
+    """The sense of the active objective of ``model`` (minimise when it has none)."""
     for o in model.component_data_objects(pyo.Objective, active=True, descend_into=True):
         return o.sense
     return pyo.minimize
