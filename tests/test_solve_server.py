@@ -226,3 +226,71 @@ def test_idle_solver_children_are_bounded_and_the_oldest_are_ended():
     assert solvers[0].solve(m).objective == pytest.approx(first[0], abs=1e-9)
     for s in solvers:
         s.close()
+
+
+def _npv_max(p):
+    from pyomo.core.expr.numeric_expr import NPV_MaxExpression
+
+    return NPV_MaxExpression((p, 0.0))
+
+
+def _idaes_like_model():
+    """Every component kind an IDAES flowsheet carries, on a small problem: an immutable
+    indexed Param (its data are floats), a mutable indexed Param, a Reference to a Var, a
+    Reference to a mutable Param, an Expression, a scaling Suffix, a Set, a Port/Arc pair
+    expanded, an expression bound (IDAES writes ``max(0, lb)``) and a deactivated block."""
+    from pyomo.network import Arc, Port
+
+    m = pyo.ConcreteModel()
+    m.comps = pyo.Set(initialize=["a", "b"])
+    m.k = pyo.Param(m.comps, initialize={"a": 2.0, "b": 3.0})  # immutable: data are floats
+    m.q = pyo.Param(m.comps, mutable=True, initialize={"a": 1.0, "b": -1.0})
+    m.u1 = pyo.Block()
+    m.u2 = pyo.Block()
+    for u in (m.u1, m.u2):
+        u.f = pyo.Var(m.comps, bounds=(0, 10), initialize=1.0)
+        u.port = Port(initialize={"f": u.f})
+    m.lb_a = pyo.Param(initialize=0.5)
+    m.u1.f["a"].setlb(pyo.NPV_MaxExpression((m.lb_a, 0.0)) if hasattr(pyo, "NPV_MaxExpression") else
+                      _npv_max(m.lb_a))
+    m.s = Arc(source=m.u1.port, destination=m.u2.port)
+    pyo.TransformationFactory("network.expand_arcs").apply_to(m)
+    m.ref_f = pyo.Reference(m.u2.f)
+    m.ref_q = pyo.Reference(m.q)
+    m.cost = pyo.Expression(expr=sum(m.k[c] * (m.ref_f[c] - m.ref_q[c]) ** 2 for c in m.comps))
+    m.obj = pyo.Objective(expr=m.cost)
+    m.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
+    m.scaling_factor[m.u1.f["a"]] = 10.0
+    m.off = pyo.Block()
+    m.off.c = pyo.Constraint(expr=m.u1.f["b"] >= 9)
+    m.off.deactivate()
+    return m
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_capture_handles_every_idaes_component_kind(name):
+    """Issue: SCIP crashed in the state capture ('float' object has no attribute
+    'parent_component') on IDAES's immutable indexed Params.  The guarded solve must equal an
+    in-process solve before and after changes to each kind."""
+    from flexspace.solvers.guard import ModelState
+
+    m = _idaes_like_model()
+    st_ = ModelState(m, ())
+    assert len({id(v) for v in st_.variables}) == len(st_.variables)  # References do not repeat a VarData
+    assert all(p.parent_component() is m.q for p in st_.params)
+    guarded, plain = Solver(name, {"time_limit": 600}), Solver(name, {"time_limit": 600}, hard_guard=False)
+
+    def same():
+        a = guarded.solve(m)
+        xa = [pyo.value(v) for v in m.u2.f.values()]
+        b = plain.solve(m)
+        assert a.status == b.status == SolverStatus.OPTIMAL
+        assert a.objective == pytest.approx(b.objective, abs=1e-5)
+        assert xa == pytest.approx([pyo.value(v) for v in m.u2.f.values()], abs=1e-4)
+
+    same()
+    for change in (lambda: m.q["a"].set_value(4.0), lambda: m.ref_q["b"].set_value(7.0), lambda: m.off.activate(),
+                   lambda: m.u1.f["a"].setub(3.0)):
+        change()
+        same()
+    assert pyo.value(m.u2.f["b"]) == pytest.approx(9.0, abs=1e-4)  # the re-activated block's constraint holds

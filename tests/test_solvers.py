@@ -331,3 +331,21 @@ def test_targets_ignored_by_local_solvers():
     assert not s.honours_targets and Solver("scip").honours_targets
     r = s.solve(_wavy(-20), point_target=1e-6, bound_target=0.0)
     assert r.status == SolverStatus.LOCALLY_OPTIMAL
+
+
+def test_user_scaling_is_detected_once_and_not_after_scale_model():
+    """An active ``scaling_factor`` Suffix anywhere in the model makes Ipopt use it (user-scaling);
+    ``core.scale_model`` deactivates the suffixes it applied, so a scaled model is not scaled twice."""
+    from flexspace.solvers import has_user_scaling
+
+    m = pyo.ConcreteModel()
+    m.b = pyo.Block()
+    m.b.x = pyo.Var(initialize=1e4)
+    m.b.c = pyo.Constraint(expr=m.b.x == 1e4)
+    m.o = pyo.Objective(expr=0)
+    assert not has_user_scaling(m)
+    m.b.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
+    m.b.scaling_factor[m.b.x] = 1e-4
+    assert has_user_scaling(m)
+    scaled = pyo.TransformationFactory("core.scale_model").create_using(m)
+    assert not has_user_scaling(scaled)

@@ -58,6 +58,9 @@ class SolveOptions:
         global relaxation solve and one global solve of the inner problem,
         :mod:`flexspace.formulations.bracket`); when they run out the result is a proven
         ``bound``.  Default 40 (our choice; the peer's problems need 2-12).
+    grid_points : points per axis of the set's box for the recourse ``grid`` route (ψ at
+        every grid point inside the set).  Default 3: the peer's sampling of its IDAES HX
+        example (IDAES PR #1398, ``num_points = 3``, grid strategy).
     local_presolve : global solvers first solve each index NLP with Ipopt and use its δ
         as an upper bound (valid: a local optimum is a feasible point).  Off by default:
         it helps SCIP on the LDL form of case 2 but made SCIP hang on the box form
@@ -84,6 +87,7 @@ class SolveOptions:
     certify_epsilon: float = 0.05
     certify_beta: float = 1e-3
     bracket_iterations: int = 40
+    grid_points: int = 3
 
     def __post_init__(self):
         _positive("time_limit", self.time_limit, "seconds per solve, e.g. 60")
@@ -110,6 +114,7 @@ class SolveOptions:
                      hint="a confidence complement, e.g. 1e-3")
         check_number("options.bracket_iterations", self.bracket_iterations, integer=True, low=1,
                      hint="iterations, e.g. 40")
+        check_number("options.grid_points", self.grid_points, integer=True, low=2, hint="points per axis, e.g. 3")
         if not isinstance(self.cutoffs, bool):
             raise ValidationError(f"options.cutoffs must be True or False, got {self.cutoffs!r}")
 

@@ -15,16 +15,17 @@ def test_region_agreement_metrics():
     assert a["over_vs_mc"] == 1  # point 2 (MC 0.5); point 3 is within one SE of 0.85
 
 
-def test_tiny_benchmark_writes_tables_and_figures(tmp_path):
-    res = run_benchmarks("tiny", str(tmp_path), cases=("case1",), log=lambda *a: None)
-    md = (tmp_path / "case1.md").read_text()
+@pytest.mark.parametrize("case", ["case1", "case3"])  # case 3: the IDAES flowsheet has its place too
+def test_tiny_benchmark_writes_tables_and_figures(tmp_path, case):
+    res = run_benchmarks("tiny", str(tmp_path), cases=(case,), log=lambda *a: None)
+    md = (tmp_path / f"{case}.md").read_text()
     assert "| Alg 1 (Monte Carlo) |" in md and "| Alg 2 (flex index) | box | ipopt |" in md
     assert "versions:" in md and "UTC" in md
     for fig in ("fig1_mc", "fig2_alg2_alg3", "fig3_theta_m"):
-        assert (tmp_path / f"case1_{fig}.png").stat().st_size > 1000
-    rows = json.loads((tmp_path / "case1.json").read_text())["rows"]
+        assert (tmp_path / f"{case}_{fig}.png").stat().st_size > 1000
+    rows = json.loads((tmp_path / f"{case}.json").read_text())["rows"]
     alg2 = [r for r in rows if r["method"].startswith("Alg 2")][0]
     assert alg2["failed"] == 0 and 0.0 <= alg2["iou"] <= 1.0
     # the flexibility region is conservative: Alg 2 (certified) never exceeds the MC region beyond its SE
     assert alg2["over_vs_mc"] == 0 and alg2["uncertified"] == 0
-    assert res["case1"]["mc"].probability.shape == (3, 3)
+    assert res[case]["mc"].probability.shape == (3, 3)

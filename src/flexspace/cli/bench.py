@@ -1,6 +1,7 @@
 """Benchmarks against Monte Carlo and the solver comparison of the seed (issue 4).
 
-``flexspace bench [--quick|--tiny] [--out DIR]`` runs, for case 1 and case 2, Algorithm 1
+``flexspace bench [--quick|--tiny] [--out DIR] [--cases ...]`` runs, for case 1 and case 2 (and
+case 3, the IDAES CSTR, when asked), Algorithm 1
 (Monte Carlo, 1000 samples), Algorithm 2 (box, ellipsoid, LDL) and Algorithm 3 (box,
 ellipsoid) with every available solver (ipopt, maingo, scip), and writes to ``DIR``
 (default ``benchmarks/results``):
@@ -368,8 +369,9 @@ def register(subparsers) -> None:
     g.add_argument("--quick", action="store_true", help="coarser grids and shorter limits (< 5 min)")
     g.add_argument("--tiny", action="store_true", help="3x3 grids, Ipopt only (seconds; used by the tests)")
     p.add_argument("--out", default="benchmarks/results")
-    p.add_argument("--cases", nargs="+", default=["case1", "case2"], choices=["case1", "case2"],
-                   help="the seed case studies (models with controls are analysed by `flexspace run --controls`)")
+    p.add_argument("--cases", nargs="+", default=["case1", "case2"], choices=["case1", "case2", "case3"],
+                   help="the seed case studies and case 3 (the IDAES CSTR; models with controls are analysed "
+                        "by `flexspace run --controls`)")
     p.set_defaults(func=_cmd_bench)
 
 

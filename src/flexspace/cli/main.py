@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
+import inspect
 import json
 import os
 import sys
@@ -85,11 +88,154 @@ FORM_HELP = ("the seed's full model, or the reduced-space form of the same stead
              "solves on case 2)")
 
 
+MODEL_HELP = ("a shipped case ({cases}), or your own model as module:factory or package.module:factory: a function "
+              "returning a flexspace.ProcessModel, imported from the current directory or the installed packages "
+              "(it may take a keyword `formulation`, passed when --formulation is not full)")
+
+
+def _load_model(spec: str, formulation: str = "full"):
+    """The positional ``case`` of ``run``/``index``: a shipped case name, or ``module:factory``
+    (a user's zero-argument function returning a ProcessModel)."""
+    from ..errors import ValidationError
+    from ..models.cases import CASES, case_model
+
+    if ":" in spec:
+        return _user_model(spec, formulation)
+    if spec not in CASES:
+        raise ValidationError(f"unknown case {spec!r}: choose a shipped case ({', '.join(sorted(CASES))}), or give "
+                              "your own model as module:factory (package.module:factory), a function returning a "
+                              "flexspace.ProcessModel, e.g. `flexspace run mymodel:make` run from the directory "
+                              "that holds mymodel.py")
+    return case_model(spec, formulation)
+
+
+def _user_model(spec: str, formulation: str):
+    """``module:factory`` -> its ProcessModel, with a picklable ``factory`` for worker processes."""
+    from ..errors import ValidationError
+
+    factory = _import_factory(spec)
+    takes = _accepts_formulation(spec, factory)
+    if formulation != "full" and not takes:
+        raise ValidationError(f"--formulation {formulation}: the factory {spec!r} takes no keyword `formulation`, so "
+                              "only its full model exists; drop --formulation, or give the factory a parameter "
+                              "formulation=\"full\" that builds the other forms")
+    form = formulation if formulation != "full" else None
+    model = _call_factory(spec, form, factory)
+    if getattr(model, "factory", None) is None:  # workers rebuild it by re-importing it (the partial pickles)
+        model.factory = functools.partial(_call_factory, spec, *([form] if form else []))
+    return model
+
+
+def _import_factory(spec: str):
+    """Import ``module`` of ``module:factory`` (the current directory first on sys.path for the
+    import only) and return its callable ``factory``; every failure is a ValidationError."""
+    from ..errors import ValidationError
+
+    module_name, _, attr = spec.partition(":")
+    if module_name.endswith(".py"):
+        raise ValidationError(f"model {spec!r}: give the module's name, not its file: "
+                              f"{module_name[:-3].replace(os.sep, '.')}:{attr} (run from the directory that holds "
+                              f"{os.path.basename(module_name)})")
+    if not all(p.isidentifier() for p in module_name.split(".") + attr.split(".")):
+        raise ValidationError(f"model {spec!r}: give module:factory with a dotted Python module name and a function "
+                              "name, e.g. mymodel:make for the function make in mymodel.py (no path, no .py; run "
+                              "from the directory that holds the file)")
+    module = _import_module(spec, module_name)
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValidationError(f"model {spec!r}: module {module_name!r} ({getattr(module, '__file__', '?')}) has no "
+                                  f"attribute {attr!r}; define a function {attr}() there returning a "
+                                  "flexspace.ProcessModel, or fix the name after the ':'")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValidationError(f"model {spec!r}: {module_name}.{attr} is not callable (it is {obj!r:.40}, of type "
+                              f"{type(obj).__name__}); name a zero-argument function that returns a "
+                              "flexspace.ProcessModel")
+    return obj
+
+
+def _import_module(spec: str, module_name: str):
+    from ..errors import ValidationError
+
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        importlib.invalidate_caches()
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise ValidationError(f"model {spec!r}: module {module_name!r} not found (run from the directory that "
+                                  f"holds it, or install it; searched {cwd} and the installed packages)") from None
+        raise ValidationError(f"model {spec!r}: importing module {module_name!r} failed: {exc} (install the "
+                              "missing package)") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed on import
+        raise ValidationError(f"model {spec!r}: importing module {module_name!r} raised {type(exc).__name__}: "
+                              f"{exc}{_where(exc)}; fix the module") from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _accepts_formulation(spec: str, factory) -> bool:
+    """Whether ``factory`` takes the keyword ``formulation``; a factory that needs arguments is refused."""
+    from ..errors import ValidationError
+
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins without a signature: called as they are
+        return False
+    try:
+        sig.bind()
+    except TypeError:
+        raise ValidationError(f"model {spec!r}: the factory must be callable with no arguments, its signature is "
+                              f"{sig}; give the other parameters defaults (or wrap it in a function)") from None
+    try:
+        sig.bind(formulation="full")
+        return True
+    except TypeError:
+        return False
+
+
+def _call_factory(spec: str, formulation=None, factory=None):
+    """Call the user's ``module:factory`` (importing it when ``factory`` is not given) and check
+    that it returned a ProcessModel.  Module-level, so ``functools.partial(_call_factory, spec)``
+    pickles: worker processes rebuild the model with it."""
+    from ..errors import ValidationError
+    from ..models.base import ProcessModel
+
+    if factory is None:
+        factory = _import_factory(spec)
+    try:
+        model = factory() if formulation is None else factory(formulation=formulation)
+    except Exception as exc:  # noqa: BLE001 - the user's factory failed
+        raise ValidationError(f"model {spec!r}: the factory raised {type(exc).__name__}: {exc}{_where(exc)}; fix "
+                              "the factory so that it returns a flexspace.ProcessModel") from None
+    if not isinstance(model, ProcessModel):
+        raise ValidationError(f"model {spec!r}: the factory returned {type(model).__name__} ({model!r:.60}), not a "
+                              "flexspace.ProcessModel; return ProcessModel(m, theta_p=..., theta_m=..., "
+                              "constraints=..., covariance=...)")
+    return model
+
+
+def _where(exc) -> str:
+    """`` (at file:line)`` of the innermost frame of the traceback, to find the failing line."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+
+
+def _what(spec: str) -> str:
+    return f"model {spec!r}" if ":" in spec else f"case {spec!r}"
+
+
 def _cmd_index(args) -> int:
     from ..formulations import flexibility_index
-    from ..models.cases import case_model
 
-    model = case_model(args.case, args.formulation)
+    model = _load_model(args.case, args.formulation)
     theta_p = args.theta_p if args.theta_p else None
     r = flexibility_index(model, theta_p, args.uncertainty_set, args.solver, method=args.method,
                           options={"time_limit": args.time_limit})
@@ -119,7 +265,30 @@ def _cmd_demo(args) -> int:
 
     design_space_figure([mc_map, fi_map], region, confidence).savefig(path, dpi=120, bbox_inches="tight")
     print(f"figure: {path}")
+    _demo_idaes_case()
     return 0
+
+
+def _demo_idaes_case() -> None:
+    """Case 3, the IDAES CSTR flowsheet, at its nominal θp: the ellipsoid index per solver (a few
+    seconds) and Monte Carlo; its maps: ``flexspace run case3`` and ``benchmarks/bench_case3.py``."""
+    from ..formulations import FlexibilityAnalysis
+    from ..models.cases import case_model
+    from ..montecarlo import monte_carlo_probability
+    from ..solvers import available_solvers
+
+    model = case_model("case3")
+    tp = model.theta_p_nominal
+    print(f"\ncase 3 ({model.description}) at V={tp[0]:g} m3, T_in={tp[1]:g} K; covariance of (k0, Ea) is an "
+          "ASSUMPTION (see flexspace.models.cases.case3)")
+    print(f"{'set':<10}{'solver':<8}{'type':<8}{'delta':>12}{'P(set)':>10}{'status':>12}{'time [s]':>10}")
+    for sv in [s for s in ("ipopt", "scip") if s in available_solvers()]:
+        t0 = time.perf_counter()
+        r = FlexibilityAnalysis(model, "ellipsoid", sv, diagnose_failures=False).index(tp)
+        print(f"{'ellipsoid':<10}{sv:<8}{'global' if r.is_global else 'local':<8}{r.delta:>12.7f}"
+              f"{r.probability:>10.5f}{r.status.value:>12}{time.perf_counter() - t0:>10.2f}")
+    mc = monte_carlo_probability(model, tp, 100000, random_state=0)
+    print(f"Monte Carlo (100000 samples): P = {mc.probability:.5f} ± {mc.std_error:.5f}")
 
 
 def _demo_point(model) -> None:
@@ -173,14 +342,17 @@ def _demo_maps(model, confidence):
 
 
 def _cmd_run(args) -> int:
-    """``flexspace run {case1,case2} --method {mc,flexindex,flextest} ...``: DIR/map.csv, map.png, summary.json."""
-    from ..designspace import DesignSpaceMap, design_space_figure, make_grid
+    """``flexspace run CASE|MODULE:FACTORY --method {mc,flexindex,flextest} ...``: DIR/map.csv, map.png,
+    summary.json (map.png: for 1 or 2 theta_p)."""
+    from ..designspace import DesignSpaceMap, make_grid
     from ..errors import ValidationError
     from ..files import jsonable as _jsonable
     from ..files import write_atomic
-    from ..models.cases import case_model
 
-    model = case_model(args.case, args.formulation)
+    model = _load_model(args.case, args.formulation)
+    if model.n_p == 0:
+        raise ValidationError(f"{_what(args.case)} has no process parameters (theta_p): maps need them; use "
+                              f"`flexspace index {args.case}` for its flexibility index")
     _check_controls_flag(args, model)
     if args.solver is None:
         args.solver = "scip" if args.method == "flextest" else "maingo"
@@ -201,9 +373,12 @@ def _cmd_run(args) -> int:
         dmap = DesignSpaceMap.from_region(region, axes)  # grid points inside the rectangle(s): probability >= confidence
     dmap.to_csv(os.path.join(args.out, "map.csv"), metadata=False)  # plain CSV; metadata: summary.json
     summary["map_metadata"] = dmap.metadata()
-    fig = design_space_figure([dmap], region, args.confidence,
-                              title=f"flexspace run {args.case} --method {args.method}")
-    fig.savefig(os.path.join(args.out, "map.png"), dpi=120, bbox_inches="tight")
+    fig = _map_figure(dmap, region, args.confidence, f"flexspace run {args.case} --method {args.method}")
+    if fig is not None:
+        fig.savefig(os.path.join(args.out, "map.png"), dpi=120, bbox_inches="tight")
+    else:
+        summary["figure"] = f"map.png not drawn: the figure shows 1 or 2 theta_p, this model has {model.n_p}"
+        print(summary["figure"])
     summary["map"] = dmap.summary(args.confidence)
     summary["time_s"] = time.perf_counter() - t0
     text = json.dumps(_jsonable(summary), indent=2, default=str).encode("utf-8")
@@ -218,16 +393,41 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _map_figure(dmap, region, confidence, title):
+    """The map's figure: the probability over the grid for 2 theta_p (the shipped cases), a curve
+    over the axis for 1 (a user's model), None for 3 or more."""
+    from ..designspace import design_space_figure
+
+    if len(dmap.axes) == 2:
+        return design_space_figure([dmap], region, confidence, title=title)
+    if len(dmap.axes) != 1:
+        return None
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.add_subplot()
+    x, p, failed = dmap.axes[0], dmap.probability.ravel(), dmap.failed.ravel()
+    ax.plot(x, p, "o-", label="probability")
+    ax.axhline(confidence, color="k", linestyle="--", linewidth=1, label=f"confidence {confidence}")
+    if failed.any():
+        ax.plot(x[failed], [0.0] * int(failed.sum()), "rx", label="failed")
+    for lo, hi in (dmap.rectangles or []):
+        ax.axvspan(float(lo[0]), float(hi[0]), color="tab:red", alpha=0.15, label="Algorithm 3 interval")
+    ax.set(xlabel=dmap.axis_label(0), ylabel="probability", ylim=(-0.05, 1.05), title=title)
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
 def _check_controls_flag(args, model) -> None:
     """``--controls``: analyse with recourse (the case's controls z are set once θm is known).
     Required for a case with controls, refused for one without: the answer differs."""
     from ..errors import ValidationError
 
     if args.controls and not model.n_z:
-        raise ValidationError(f"--controls: case {args.case!r} has no control variables; drop --controls, or choose "
-                              "a case with controls (hx_network)")
+        raise ValidationError(f"--controls: {_what(args.case)} has no control variables; drop --controls, or choose "
+                              "a model with controls (e.g. the case hx_network)")
     if model.n_z and not args.controls:
-        raise ValidationError(f"case {args.case!r} has control variables {model.control_names}: pass --controls to "
+        raise ValidationError(f"{_what(args.case)} has control variables {model.control_names}: pass --controls to "
                               "analyse it with recourse (the controls are adjusted once theta_m is known)")
 
 
@@ -279,8 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_index(sub, cases) -> None:
-    i = sub.add_parser("index", help="flexibility index of a shipped case at one theta_p")
-    i.add_argument("case", choices=cases)
+    i = sub.add_parser("index", help="flexibility index of a shipped case or your own model (module:factory) at "
+                       "one theta_p")
+    i.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
     i.add_argument("--theta-p", type=float, nargs="+", default=None)
     i.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
     i.add_argument("--solver", default="maingo")
@@ -292,8 +493,9 @@ def _add_index(sub, cases) -> None:
 
 
 def _add_run(sub, cases) -> None:
-    r = sub.add_parser("run", help="design space of a shipped case by Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
-    r.add_argument("case", choices=cases)
+    r = sub.add_parser("run", help="design space of a shipped case or your own model (module:factory) by "
+                       "Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
+    r.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
     r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"])
     r.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
     r.add_argument("--solver", default=None, help="default: maingo (flexindex), scip (flextest)")

@@ -62,6 +62,9 @@ def make_grid(model, grid=None) -> List[np.ndarray]:
     or one int per θp) over ``model.theta_p_bounds``; or None for ``model.grid_shape``
     (11 per axis when the model gives none).  θp names that are result columns are refused."""
     check_theta_p_names(model.theta_p_names)
+    if model.n_p == 0:
+        raise ValidationError(f"model {model.name!r} has no process parameters (theta_p): maps and regions are over "
+                              "theta_p; analyse it with flexibility_index / flexibility_test (theta_p=[])")
     if grid is not None and not _is_shape(grid):
         axes = [as_array("grid axis", a).ravel() for a in grid]
         if len(axes) != model.n_p:
@@ -470,7 +473,8 @@ def _drive(kind, model, axes, settings, fn, fixed_args, run: dict, serial_chunk)
     rows.update(done)
     info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "computed": len(todo),
             "resumed": len(done), "workers": n_workers,
-            "executor": "serial" if executor is None else type(executor).__name__}
+            "executor": "serial" if executor is None else type(executor).__name__,
+            "theta_p_units": list(getattr(model, "theta_p_units", [""] * len(axes)))}
     if ckpt is not None:
         info["checkpoint"] = ckpt.summary()
     return DesignSpaceMap.from_rows(kind, model.theta_p_names, axes, [rows[i] for i in range(len(points))],

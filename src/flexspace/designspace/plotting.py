@@ -62,8 +62,8 @@ def plot_design_space(dmap: "DesignSpaceMap", ax=None, confidence: Optional[floa
     rects = _rect_list(dmap.rectangles if rectangles is None else rectangles)
     _draw_rectangles(ax, rects)
     _draw_overlays(ax, [m for m in overlays if m is not None and m is not dmap], confidence)
-    ax.set_xlabel(dmap.theta_p_names[1])
-    ax.set_ylabel(dmap.theta_p_names[0])
+    ax.set_xlabel(dmap.axis_label(1))
+    ax.set_ylabel(dmap.axis_label(0))
     if title is None:
         st = dmap.settings
         title = ("Monte Carlo" if dmap.kind == "mc" else
@@ -201,8 +201,8 @@ def plot_limiting_cqa(dmap: "DesignSpaceMap", limiting=None, ax=None, confidence
     _mark_points(ax, dmap)
     ax.legend(handles=handles + ax.get_legend_handles_labels()[0], fontsize=8, framealpha=0.8,
               loc="upper left", bbox_to_anchor=(1.01, 1.0), title="limiting CQA", title_fontsize=8)
-    ax.set_xlabel(dmap.theta_p_names[1])
-    ax.set_ylabel(dmap.theta_p_names[0])
+    ax.set_xlabel(dmap.axis_label(1))
+    ax.set_ylabel(dmap.axis_label(0))
     ax.set_title(title if title is not None else
                  f"limiting CQA outside the {'Monte Carlo' if dmap.kind == 'mc' else dmap.kind} region", fontsize=10)
     return ax

@@ -410,6 +410,9 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
     confidence = check_probability("confidence", confidence)
     if not isinstance(move_nominal, bool):
         raise ValidationError(f"move_nominal must be True or False, got {move_nominal!r}")
+    if model.n_p == 0:
+        raise ValidationError(f"model {model.name!r} has no process parameters (theta_p): Algorithm 3's rectangle is "
+                              "in theta_p; use flexibility_test(model, [], ...) for its uncertain parameters alone")
     if model.theta_p_bounds is None:
         raise ValidationError("Algorithm 3 needs theta_p_bounds on the model (ProcessModel(theta_p_bounds=...))")
     c0, nominal = nominal_point(model, theta_p_nominal, confidence, algorithm.delta_p_minus, algorithm.delta_p_plus,

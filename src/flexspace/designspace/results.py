@@ -205,6 +205,11 @@ class DesignSpaceMap:
         """Points an adaptive map did not solve (status ``inferred``): neither trusted nor failed."""
         return (self.table["status"].astype(str).to_numpy() == INFERRED_STATUS).reshape(self.shape)
 
+    def axis_label(self, i: int) -> str:
+        """θp ``i``'s name with its Pyomo units, e.g. ``"V [m**3]"`` (the name alone without units)."""
+        units = (self.run_info.get("theta_p_units") or [""] * len(self.theta_p_names))[i]
+        return f"{self.theta_p_names[i]} [{units}]" if units else self.theta_p_names[i]
+
     @property
     def status_counts(self) -> Dict[str, int]:
         return {str(k): int(v) for k, v in self.table["status"].value_counts().items()}

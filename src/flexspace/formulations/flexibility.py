@@ -36,7 +36,7 @@ from ..validation import check_number
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, Solver, SolverStatus, get_solver
 from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
-                      SCENARIO_STATEMENT, scenario_epsilon)
+                      SCENARIO_STATEMENT, cap_test_value, scenario_epsilon, theta_units)
 from .domain import DomainProof, add_domain_checks, domain_subproblems, widened_box
 from .scaling import check_scales
 from .sets import BoxSet, SetHandle, SetKind, UncertaintySet
@@ -68,6 +68,9 @@ AUTO_PROOF_AFTER = 1.0
 #: δ_known leaves the solver a sliver to find a point in (measured: MAiNGO timed out at 20 s
 #: on case 2 where the unrestricted solve takes 0.1 s).
 RESTRICT_MARGIN = 1.05
+#: :meth:`FlexibilityAnalysis._polish`: Ipopt's ``tol`` and ``constr_viol_tol`` (our choice: two
+#: orders below the default feas_tol 1e-8).
+POLISH_TOL = 1e-10
 N_CERTIFY_PYOMO = 200
 
 
@@ -203,6 +206,12 @@ class _Problem:
         m = self.m
         m.square_obj = pyo.Objective(expr=0.0)
         m.square_obj.deactivate()
+        #: the global solvers' probe: the square system at a fixed θ, maximising g_0 (its one
+        #: point is the optimum); MAiNGO called it infeasible on the IDAES CSTR of case 3 at
+        #: deltaEq 1e-8 where its constant-objective solve passed (measured)
+        g0 = next((g for g in inst.g if not isinstance(g, (int, float))), 0.0)
+        m.probe_obj = pyo.Objective(expr=g0, sense=pyo.maximize)
+        m.probe_obj.deactivate()
 
     @property
     def set_handles(self) -> List[SetHandle]:
@@ -357,15 +366,18 @@ class FlexibilityAnalysis:
     def _theta_dict(self, names, values) -> Dict[str, float]:
         return {n: float(v) for n, v in zip(names, values)}
 
-    def _initialise(self, prob: _Problem, theta_p) -> SolveResult:
-        """Square solve at (θp, θ̄m) to initialise the states (local solvers need it)."""
+    def _initialise(self, prob: _Problem, theta_p, solver=None) -> SolveResult:
+        """Square solve at (θp, θ̄m) to initialise the states (local solvers need it); with
+        ``solver``, the same solve by that solver (the global solvers' probe, :meth:`_prepare`)."""
         inst = prob.inst
         inst.set_theta(theta_p, self.model.theta_m_nominal)
         inst.bound_states()  # derived state bounds are valid for this θp only
         prob.only(prob.m.square_obj)
         for h in prob.set_handles:
             h.block.deactivate()
-        res = inst.solve_square(self.square_solver)
+        if solver is not None:
+            prob.only(prob.m.probe_obj)
+        res = inst.solve_square(solver or self.square_solver)
         for h in prob.set_handles:
             h.block.activate()
         return res
@@ -572,13 +584,17 @@ class FlexibilityAnalysis:
         res = result_cls(status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
                          is_global=self.solver.is_global, method=method,
                          theta_p=self._theta_dict(self.model.theta_p_names, theta_p),
-                         _theta_m_names=list(self.model.theta_m_names), **fields)
+                         _theta_m_names=list(self.model.theta_m_names), units=theta_units(self.model), **fields)
         return t0, res, theta_p
 
     def _prepare(self, prob, res, t0, theta_p, initialise: bool, theta_m):
         """After the set bounds: the square solve at (θp, θ̄m) when ``initialise`` (its failure
         is the result, returned), then θ fixed at (θp, ``theta_m``: None keeps θm) and the
         state bounds derived for this θp.  None when the problem is ready."""
+        untrusted = self._probe(prob, theta_p)
+        if untrusted is not None:
+            res.diagnostics = untrusted
+            return self._fail_init(res, untrusted_probe(), t0, theta_p, diagnose=False)
         if initialise:
             init = self._initialise(prob, theta_p)
             if not init.status.ok:
@@ -586,6 +602,29 @@ class FlexibilityAnalysis:
         prob.inst.set_theta(theta_p, theta_m)
         prob.inst.bound_states()
         return None
+
+    def _probe(self, prob, theta_p) -> Optional[str]:
+        """The global solver's numerics on this model, tested once: the square system at
+        (θp, θ̄m), maximising g_0.  If the solver calls it infeasible where the local square
+        solve finds a solution, none of its infeasibility claims on this model can be trusted:
+        the reason (returned for this and every later point of the analysis).  Not decisive
+        (both fail, or no local solver): asked again at the next θp.  None: go on."""
+        if getattr(self, "_untrusted", None) is not None:
+            return self._untrusted
+        if not self.solver.is_global or getattr(self, "_probed", False) or not prob.inst.state_vars():
+            return None
+        probe = self._initialise(prob, theta_p, self.solver)
+        if probe.status != SolverStatus.INFEASIBLE:
+            self._probed = True
+            return None
+        if self.square_solver.name == self.solver.name or not self._initialise(prob, theta_p).status.ok:
+            return None  # the model may have no solution here: nothing learnt about the solver
+        self._untrusted = (f"{self.solver.name} calls the model's equations h = 0 infeasible at theta_p = "
+                           f"{list(map(float, theta_p))}, nominal theta_m, where {self.square_solver.name} solves "
+                           "them: its infeasibility claims on this model cannot be trusted (numerics: badly scaled "
+                           "equations or a feasibility tolerance below their round-off). Scale the model, raise "
+                           "options.feas_tol, or use another global solver")
+        return self._untrusted
 
     def _local_domain_search(self, prob, res, theta_p) -> None:
         """Local solvers: sampling found θm without a solution; search the domain's edge with
@@ -618,11 +657,11 @@ class FlexibilityAnalysis:
             return False
         return True
 
-    def _fail_init(self, res, init, t0, theta_p):
+    def _fail_init(self, res, init, t0, theta_p, diagnose: bool = True):
         res.status = ResultStatus.FAILED
         res.subproblems.append(SubproblemResult("nominal square solve", float("nan"), init.status,
                                                 time=init.time, message=init.message))
-        return self._finish(res, t0, theta_p)
+        return self._finish(res, t0, theta_p, diagnose=diagnose)
 
     def _index_subproblems(self, prob, method, presolve, res) -> None:
         """One index NLP per g_k (enumeration) or the MINLP; appends SubproblemResults."""
@@ -647,6 +686,8 @@ class FlexibilityAnalysis:
                 continue
             hint_k = hint if k is not None and first is not None and self.model.g_names[k] == first else None
             r, size_ub = self._index_solve(prob, k, hint_k, presolve, res.subproblems, start)
+            if k is not None:
+                r = self._polish(prob, r)
             name = self.model.g_names[k] if k is not None else "minlp"
             sp = self._index_result(prob, name, r, size_ub)
             if k is None and r.status.ok:
@@ -885,6 +926,42 @@ class FlexibilityAnalysis:
         r.time += rl.time
         return r, size_ub
 
+    def _polish(self, prob, r: SolveResult) -> SolveResult:
+        """A global solver's index point, re-solved by Ipopt from that point with the bounds
+        unrelaxed and constraints met to ``POLISH_TOL``.
+
+        A global solver's point satisfies each constraint only to its feasibility tolerance,
+        and on a badly scaled model that tolerance moves δ_k: measured on case 3 (IDAES CSTR,
+        g_k violated by ~3e-8 at SCIP's point) δ_k came out 1.4e-6 *below* an independent
+        scipy root.  Ipopt's polished point is feasible to 1e-10, hence a valid upper bound on
+        δ_k; it is used only if it lies within the solver's own acceptance tolerance of the
+        proven bound (:meth:`~flexspace.solvers.Solver.gap_tolerance`, as for its "optimal":
+        the same optimum, refined), and the proven lower bound is never raised by it.  A
+        polished point *below* the proven bound (beyond that tolerance) refutes the global
+        solver: the subproblem is an error.  Anything else keeps the global point (and says
+        why in the message)."""
+        if not (r.status.ok and self.solver.is_global and self.square_solver.name == "ipopt"):
+            return r
+        m = prob.m
+        snap, size_g = _snapshot(m), float(pyo.value(m.delta))
+        polisher = get_solver("ipopt", {"time_limit": self.options.time_limit, "feas_tol": POLISH_TOL},
+                              solver_options={"bound_relax_factor": 0.0, "tol": POLISH_TOL})
+        rl = polisher.solve(m)
+        size_l = float(pyo.value(m.delta)) if rl.status.ok else float("nan")
+        ref = size_g if r.bound is None else r.bound
+        tol = self.solver.gap_tolerance(size_g, ref)
+        if rl.status.ok and size_l < ref - tol:  # a feasible point below the proven bound: the bound is false
+            return SolveResult(SolverStatus.ERROR, time=r.time + rl.time, message=(
+                f"{r.message}; but Ipopt found a point with size {size_l:.10g} below the proven bound {ref:.10g} "
+                f"(tolerance {tol:.3g}): the global solver's claim is not trusted"))
+        if not (rl.status.ok and abs(size_l - ref) <= tol):
+            _restore(m, snap)
+            r.message = f"{r.message}; not polished (Ipopt: {rl.status.value}, size {size_l:.10g})"
+            return r
+        bound = None if r.bound is None else min(r.bound, size_l)
+        return SolveResult(r.status, objective=size_l, bound=bound, time=r.time + rl.time, has_point=True,
+                           message=f"{r.message}; polished by Ipopt to 1e-10 (size {size_g:.10g} -> {size_l:.10g})")
+
     def _local_capping_check(self, prob, k, start) -> Optional[SubproblemResult]:
         """Maximise g_k over set(δ_max) with the local solver: a negative maximum means no
         violation was found up to δ_max, so δ_k is capped (result returned); otherwise None.
@@ -902,8 +979,9 @@ class FlexibilityAnalysis:
                                             " < 0: capped")
         return None
 
-    def _finish(self, res, t0, theta_p):
-        if res.status == ResultStatus.FAILED and self.diagnose_failures:
+    def _finish(self, res, t0, theta_p, diagnose: bool = True):
+        cap_test_value(res, getattr(self.model, "test_cap", None))
+        if res.status == ResultStatus.FAILED and self.diagnose_failures and diagnose:
             try:
                 res.diagnostics = (res.diagnostics + "\n" if res.diagnostics else "") + self.model.diagnose(
                     theta_p, self.model.theta_m_nominal, solver=self.square_solver)
@@ -1388,6 +1466,12 @@ def _check_method(method, solver: Solver) -> Method:
         raise ValidationError(f"the MINLP route needs a solver that handles binaries; {solver.name!r} does not "
                          "(use 'maingo' or 'scip', or method='enumeration')")
     return m
+
+
+def untrusted_probe() -> SolveResult:
+    """The subproblem row of a point failed because the solver's probe failed (:meth:`FlexibilityAnalysis._probe`)."""
+    return SolveResult(SolverStatus.INFEASIBLE, message="the global solver called the square system infeasible "
+                                                         "where a local solver solved it: not trusted")
 
 
 def _snapshot(m) -> List:

@@ -48,7 +48,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ..errors import ValidationError
-from ..models.controls import InnerProblem, inner_is_convex, is_linear
+from ..models.controls import InnerProblem, inner_is_convex, is_linear, working_range
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolverStatus, get_solver
 from ..validation import check_number
@@ -57,7 +57,7 @@ from .decision_rules import decision_rule_index, decision_rule_test
 from .kkt import STATE_MULTIPLIER_BOUND, add_inner_kkt
 from .scaling import check_scales
 from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
-                      scenario_epsilon, SCENARIO_STATEMENT)
+                      cap_test_value, scenario_epsilon, theta_units, SCENARIO_STATEMENT)
 from .sets import BoxSet, SetKind, UncertaintySet, _StrChoice
 
 __all__ = ["RecourseMethod", "RecourseAnalysis", "RecourseIndexResult", "RecourseTestResult", "add_inner_kkt"]
@@ -78,6 +78,8 @@ KKT_STATES_CONDITION = ("with states: the inner minimiser is a KKT point (a cons
                         "in x, not proven) with multipliers of h within +-{M:g} (assumed), and g convex in (z, x); "
                         "never ok: the lower bound of chi (psi at a theta, global) is the only proven number")
 RULE_CONDITION = "never exact: a decision rule (linear or ReLU) restricts the recourse (a safe bound: chi <= chi_rule, delta >= delta_rule)"
+GRID_CONDITION = ("never exact: psi at a grid of the set (options.grid_points per axis); the worst grid point is "
+                  "a lower bound of chi (proven where psi is solved globally), as the peer's sampling")
 VERTEX_CONDITION = ("psi convex in theta, proven for g and h linear in (theta, z, x): the worst theta of a box is "
                     "then a vertex")
 
@@ -90,6 +92,7 @@ class RecourseMethod(_StrChoice):
     VERTEX = "vertex"  #: the vertices of a box: exact when g is linear in (θ, z)
     RULE = "decision_rule"  #: z = a linear rule of θ: a safe bound (χ ≤ χ_r, δ ≥ δ_r), any solver, states too
     RELU_RULE = "relu_rule"  #: z = a ReLU network of θ (with a linear skip): a safe bound, as ``decision_rule``
+    GRID = "grid"  #: ψ on a grid of the set's box (``options.grid_points`` per axis): a lower bound of χ (test only)
 
     @classmethod
     def parse(cls, value, param: str = "method") -> "RecourseMethod":
@@ -138,7 +141,7 @@ def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod
                               "through Pyomo's writer, and SCIP found no answer in 400 s on the HX network (4 theta, 4 "
                               "hinges; measured). Use maingo or gurobi (proven bounds), ipopt (sampled), or "
                               "method='decision_rule' (linear) with scip")
-    if m in _RULES:
+    if m in _RULES or m is RecourseMethod.GRID:
         return m
     if m is RecourseMethod.EXACT and has_h:
         raise ValidationError("the exact route (method 'exact') needs g written explicitly in (theta, z); this model has "
@@ -268,6 +271,10 @@ class RecourseAnalysis:
             raise ValidationError(f"controls {names} are integer or binary; solver {self.solver.name!r} handles "
                                   "continuous variables only. Use a global MINLP solver (maingo, scip, gurobi), or "
                                   "highs for a model linear in (theta, z)")
+        unbounded = getattr(model, "unbounded_controls", {})
+        if unbounded and (self.solver.is_global or self.solver.spec.kind != "nlp"):
+            raise ValidationError(f"solver {self.solver.name!r} needs a finite range for every control: "
+                                  + "; ".join(unbounded.values()) + ". A local solver (ipopt) runs without it")
         dmax = self.options.delta_max
         self.delta_max = float(getattr(model, "delta_max", 6.0) if dmax is None else dmax)
         self._linear: Optional[bool] = None
@@ -333,16 +340,18 @@ class RecourseAnalysis:
         states = route is RecourseMethod.KKT and self._has_h()
         cond = {RecourseMethod.EXACT: EXACT_CONDITION, RecourseMethod.KKT: KKT_CONDITION,
                 RecourseMethod.VERTEX: VERTEX_CONDITION, RecourseMethod.RULE: RULE_CONDITION,
-                RecourseMethod.RELU_RULE: RULE_CONDITION}[route]
+                RecourseMethod.RELU_RULE: RULE_CONDITION, RecourseMethod.GRID: GRID_CONDITION}[route]
         if states:
             cond = KKT_STATES_CONDITION.format(M=STATE_MULTIPLIER_BOUND)
         verified = {RecourseMethod.EXACT: False, RecourseMethod.KKT: self.linear_in_z and not states,
                     RecourseMethod.VERTEX: self.linear, RecourseMethod.RULE: False,
-                    RecourseMethod.RELU_RULE: False}[route]
+                    RecourseMethod.RELU_RULE: False, RecourseMethod.GRID: False}[route]
         res = cls(status=ResultStatus.OK, set_kind=self.set_kind, solver=self.solver.name,
-                  is_global=self.solver.is_global, method=Method.ENUMERATION if route is RecourseMethod.VERTEX
+                  is_global=self.solver.is_global, method=Method.ENUMERATION if route in (RecourseMethod.VERTEX,
+                                                                                         RecourseMethod.GRID)
                   else Method.MINLP, theta_p=dict(zip(self.model.theta_p_names, map(float, tp))),
-                  _theta_m_names=list(self.model.theta_m_names), route=route.value, assumption=cond,
+                  _theta_m_names=list(self.model.theta_m_names), units=theta_units(self.model), route=route.value,
+                  assumption=cond,
                   assumption_verified=verified, domain=self._domain_text(), **fields)
         return t0, res, tp, route
 
@@ -362,6 +371,7 @@ class RecourseAnalysis:
         return self._domain
 
     def _finish(self, res, t0):
+        cap_test_value(res, getattr(self.model, "test_cap", None))
         if res.status == ResultStatus.FAILED:
             res.certified = False
         res.time = time.perf_counter() - t0
@@ -370,7 +380,7 @@ class RecourseAnalysis:
     def _instance(self, theta_p):
         inst = self.model.instance()
         inst.set_theta(theta_p, self.model.theta_m_nominal)
-        for v, (lo, hi) in zip(inst.controls, self.model.control_bounds):
+        for v, (lo, hi) in zip(inst.controls, working_range(self.model.control_bounds)):
             if v.value is None:
                 v.set_value(0.5 * (lo + hi) if v.is_continuous() else float(round(0.5 * (lo + hi))))
         if inst.state_vars():
@@ -422,6 +432,9 @@ class RecourseAnalysis:
             if res.solved and math.isfinite(res.delta):
                 res.probability = self.uset.probability(res.delta)
             return self._finish(res, t0)
+        if route is RecourseMethod.GRID:
+            raise ValidationError("method='grid' samples psi for a flexibility test; an index needs a route that "
+                                  "finds the largest set: 'vertex' (box), 'exact'/'kkt' (global) or 'decision_rule'")
         if route is RecourseMethod.VERTEX:
             self._index_vertex(res, tp)
         else:
@@ -642,8 +655,8 @@ class RecourseAnalysis:
         res.delta_m = d
         if route in _RULES:
             decision_rule_test(self, res, tp, d, relu=route is RecourseMethod.RELU_RULE)
-        elif route is RecourseMethod.VERTEX:
-            self._test_vertex(res, tp, d)
+        elif route in (RecourseMethod.VERTEX, RecourseMethod.GRID):
+            self._test_points(res, tp, d, grid=route is RecourseMethod.GRID)
             if res.status == ResultStatus.UNCERTIFIED:
                 self._certify(res, tp, d)
         else:
@@ -668,14 +681,29 @@ class RecourseAnalysis:
         if free_p and br.theta_p is not None:
             res.worst_theta_p = dict(zip(self.model.theta_p_names, map(float, br.theta_p)))
 
-    def _test_vertex(self, res, tp, d) -> None:
-        """ψ at the 2^n vertices of set(δ): χ exactly when ψ is convex in θ (linear model);
-        otherwise their proven ψ is a lower bound of χ (> 0: infeasible, proven)."""
+    def _grid(self, d):
+        """Points of a grid over set(δ)'s box (``options.grid_points`` per axis) inside the set,
+        named by their grid indices."""
+        n = self.options.grid_points
+        lo, hi = self.uset.bounds(d)
+        for idx in itertools.product(range(n), repeat=self.model.n_m):
+            th = lo + (hi - lo) * np.array(idx, float) / (n - 1)
+            if self.set_kind is SetKind.BOX or bool(self.uset.contains(th[None, :], d)[0]):
+                yield "grid " + ",".join(map(str, idx)), th
+
+    def _test_points(self, res, tp, d, grid: bool = False) -> None:
+        """ψ at the 2^n vertices of set(δ) (or at a grid of it): χ exactly at the vertices when
+        ψ is convex in θ (linear model); otherwise their proven ψ is a lower bound of χ (> 0:
+        infeasible, proven)."""
+        if grid:
+            points = list(self._grid(d))
+        else:
+            points = [("vertex " + "".join("+" if x > 0 else "-" for x in s), self.model.theta_m_nominal + d * step)
+                      for s, step in self._vertices()]
         best = None
-        for s, step in self._vertices():
-            psi, z, v = self.psi(tp, self.model.theta_m_nominal + d * step)
-            name = "vertex " + "".join("+" if x > 0 else "-" for x in s)
-            tm = list(map(float, self.model.theta_m_nominal + d * step))
+        for name, theta in points:
+            psi, z, v = self.psi(tp, theta)
+            tm = list(map(float, theta))
             if not math.isfinite(psi) and v.lower != math.inf:
                 res.status = ResultStatus.FAILED
                 res.subproblems.append(SubproblemResult(name, float("nan"), v.status, time=v.time, message=v.message))
@@ -688,7 +716,7 @@ class RecourseAnalysis:
         res.worst_theta_m = dict(zip(self.model.theta_m_names, tm))
         res.worst_constraint = max(res.subproblems, key=lambda s: s.value).constraint
         proven_lower = max((s.bound for s in res.subproblems if s.bound is not None), default=None)
-        if self.linear:
+        if self.linear and not grid:
             res.chi_lower_bound, res.chi_upper_bound = proven_lower, res.chi
         elif proven_lower is not None and proven_lower > 0:
             res.status, res.chi_lower_bound = ResultStatus.BOUND, proven_lower

@@ -108,6 +108,14 @@ class SubproblemResult:
         return d
 
 
+def theta_units(model) -> Dict[str, str]:
+    """θp and θm units by name (``ProcessModel.theta_p_units`` / ``theta_m_units``), the
+    non-empty ones; {} for a model that states none."""
+    names = list(model.theta_p_names) + list(model.theta_m_names)
+    units = list(getattr(model, "theta_p_units", [])) + list(getattr(model, "theta_m_units", []))
+    return {n: u for n, u in zip(names, units) if u} if len(units) == len(names) else {}
+
+
 def _fmt(x, nd=6) -> str:
     if x is None:
         return "-"
@@ -131,6 +139,8 @@ class _Common:
     diagnostics: str = ""
     #: how the set was shown to lie in the model's domain (``flexspace.formulations.domain``)
     domain: str = ""
+    #: the Pyomo units of θp and θm by name, as the model states them (absent: none)
+    units: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.set_kind = SetKind.parse(self.set_kind)
@@ -190,7 +200,13 @@ class _Common:
             "domain": self.domain,
             "time": self.time,
             **{f"theta_p.{k}": v for k, v in self.theta_p.items()},
+            "units": dict(self.units),
         }
+
+    def _with_units(self, values: Optional[Dict[str, float]]) -> str:
+        """``name=value unit, ...`` (values by θ name)."""
+        return ", ".join(f"{k}={v:.6g}" + (f" {self.units[k]}" if self.units.get(k) else "")
+                         for k, v in (values or {}).items())
 
     def to_dataframe(self):
         """One row per subproblem (per constraint g_k, or one row for the MINLP)."""
@@ -249,7 +265,7 @@ class FlexibilityIndexResult(_Common):
         return d
 
     def __str__(self) -> str:
-        tp = ", ".join(f"{k}={v:.6g}" for k, v in self.theta_p.items())
+        tp = self._with_units(self.theta_p)
         lines = [
             f"Flexibility index ({self.set_kind}, {self.method}, solver={self.solver}) at {tp}",
             f"  status      : {self.status.value}   [{self.solve_quality}]",
@@ -264,7 +280,7 @@ class FlexibilityIndexResult(_Common):
         if self.domain:
             lines.append(f"  domain      : {self.domain}")
         if self.worst_constraint:
-            wt = ", ".join(f"{k}={v:.6g}" for k, v in (self.worst_theta_m or {}).items())
+            wt = self._with_units(self.worst_theta_m)
             lines.append(f"  active g    : {self.worst_constraint} at theta_m = ({wt})")
         if self.certification:
             lines.append("  certification: " + ", ".join(f"{k}={_fmt(v) if isinstance(v, float) else v}"
@@ -345,7 +361,7 @@ class FlexibilityTestResult(_Common):
         return d
 
     def __str__(self) -> str:
-        tp = ", ".join(f"{k}={v:.6g}" for k, v in self.theta_p.items())
+        tp = self._with_units(self.theta_p)
         lines = [
             f"Flexibility test ({self.set_kind}, {self.method}, solver={self.solver}) at {tp}"
             + (f", delta_p={self.delta_p:.6g}" if self.delta_p is not None else ""),
@@ -362,3 +378,23 @@ class FlexibilityTestResult(_Common):
         if self.diagnostics:
             lines.append("  diagnostics:\n" + self.diagnostics)
         return "\n".join(lines)
+
+
+def cap_test_value(res, cap: Optional[float]) -> None:
+    """A model whose ranges rest on "every CQA ≤ C" (variable bounds read as CQAs, widened by
+    the margin C: :mod:`flexspace.models.bound_cqas`) computes χ exactly only up to C: above
+    it, χ is only known to exceed C.  So a proven lower bound above C becomes C, and an
+    ``ok`` value above C becomes a ``bound`` (C ≤ χ ≤ the value); signs are untouched."""
+    if cap is None or not isinstance(res, FlexibilityTestResult):
+        return
+    low = res.chi_lower_bound
+    if low is not None and np.isfinite(low) and low > cap:
+        res.chi_lower_bound = float(cap)
+    if np.isfinite(res.chi) and res.chi > cap:
+        if res.status == ResultStatus.OK:
+            res.status = ResultStatus.BOUND
+            res.chi_upper_bound = res.chi if res.chi_upper_bound is None else res.chi_upper_bound
+            res.chi_lower_bound = float(cap) if res.chi_lower_bound is None else min(res.chi_lower_bound, cap)
+        res.diagnostics = ((res.diagnostics + "\n") if res.diagnostics else "") + (
+            f"  chi above the margin C = {cap:g} of the bounds read as CQAs: chi > {cap:g} is what is proven "
+            "(the value is an upper bound); raise bound_cqa_margin for the value")

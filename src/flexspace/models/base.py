@@ -44,6 +44,7 @@ from pyomo.core.base.componentuid import ComponentUID
 from ..validation import as_vector as _as_vector
 from ..errors import InputTypeError
 from ..validation import ValidationError, as_array, check_number, validate_covariance
+from . import bound_cqas
 
 __all__ = ["ProcessModel", "ModelInstance", "NotSquareError"]
 
@@ -127,6 +128,36 @@ def _current_values(comps: Dict[str, object], what: str) -> np.ndarray:
                                   f"{what}_nominal=[...]")
         vals.append(v)
     return np.array(vals, dtype=float)
+
+
+def _carry_scaling(proc, top, pairs) -> None:
+    """The user's constraint scaling factors (an active ``scaling_factor`` Suffix, e.g. IDAES's
+    ``calculate_scaling_factors``) onto the rewritten constraints of ``h`` (``pairs``: original,
+    rewritten): the originals are deactivated, so Ipopt (which reads the suffixes through
+    PyNumero) would otherwise scale the variables only.  Variable factors stay where they are."""
+    from pyomo.core.base.suffix import SuffixFinder
+
+    if not any(s.local_name == "scaling_factor"
+               for s in proc.component_data_objects(pyo.Suffix, active=True, descend_into=True)):
+        return
+    finder = SuffixFinder("scaling_factor", None, proc)
+    found = [(new, finder.find(c)) for c, new in pairs]
+    found = [(new, float(sf)) for new, sf in found if sf is not None]
+    if found:
+        top.scaling_factor = pyo.Suffix(direction=pyo.Suffix.EXPORT)
+        for new, sf in found:
+            top.scaling_factor[new] = sf
+
+
+def units_text(component) -> str:
+    """The Pyomo units of a θ component as text, e.g. ``"m**3"``; "" when it has none (or a
+    mutable Param without units) or Pyomo cannot read them."""
+    try:
+        u = pyo.units.get_units(component)
+    except Exception:  # noqa: BLE001 - units are a label here, never a refusal
+        return ""
+    text = "" if u is None else str(u)
+    return "" if text in ("dimensionless", "None") else text
 
 
 def _add_unique(out: Dict[str, object], name: str, c, what: str) -> None:
@@ -266,6 +297,28 @@ class _Rewriter:
         return out
 
 
+def _theta_p_bounds(bounds, names: List[str], nominal: np.ndarray) -> Optional[np.ndarray]:
+    """``theta_p_bounds`` validated: (n_p, 2), finite, lo < hi, the nominal point inside."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Mapping):
+        raise ValidationError("theta_p_bounds must be a sequence of (lo, hi) pairs in the order of theta_p "
+                              f"({names}), got a mapping")
+    b = as_array("theta_p_bounds", bounds)
+    if b.shape != (len(names), 2):
+        raise ValidationError(f"theta_p_bounds must have shape ({len(names)}, 2), got {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValidationError(f"theta_p_bounds contains NaN or inf: {b.tolist()}; give finite (lo, hi) pairs")
+    if np.any(b[:, 0] >= b[:, 1]):
+        raise ValidationError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
+    out = np.flatnonzero((nominal < b[:, 0]) | (nominal > b[:, 1]))
+    if out.size:
+        bad = ", ".join(f"{names[i]}={nominal[i]:g} not in [{b[i, 0]:g}, {b[i, 1]:g}]" for i in out)
+        raise ValidationError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
+                              "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
+    return b
+
+
 def _check_theta(name: str, c) -> None:
     if isinstance(c, pyo.Var) or getattr(c, "ctype", None) is pyo.Var:
         return
@@ -299,6 +352,9 @@ class ModelInstance:
     _states: Optional[List] = field(default=None, repr=False)
     _unbounded: Optional[List] = field(default=None, repr=False)
     controls: List = field(default_factory=list)  #: the control variables z (recourse), VarData
+    #: C: FBBT of the states may use every CQA ≤ C (valid wherever ψ ≤ C; the analyses cap
+    #: test values at C: :mod:`flexspace.models.bound_cqas`); None: h alone
+    cqa_cap: Optional[float] = None
 
     def set_theta(self, theta_p=None, theta_m=None, fix: bool = True) -> None:
         for vs, vals in ((self.theta_p, theta_p), (self.theta_m, theta_m)):
@@ -377,22 +433,45 @@ class ModelInstance:
                     v.setlb(None if no_lb else v.lb)
                     v.setub(None if no_ub else v.ub)
                 keep = [(v, v.lb, v.ub) for v in self.state_vars() + self.theta_p + self.theta_m]
+                capped = self._cap_cqas()
                 try:
-                    fbbt_h(self)
-                except Exception:  # noqa: BLE001 - FBBT could not bound h here: the missing bounds stay missing
-                    for v, no_lb, no_ub in self._unbounded:
-                        v.setlb(None if no_lb else v.lb)
-                        v.setub(None if no_ub else v.ub)
-                theta_ids = {id(v) for v in self.theta_p + self.theta_m}
-                for v, lb, ub in keep:  # only the missing bounds come from FBBT; θ keeps its box
-                    if lb is not None or id(v) in theta_ids:
-                        v.setlb(lb)
-                    if ub is not None or id(v) in theta_ids:
-                        v.setub(ub)
-                _pad_derived(self._unbounded)
+                    self._fbbt_missing(keep)
+                finally:
+                    for c in capped:
+                        c.deactivate()
         finally:
             for v in free:
                 v.fix()
+
+    def _fbbt_missing(self, keep) -> None:
+        """FBBT over h for the states' missing bounds only (``keep``: every bound before)."""
+        try:
+            fbbt_h(self)
+        except Exception:  # noqa: BLE001 - FBBT could not bound h here: the missing bounds stay missing
+            for v, no_lb, no_ub in self._unbounded:
+                v.setlb(None if no_lb else v.lb)
+                v.setub(None if no_ub else v.ub)
+        theta_ids = {id(v) for v in self.theta_p + self.theta_m}
+        for v, lb, ub in keep:  # only the missing bounds come from FBBT; θ keeps its box
+            if lb is not None or id(v) in theta_ids:
+                v.setlb(lb)
+            if ub is not None or id(v) in theta_ids:
+                v.setub(ub)
+        _pad_derived(self._unbounded)
+
+    def _cap_cqas(self) -> List:
+        """With :attr:`cqa_cap` C: temporary constraints g_k ≤ C for FBBT (deactivated after)."""
+        if self.cqa_cap is None:
+            return []
+        m = self.model
+        if not hasattr(m, "_cqa_cap"):
+            m._cqa_cap = pyo.ConstraintList()
+            for g in self.g:
+                if _has_variables(g):
+                    m._cqa_cap.add(g <= self.cqa_cap)
+        for c in m._cqa_cap.values():
+            c.activate()
+        return list(m._cqa_cap.values())
 
 
 #: An FBBT-derived interval narrower than this (relative) is widened to it: at a fixed θ FBBT
@@ -431,15 +510,33 @@ def _cqa_value(name: str, e):
     return e
 
 
+#: FBBT's feasibility tolerance (Pyomo's default).  A constraint on which FBBT reports
+#: infeasibility is skipped for that pass with its variables' bounds restored (see fbbt_h).
+FBBT_FEASIBILITY_TOL = 1e-8
+
+
 def fbbt_h(inst, passes: int = 3) -> None:
-    """Feasibility-based bound tightening over the equations of ``h`` alone (a few passes);
-    raises Pyomo's ``InfeasibleConstraintException`` when h has no solution in the bounds."""
+    """Feasibility-based bound tightening over the equations of ``h`` alone (a few passes).
+    Bounds only ever tighten to a relaxation of h's solutions.  A constraint on which FBBT
+    declares infeasibility is *skipped* (its variables' bounds restored), not trusted: on a
+    scaled IDAES enthalpy equation (0 == 1e-4·(1e4·h − poly(100·T)), a degree-5 polynomial near
+    1e14) round-off alone made Pyomo's FBBT call a fixed T infeasible (measured on the IDAES HX
+    flowsheet).  So this never proves h infeasible; callers treat bounds as inconclusive."""
+    from pyomo.common.errors import InfeasibleConstraintException
     from pyomo.contrib.fbbt.fbbt import fbbt
 
     cons = [c for c in inst.model.h.values() if c.active]
+    if hasattr(inst.model, "_cqa_cap"):
+        cons += [c for c in inst.model._cqa_cap.values() if c.active]
     for _ in range(passes):
         for c in cons:
-            fbbt(c, deactivate_satisfied_constraints=False)
+            saved = [(v, v.lb, v.ub) for v in identify_variables(c.body, include_fixed=False)]
+            try:
+                fbbt(c, deactivate_satisfied_constraints=False, feasibility_tol=FBBT_FEASIBILITY_TOL)
+            except (InfeasibleConstraintException, ValueError, ArithmeticError):
+                for v, lb, ub in saved:
+                    v.setlb(lb)
+                    v.setub(ub)
 
 
 class ProcessModel:
@@ -506,6 +603,7 @@ class ProcessModel:
         grid_shape: Optional[Sequence[int]] = None,
         factory: Optional[Callable[[], "ProcessModel"]] = None,
         controls=None, controls_linear=None,
+        bounds_as_cqas=False, bound_cqa_margin: float = bound_cqas.BOUND_CQA_MARGIN,
     ):
         if not isinstance(model, pyo.Block):
             raise ValidationError(f"model must be a Pyomo ConcreteModel (or Block) of the process, got "
@@ -516,8 +614,8 @@ class ProcessModel:
             _check_theta(nm, c)
         _check_distinct(tp, tm)
         gs = _expand(constraints, "constraints", prefix="g")
-        for what, comps in (("theta_p", tp), ("theta_m", tm), ("constraints", gs)):
-            if not comps:
+        for what, comps in (("theta_m", tm), ("constraints", gs)):
+            if not comps and not (what == "constraints" and bounds_as_cqas):
                 raise ValidationError(f"{what} is empty: give at least one ({_expected(what)})")
             _check_owned(model, comps, what)
         gs = _expand_cqas(model, gs, {id(c) for c in list(tp.values()) + list(tm.values())})
@@ -526,6 +624,15 @@ class ProcessModel:
         self.sources = sources
         self.theta_p_names = list(tp)
         self.theta_m_names = list(tm)
+        #: units of each θp / θm as Pyomo states them ("" for none): θ and Σ are in these units
+        self.theta_p_units, self.theta_m_units = [units_text(c) for c in tp.values()], [units_text(c) for c in tm.values()]
+        self.bound_cqa_margin = bound_cqas.check_margin(bound_cqa_margin)
+        self._bound_cqas = bound_cqas.collect(model, bounds_as_cqas, {id(c) for c in list(tp.values()) + list(tm.values())})
+        for b in self._bound_cqas:
+            _add_unique(gs, b.name, b, "constraints")
+        if not gs:
+            raise ValidationError(f"constraints is empty and bounds_as_cqas found no bounds: give at least one CQA "
+                                  f"({_expected('constraints')})")
         self.g_names = list(gs)
         self._template = model.clone()
         cuid = lambda c: ComponentUID(c)  # noqa: E731
@@ -538,25 +645,7 @@ class ProcessModel:
         self.covariance = validate_covariance(covariance, len(tm))
         self.theta_p_nominal = _as_vector("theta_p_nominal",
                                           cur(tp, "theta_p") if theta_p_nominal is None else theta_p_nominal, len(tp))
-        self.theta_p_bounds = None
-        if theta_p_bounds is not None:
-            if isinstance(theta_p_bounds, Mapping):
-                raise ValidationError("theta_p_bounds must be a sequence of (lo, hi) pairs in the order of theta_p "
-                                      f"({self.theta_p_names}), got a mapping")
-            b = as_array("theta_p_bounds", theta_p_bounds)
-            if b.shape != (len(tp), 2):
-                raise ValidationError(f"theta_p_bounds must have shape ({len(tp)}, 2), got {b.shape}")
-            if not np.all(np.isfinite(b)):
-                raise ValidationError(f"theta_p_bounds contains NaN or inf: {b.tolist()}; give finite (lo, hi) pairs")
-            if np.any(b[:, 0] >= b[:, 1]):
-                raise ValidationError(f"theta_p_bounds needs lo < hi in every row, got {b.tolist()}")
-            self.theta_p_bounds = b
-            out = np.flatnonzero((self.theta_p_nominal < b[:, 0]) | (self.theta_p_nominal > b[:, 1]))
-            if out.size:
-                bad = ", ".join(f"{self.theta_p_names[i]}={self.theta_p_nominal[i]:g} not in [{b[i, 0]:g}, {b[i, 1]:g}]"
-                                for i in out)
-                raise ValidationError(f"theta_p_nominal is outside theta_p_bounds ({bad}); give a nominal point inside "
-                                 "the bounds (theta_p_nominal=...) or widen theta_p_bounds")
+        self.theta_p_bounds = _theta_p_bounds(theta_p_bounds, self.theta_p_names, self.theta_p_nominal)
         self._set_analysis_fields(delta_max, domain_everywhere, simulator, grid_shape, factory, len(tp))
         self.simulator = simulator
         self._set_controls(model, controls, controls_linear, tp, tm)
@@ -621,6 +710,12 @@ class ProcessModel:
         return len(self.g_names)
 
     @property
+    def bound_cqa_names(self) -> List[str]:
+        """The CQAs made of variable bounds (``bounds_as_cqas``), ``"<var>.lb"`` / ``"<var>.ub"``,
+        in ``g_names`` order: every result's per-CQA rows carry these names."""
+        return [b.name for b in self._bound_cqas]
+
+    @property
     def n_z(self) -> int:
         """Number of control variables (0: no recourse)."""
         return len(self.control_names)
@@ -639,6 +734,23 @@ class ProcessModel:
         #: per control: integer or binary (kept discrete by every route; never handed to Ipopt)
         self.control_integer = np.array([not c.is_continuous() for c in zs.values()], dtype=bool)
         self._z_uid = [ComponentUID(c) for c in zs.values()]
+        soft = {(b.uid, b.side) for b in self._bound_cqas}
+        for i, u in enumerate(self._z_uid):  # a bound read as a CQA: the hard range is wider by the margin
+            for j, side, sign in ((0, "lb", -1.0), (1, "ub", 1.0)):
+                if (u, side) in soft and np.isfinite(self.control_bounds[i, j]):
+                    self.control_bounds[i, j] += sign * self.bound_cqa_margin
+        #: controls whose missing bounds FBBT derived: {name: (lo, hi)} (reported in results)
+        self.derived_control_bounds: Dict[str, tuple] = {}
+        #: C when some range rests on "every CQA ≤ C" (a test value above C is then a bound):
+        #: with controls and bounds read as CQAs (their hard range is widened by C, which restricts
+        #: z: ψ_C ≥ ψ).  Without controls a state is a function of θ: one leaving its widened
+        #: range is a domain edge, which the domain checks handle, so χ stays exact
+        self.test_cap: Optional[float] = self.bound_cqa_margin if self._bound_cqas and zs else None
+        #: controls still without a finite range: {name: what FBBT found, with the fix}; local
+        #: solvers run without it, global solvers and routes that need a range refuse
+        self.unbounded_controls: Dict[str, str] = {}
+        if np.isnan(self.control_bounds).any():
+            self._derive_control_bounds()
         if controls_linear is not None and (not callable(controls_linear) or not zs):
             raise ValidationError("controls_linear must be a function f(theta_p, theta_m) -> (a, B) with g = a + B z, "
                                   f"and needs controls=...; got {controls_linear!r} with {len(zs)} controls")
@@ -647,6 +759,49 @@ class ProcessModel:
             from .controls import check_controls_linear
 
             check_controls_linear(self)
+
+    def _derive_control_bounds(self) -> None:
+        """Bounds of the controls that have none, by FBBT over h with θm in its box at δ_max and
+        θp in its bounds (a relaxation: every solution there satisfies them), reported in
+        :attr:`derived_control_bounds`.  When h alone leaves a control unbounded, FBBT also
+        uses every CQA capped at the margin C (g_k ≤ C): the bounds then hold wherever ψ ≤ C,
+        which leaves signs, indices and regions exact and a test value above C a bound
+        (:mod:`flexspace.models.bound_cqas`); :attr:`test_cap` records C.  A control still
+        unbounded is refused with the range FBBT found."""
+        inst = self._control_fbbt_instance()
+        fbbt_h(inst, passes=10)
+        if any(v.lb is None or v.ub is None for v, b in zip(inst.controls, self.control_bounds) if np.isnan(b).any()):
+            inst = self._control_fbbt_instance()
+            inst.cqa_cap = self.bound_cqa_margin
+            inst._cap_cqas()
+            fbbt_h(inst, passes=10)
+            self.test_cap = self.bound_cqa_margin
+        for i, (nm, v) in enumerate(zip(self.control_names, inst.controls)):
+            if not np.isnan(self.control_bounds[i]).any():
+                continue
+            found = tuple(x if x is not None and math.isfinite(x) else None for x in (v.lb, v.ub))
+            for j in (0, 1):
+                if np.isnan(self.control_bounds[i, j]) and found[j] is not None:
+                    self.control_bounds[i, j] = float(found[j])
+            if np.isnan(self.control_bounds[i]).any():
+                self.unbounded_controls[nm] = (
+                    f"control {nm!r} has no bound{'s' if found == (None, None) else ''} and FBBT over the model "
+                    f"(theta within delta_max = {self.delta_max:g} sigma, every CQA <= {self.bound_cqa_margin:g}) "
+                    f"finds only [{found[0]}, {found[1]}]: give it the range it needs, pyo.Var(bounds=(lo, hi))")
+            else:
+                self.derived_control_bounds[nm] = tuple(map(float, self.control_bounds[i]))
+
+    def _control_fbbt_instance(self) -> ModelInstance:
+        inst = self.instance()
+        sd = np.sqrt(np.clip(np.diag(np.asarray(self.covariance, float)), 0, None))
+        lo_m, hi_m = self.theta_m_nominal - self.delta_max * sd, self.theta_m_nominal + self.delta_max * sd
+        lo_p, hi_p = ((self.theta_p_nominal, self.theta_p_nominal) if self.theta_p_bounds is None
+                      else (self.theta_p_bounds[:, 0], self.theta_p_bounds[:, 1]))
+        for v, a, b in zip(inst.theta_p + inst.theta_m, np.r_[lo_p, lo_m], np.r_[hi_p, hi_m]):
+            v.unfix()
+            v.setlb(float(a))
+            v.setub(float(b))
+        return inst
 
     def recourse_feasibility(self, theta_p, theta_m, solver="ipopt"):
         """Per row of ``theta_m``: (feasible, failed, how) — feasible when some z within its
@@ -751,19 +906,27 @@ class ProcessModel:
         g_exprs = self._cqa_expressions(proc, rewrite)  # before the constraints that define them are deactivated
         top.h = pyo.ConstraintList()
         domain: List[tuple] = []
+        pairs = []
         for c in list(proc.component_data_objects(pyo.Constraint, active=True, descend_into=True)):
             for op, lhs, rhs in rewrite.relation(c.expr, c.name):
-                top.h.add(lhs == rhs if op == "==" else lhs <= rhs)
+                pairs.append((c, top.h.add(lhs == rhs if op == "==" else lhs <= rhs)))
                 if op == "<=":
                     domain.append((f"constraint {c.name}", lhs - rhs))
             c.deactivate()
+        _carry_scaling(proc, top, pairs)
         for o in proc.component_data_objects(pyo.Objective, active=True, descend_into=True):
             o.deactivate()
         theta_bounds = rewrite.variable_bounds(proc, top)
         inst = ModelInstance(top, list(top.theta_p.values()), list(top.theta_m.values()), g_exprs,
                              list(self.g_names))
         inst.theta_bounds = theta_bounds
+        # g ≤ C in the states' FBBT only with controls: ψ_C ≥ ψ there; without controls the cap would
+        # cut θ with ψ > C out of the problem while the derived bounds are not domain edges
+        inst.cqa_cap = getattr(self, "test_cap", None) if self._z_uid else None
         inst.controls = [u.find_component_on(proc) for u in self._z_uid]
+        for v, (lo, hi) in zip(inst.controls, getattr(self, "control_bounds", ())):
+            v.setlb(None if np.isnan(lo) else float(lo))
+            v.setub(None if np.isnan(hi) else float(hi))
         dependent = [(f"bound {v.name} {'>=' if side == 'lb' else '<='} (theta expression)",
                       e - v if side == "lb" else v - e) for v, side, e in theta_bounds]
         inst.domain = domain + dependent + inst.bound_domain()
@@ -774,7 +937,9 @@ class ProcessModel:
         ``name.lower`` and ``name.upper``: see :func:`_expand_cqas`)."""
         out = []
         for name, spec in zip(self.g_names, self._g_spec):
-            if isinstance(spec, tuple):  # (uid, part) of a CQA constraint
+            if isinstance(spec, bound_cqas.BoundCQA):
+                out.append(bound_cqas.cqa_expression(spec, proc, rewrite, self.bound_cqa_margin))
+            elif isinstance(spec, tuple):  # (uid, part) of a CQA constraint
                 uid, part = spec
                 c = uid.find_component_on(proc)
                 op, lhs, rhs = rewrite.relation(c.expr, c.name)[part]
@@ -913,23 +1078,37 @@ class ProcessModel:
                 from idaes.core.util.model_diagnostics import DiagnosticsToolbox
             except Exception as exc:  # noqa: BLE001
                 return f"IDAES diagnostics unavailable: {exc}"
-        inst = self.instance()
-        inst.set_theta(theta_p, theta_m)
+        m = self._template.clone()  # the user's own model (its units intact) at θ
+        for uid, x in zip(self._tp_uid + self._tm_uid, np.r_[np.asarray(theta_p, float).ravel(),
+                                                           np.asarray(theta_m, float).ravel()]):
+            c = uid.find_component_on(m)
+            c.fix(float(x)) if getattr(c, "ctype", None) is pyo.Var else c.set_value(float(x))
+        for u in self._z_uid:  # controls at their current values: the square model
+            u.find_component_on(m).fix()
+        for spec in self._g_spec:
+            if isinstance(spec, tuple):
+                spec[0].find_component_on(m).deactivate()
         buf = io.StringIO()
-        logging.getLogger("idaes").setLevel(logging.ERROR)
+        logger = logging.getLogger("idaes")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
         try:
-            dt = DiagnosticsToolbox(inst.model)
+            dt = DiagnosticsToolbox(m)
             dt.report_structural_issues(stream=buf)
             try:
                 from ..solvers import get_solver
 
-                inst.model._square_obj = pyo.Objective(expr=0.0)
-                get_solver(solver).solve(inst.model)
+                for o in m.component_data_objects(pyo.Objective, active=True, descend_into=True):
+                    o.deactivate()
+                m._flexspace_square_obj = pyo.Objective(expr=0.0)
+                get_solver(solver).solve(m)
                 dt.report_numerical_issues(stream=buf)
             except Exception as exc:  # noqa: BLE001
                 buf.write(f"\n(numerical checks skipped: {exc})\n")
         except Exception as exc:  # noqa: BLE001
             buf.write(f"DiagnosticsToolbox failed: {type(exc).__name__}: {exc}")
+        finally:
+            logger.setLevel(level)
         return buf.getvalue()
 
 

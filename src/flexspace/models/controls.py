@@ -49,19 +49,44 @@ FEAS_TOL = 1e-7
 
 
 def _numeric_bound(e) -> Optional[float]:
-    if e is None:
-        return None
-    if isinstance(e, (int, float)):
-        return float(e)
-    if hasattr(e, "is_constant") and e.is_constant():
-        return float(pyo.value(e))
-    return None
+    from .bound_cqas import numeric_bound
+
+    return numeric_bound(e)
+
+
+#: half-width of the range local starts are drawn from on a side where a control has no bound
+#: (our choice; only where a local solver runs without a range: ``ProcessModel.unbounded_controls``)
+START_SPAN = 1.0
+
+
+def working_range(bounds, values=None) -> np.ndarray:
+    """The controls' bounds (n_z, 2) with a missing side replaced by a finite one for starting
+    points only: the other bound (or the current value, or 0) ± :data:`START_SPAN`·max(1, |x|)."""
+    zb = np.array(bounds, float, copy=True).reshape(-1, 2)
+    for i, (lo, hi) in enumerate(zb):
+        x = values[i] if values is not None and i < len(values) and values[i] is not None else None
+        ref = x if x is not None else (hi if np.isfinite(hi) else lo if np.isfinite(lo) else 0.0)
+        span = START_SPAN * max(1.0, abs(ref))
+        if not np.isfinite(lo):
+            zb[i, 0] = min(ref, hi if np.isfinite(hi) else ref) - span
+        if not np.isfinite(hi):
+            zb[i, 1] = max(ref, zb[i, 0]) + span
+    return zb
+
+
+def _infinite(e) -> bool:
+    try:
+        return math.isinf(float(pyo.value(e)))
+    except (TypeError, ValueError):
+        return False
 
 
 def expand_controls(comps: Dict[str, object], theta_ids: Dict[int, str], theta_names) -> Tuple[list, np.ndarray]:
     """Check the controls (already expanded to ``{name: VarData}``) and return their names and
-    bounds (n_z, 2).  Refused: a Param, a fixed Var, a bound that is missing, infinite, an
-    expression of θ or not below the other, and a component or name already used by θ.
+    bounds (n_z, 2), NaN where a bound is missing or infinite (derived later by FBBT).  A bound
+    written as an expression of constants (IDAES: ``max(0.8, 0)``) is evaluated.  Refused: a
+    Param, a fixed Var, a bound that is an expression of θ or not below the other, and a
+    component or name already used by θ.
     Integer and binary controls are accepted (a binary's bounds are (0, 1)); their domain
     stays on the model, so global solvers treat them as discrete and Ipopt never sees them."""
     names, bounds = [], []
@@ -78,9 +103,14 @@ def expand_controls(comps: Dict[str, object], theta_ids: Dict[int, str], theta_n
         lo, hi = _numeric_bound(c.lower), _numeric_bound(c.upper)
         if c.is_integer() and lo is not None and hi is not None and math.isfinite(lo) and math.isfinite(hi):
             lo, hi = float(math.ceil(lo - 1e-9)), float(math.floor(hi + 1e-9))
-        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
-            raise ValidationError(f"controls {nm!r}: expected finite numeric bounds lo < hi, got ({c.lower}, "
-                                  f"{c.upper}); declare pyo.Var(bounds=(lo, hi)) with the control's physical range")
+        for e, x in ((c.lower, lo), (c.upper, hi)):
+            if e is not None and x is None and not _infinite(e):
+                raise ValidationError(f"controls {nm!r}: the bound {e} depends on a parameter (theta?); a control's "
+                                      "bounds must be numbers: declare pyo.Var(bounds=(lo, hi))")
+        if lo is not None and hi is not None and lo >= hi:
+            raise ValidationError(f"controls {nm!r}: expected bounds lo < hi, got ({c.lower}, {c.upper})")
+        lo = math.nan if lo is None else lo  # missing: derived by FBBT (ProcessModel), or refused there
+        hi = math.nan if hi is None else hi
         names.append(nm)
         bounds.append((lo, hi))
     return names, np.array(bounds, dtype=float).reshape(-1, 2)
@@ -319,8 +349,7 @@ class InnerProblem:
         m._psi_g = pyo.Constraint(range(model.n_g), rule=lambda _, k: inst.g[k] <= m._psi_u)
         m._psi_obj = pyo.Objective(expr=m._psi_u)
         self._start = [(v, v.value) for v in inst.controls + inst.state_vars()]
-        lo = model.control_bounds[:, 0]
-        for v, x in zip(inst.controls, 0.5 * (lo + model.control_bounds[:, 1])):
+        for v, x in zip(inst.controls, working_range(model.control_bounds).mean(axis=1)):
             if v.value is None:
                 v.set_value(float(np.round(x)) if not v.is_continuous() else float(x))
 
@@ -375,9 +404,12 @@ class InnerProblem:
         m = self.inst.model
         ub = self._u_bounds()
         if ub is None:
+            free = [v.name for v in self.inst.controls + self.inst.state_vars() if v.lb is None or v.ub is None]
+            names = ", ".join(n[len("process."):] if n.startswith("process.") else n for n in free[:5])
             return PsiValue(-math.inf, math.inf, None, SolverStatus.ERROR, message=(
                 "a CQA is unbounded by interval arithmetic at this theta: the global solver needs finite bounds on "
-                "every control and state it uses"))
+                f"every control and state it uses; FBBT left {len(free)} without a finite range (e.g. {names}): give "
+                "them bounds on the model (pyo.Var(bounds=...)), or use a local solver"))
         # u's box from interval arithmetic, padded: a zero-width box (g constant at this θ) made
         # MAiNGO call the problem infeasible
         pad = 1e-3 * max(1.0, ub[1] - ub[0], abs(ub[0]), abs(ub[1]))
@@ -421,7 +453,7 @@ class InnerProblem:
     def _starts(self) -> list:
         """Starting controls of the local multistart: the model's own, the midpoint, the corners
         (up to 2 controls), random points (fixed seed: the same starts every time)."""
-        zb = self.model.control_bounds
+        zb = working_range(self.model.control_bounds, [x for _, x in self._start])
         own = [x if x is not None else 0.5 * (lo + hi) for (_, x), (lo, hi) in zip(self._start, zb)]
         pts = [np.array(own, float), zb.mean(axis=1)]
         if zb.shape[0] <= 2:

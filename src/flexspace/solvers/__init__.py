@@ -358,6 +358,12 @@ class Solver:
         res.has_point = bool(res.has_point or res.status.ok)
         return res
 
+    def gap_tolerance(self, objective: float, bound: float) -> float:
+        """How far a point's objective may lie from the proven bound for an "optimal" to be
+        accepted: max(10 abs_gap, 2 gap·max(|objective|, |bound|), 1e3 feas_tol·(1 + |objective|))."""
+        return max(10.0 * self.abs_gap, 2.0 * self.gap * max(abs(objective), abs(bound)),
+                   1e3 * self.feas_tol * (1 + abs(objective)))
+
     def _verified(self, model, res: SolveResult) -> SolveResult:
         """A global solver's "optimal" re-checked from its numbers, not its termination code:
         the returned point must satisfy the constraints (relative violation ≤ max(1e3 feas_tol,
@@ -377,7 +383,7 @@ class Solver:
         if res.bound is None:
             return res
         maximize = objective_sense(model) == pyo.maximize
-        tol = max(10.0 * self.abs_gap, 2.0 * self.gap * max(abs(obj), abs(res.bound)), 1e3 * self.feas_tol * (1 + abs(obj)))
+        tol = self.gap_tolerance(obj, res.bound)
         gap = (res.bound - obj) if maximize else (obj - res.bound)
         if gap > tol or gap < -tol:
             side = "beyond" if gap > tol else "on the wrong side of"
@@ -502,6 +508,8 @@ class Solver:
             "max_wall_time": self.time_limit,
             "max_iter": 3000,
         }
+        if has_user_scaling(model):  # the model's own (e.g. IDAES) scaling factors, as IDAES's ipopt_v2 uses them
+            opts["nlp_scaling_method"] = "user-scaling"
         opts.update(self.solver_options)
         discrete = _discrete_variables(model)
         if discrete:  # PyNumero ends the Python process on a discrete variable: never hand one over
@@ -838,6 +846,16 @@ def _nodes(e):
         yield n
         if hasattr(n, "args") and getattr(n, "is_expression_type", lambda: False)():
             stack.extend(a for a in n.args if not isinstance(a, (int, float)))
+
+
+def has_user_scaling(model) -> bool:
+    """The model carries an active ``scaling_factor`` Suffix (IDAES's ``set_scaling_factor``,
+    ``calculate_scaling_factors``): PyNumero hands its factors to Ipopt, and Ipopt uses them
+    only with ``nlp_scaling_method = user-scaling`` (otherwise its gradient-based scaling
+    silently replaces them).  A model transformed by ``core.scale_model`` has its suffixes
+    deactivated, so it is not scaled twice."""
+    return any(s.local_name == "scaling_factor"
+               for s in model.component_data_objects(pyo.Suffix, active=True, descend_into=True))
 
 
 def _discrete_variables(model) -> List[str]:

@@ -171,18 +171,31 @@ def fork_solve(run: Callable[[], tuple], seconds: float, exit_with_parent: Calla
 
 
 # --------------------------------------------------------------------------- one child per model
+def _unique(items) -> list:
+    seen, out = set(), []
+    for x in items:
+        if id(x) not in seen:
+            seen.add(id(x))
+            out.append(x)
+    return out
+
+
 class ModelState:
     """The parts of a Pyomo model that a :class:`SolveServer` copies into its child per
     solve, and the structure key that must not change between them."""
 
     def __init__(self, model: pyo.Block, settings: tuple):
         root = model.model()
-        self.variables = list(root.component_data_objects(pyo.Var, descend_into=True))
-        self.blocks = [root] + list(root.component_data_objects(pyo.Block, descend_into=True))
-        self.switches = (list(root.component_data_objects(pyo.Constraint, descend_into=True))
-                         + list(root.component_data_objects(pyo.Objective, descend_into=True)))
-        self.params = [p for p in root.component_data_objects(pyo.Param, descend_into=True)
-                       if p.parent_component().mutable]
+        # every data object once: IDAES References (e.g. a unit's heat_duty) list the same
+        # VarData as their target, so the raw walk meets some twice
+        self.variables = _unique(root.component_data_objects(pyo.Var, descend_into=True))
+        self.blocks = [root] + _unique(root.component_data_objects(pyo.Block, descend_into=True))
+        self.switches = (_unique(root.component_data_objects(pyo.Constraint, descend_into=True))
+                         + _unique(root.component_data_objects(pyo.Objective, descend_into=True)))
+        # mutable Params only, found through their components: the data of an *immutable*
+        # indexed Param are plain floats (IDAES property packages are full of them)
+        self.params = _unique(d for c in root.component_objects(pyo.Param, descend_into=True)
+                              if getattr(c, "mutable", False) for d in c.values())
         self.key = self._key(root, model, settings)
 
     def _key(self, root, model, settings) -> int:

@@ -2,6 +2,7 @@
 
 * ``case1`` — A+B→C→D+E in a steady-state CSTR (seed §3.1, :mod:`.case1`);
 * ``case2`` — Michael addition in a steady-state CSTR (seed §3.2, :mod:`.case2`);
+* ``case3`` — saponification in an IDAES CSTR, the flowsheet as IDAES builds it (:mod:`.case3`);
 * ``hx_network`` — heat-exchanger network with one control, the cooling duty Qc
   (Grossmann & Floudas 1987, :mod:`.hx_network`; analysed with recourse).
 
@@ -15,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
-from . import case1, case2, hx_network
+from . import case1, case2, case3, hx_network
 from ..base import ProcessModel
 
-__all__ = ["Case", "CASES", "get_case", "case_model", "case1", "case2", "hx_network"]
+__all__ = ["Case", "CASES", "get_case", "case_model", "case1", "case2", "case3", "hx_network"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ class Case:
 CASES: Dict[str, Case] = {
     "case1": Case("case1", case1.model, "A+B->C->D+E steady-state CSTR (seed §3.1)"),
     "case2": Case("case2", case2.model, "Michael addition steady-state CSTR (seed §3.2)"),
+    "case3": Case("case3", case3.model, "saponification of ethyl acetate in an IDAES CSTR (IDAES flowsheet)",
+                  ("full",)),
     "hx_network": Case("hx_network", hx_network.model, "heat-exchanger network with the control Qc (recourse; "
                        "Grossmann & Floudas 1987)", ("full",)),
 }
