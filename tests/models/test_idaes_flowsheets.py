@@ -223,9 +223,82 @@ def test_bound_cqas_without_controls_do_not_cut_the_test_short(solver):
         return ProcessModel(m, theta_p=[], theta_m={"t": m.t}, constraints={"g": lambda b: b.x - 1},
                             covariance=[[1.0]], bounds_as_cqas=[m.y] if bounds_as_cqas else False)
 
-    for soft in (True, False):
-        model = build(soft)
-        assert model.test_cap is None  # no controls: nothing rests on "every g <= C"
-        r = flexibility_test(model, [], delta=2.0, uncertainty_set="box", solver=solver)
-        assert r.status.value == "ok" and r.chi == pytest.approx(3.0, abs=1e-5), str(r)
-        assert abs(r.worst_theta_m["t"]) == pytest.approx(2.0, abs=1e-4)
+    hard = flexibility_test(build(False), [], delta=2.0, uncertainty_set="box", solver=solver)
+    assert hard.status.value == "ok" and hard.chi == pytest.approx(3.0, abs=1e-5), str(hard)
+    soft = flexibility_test(build(True), [], delta=2.0, uncertainty_set="box", solver=solver)
+    # above the margin C = 1 only chi > C is proven (a bound on the safe side), never a false value
+    assert soft.status.value == "bound" and soft.chi_lower_bound == pytest.approx(1.0), str(soft)
+    assert soft.chi_upper_bound is None or soft.chi_upper_bound >= 3.0 - 1e-5
+    assert not soft.feasible
+
+
+@pytest.mark.skipif("maingo" not in available_solvers(), reason="needs maingo")
+def test_no_solution_inside_the_widened_range_is_a_bound_not_an_infinite_value():
+    """x = t·p has x ∈ [0, 1] read as CQAs (hard range [−1, 2]); on the box δ = 2.5 some θ
+    have no solution inside it (χ_C = inf) where the soft bound gives 2: a bound χ > C, not
+    'ok inf' (found by review)."""
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(mutable=True, initialize=1.0)
+    m.t = pyo.Param(mutable=True, initialize=0.0)
+    m.x = pyo.Var(bounds=(0, 1), initialize=0.0)
+    m.e = pyo.Constraint(expr=m.x == m.t * m.p)
+    model = ProcessModel(m, theta_p={"p": m.p}, theta_m={"t": m.t}, constraints={}, covariance=[[1.0]],
+                         theta_p_bounds=[(0.5, 2.0)], bounds_as_cqas=True)
+    r = flexibility_test(model, [1.0], delta=2.5, uncertainty_set="box", solver="maingo")
+    assert r.status.value in ("bound", "failed"), str(r)
+    assert not r.feasible
+    if r.status.value == "bound":
+        assert r.chi_lower_bound == pytest.approx(1.0)
+
+
+@pytest.mark.skipif("maingo" not in available_solvers(), reason="needs maingo")
+def test_control_ranges_tightened_at_one_theta_do_not_leak_to_the_next():
+    """Found by review: FBBT with every g ≤ C tightened the control's range at one θ and the
+    inner problem kept it at the next vertex (false 'bound' χ > 1 and a false 'ok' δ = 2).
+    x = z + t, x ∈ [0, 1] wanted (g = x − 1, −x), w = x with its bounds read as CQAs, z ∈ [0, 10],
+    t̄ = −4: some z puts x in [0, 1] iff t ∈ [−10, 1], and ψ = −0.5 (x = 0.5) for t ∈ [−9.5, 0.5],
+    so χ(δ = 4) = −0.5 and the box index is 5 (t = 1)."""
+    m = pyo.ConcreteModel()
+    m.t = pyo.Param(mutable=True, initialize=-4.0)
+    m.z = pyo.Var(bounds=(0, 10), initialize=0.0)
+    m.x = pyo.Var(initialize=0.0)
+    m.w = pyo.Var(bounds=(-100, 100), initialize=0.0)
+    m.ex = pyo.Constraint(expr=m.x == m.z + m.t)
+    m.ew = pyo.Constraint(expr=m.w == m.x)
+    model = ProcessModel(m, theta_p=[], theta_m={"t": m.t}, constraints={"hi": lambda b: b.x - 1, "lo": lambda b: -b.x},
+                         covariance=[[1.0]], controls={"z": m.z}, bounds_as_cqas=[m.w])
+    ra = RecourseAnalysis(model, "box", "maingo")
+    r = ra.test([], delta=4.0, method="vertex")
+    assert r.chi == pytest.approx(-0.5, abs=1e-6) and r.status.value in ("ok", "sampled"), str(r)
+    i = ra.index([], method="vertex")
+    assert i.status.value in ("ok", "sampled") and i.delta == pytest.approx(5.0, abs=1e-5), str(i)
+
+
+@pytest.mark.skipif("maingo" not in available_solvers(), reason="needs maingo")
+def test_derived_control_bounds_are_used_only_where_they_were_derived():
+    """A control without bounds gets them by FBBT over θp's bounds (or its nominal) and θm's
+    box at δ_max; a test beyond that box is refused before it computes (review: 'ok χ = inf'
+    at δ = 10 and at another θp before)."""
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(mutable=True, initialize=0.0)
+    m.t = pyo.Param(mutable=True, initialize=0.0)
+    m.z = pyo.Var(initialize=0.0)
+    m.x = pyo.Var(bounds=(0, 1), initialize=0.0)
+    m.e = pyo.Constraint(expr=m.x == m.z - m.t + m.p)
+    model = ProcessModel(m, theta_p={"p": m.p}, theta_m={"t": m.t}, constraints={"g": lambda b: b.x - 0.9},
+                         covariance=[[1.0]], controls={"z": m.z})
+    assert "z" in model.derived_control_bounds
+    ra = RecourseAnalysis(model, "box", "maingo")
+    ok = ra.test([0.0], delta=1.0)
+    assert ok.chi == pytest.approx(-0.9, abs=1e-5), str(ok)
+    for tp, delta in (([0.0], 10.0), ([10.0], 1.0)):
+        with pytest.raises(FlexspaceError, match="derived bounds"):
+            ra.test(tp, delta=delta)
+
+
+def test_grid_route_without_a_point_in_the_set_is_refused():
+    from flexspace.models.cases import hx_network
+
+    ra = RecourseAnalysis(hx_network.model(), "ellipsoid", "ipopt", {"grid_points": 2})
+    with pytest.raises(FlexspaceError, match="grid points"):
+        ra.test(delta=1.0, method="grid")

@@ -591,7 +591,7 @@ class FlexibilityAnalysis:
         """After the set bounds: the square solve at (θp, θ̄m) when ``initialise`` (its failure
         is the result, returned), then θ fixed at (θp, ``theta_m``: None keeps θm) and the
         state bounds derived for this θp.  None when the problem is ready."""
-        untrusted = self._probe(prob, theta_p)
+        untrusted = self._probe(prob)
         if untrusted is not None:
             res.diagnostics = untrusted
             return self._fail_init(res, untrusted_probe(), t0, theta_p, diagnose=False)
@@ -603,27 +603,28 @@ class FlexibilityAnalysis:
         prob.inst.bound_states()
         return None
 
-    def _probe(self, prob, theta_p) -> Optional[str]:
-        """The global solver's numerics on this model, tested once: the square system at
-        (θp, θ̄m), maximising g_0.  If the solver calls it infeasible where the local square
-        solve finds a solution, none of its infeasibility claims on this model can be trusted:
-        the reason (returned for this and every later point of the analysis).  Not decisive
-        (both fail, or no local solver): asked again at the next θp.  None: go on."""
+    def _probe(self, prob) -> Optional[str]:
+        """The global solver's numerics on this model, tested once per analysis at the model's
+        nominal point (θ̄p, θ̄m) — the same point in every process, so every worker reaches
+        the same verdict: the square system, maximising g_0.  If the solver calls it infeasible
+        where the local square solve finds a solution, none of its infeasibility claims on this
+        model can be trusted: the reason, returned for every point of the analysis.  Both
+        failing (or no local solver) is no verdict.  None: go on."""
         if getattr(self, "_untrusted", None) is not None:
             return self._untrusted
         if not self.solver.is_global or getattr(self, "_probed", False) or not prob.inst.state_vars():
             return None
-        probe = self._initialise(prob, theta_p, self.solver)
-        if probe.status != SolverStatus.INFEASIBLE:
-            self._probed = True
+        self._probed = True
+        tp0 = self.model.theta_p_nominal
+        probe = self._initialise(prob, tp0, self.solver)
+        if probe.status != SolverStatus.INFEASIBLE or self.square_solver.name == self.solver.name \
+                or not self._initialise(prob, tp0).status.ok:
             return None
-        if self.square_solver.name == self.solver.name or not self._initialise(prob, theta_p).status.ok:
-            return None  # the model may have no solution here: nothing learnt about the solver
-        self._untrusted = (f"{self.solver.name} calls the model's equations h = 0 infeasible at theta_p = "
-                           f"{list(map(float, theta_p))}, nominal theta_m, where {self.square_solver.name} solves "
-                           "them: its infeasibility claims on this model cannot be trusted (numerics: badly scaled "
-                           "equations or a feasibility tolerance below their round-off). Scale the model, raise "
-                           "options.feas_tol, or use another global solver")
+        self._untrusted = (f"{self.solver.name} calls the model's equations h = 0 infeasible at the nominal point "
+                           f"(theta_p = {list(map(float, tp0))}), where {self.square_solver.name} solves them: its "
+                           "infeasibility claims on this model cannot be trusted (numerics: badly scaled equations or "
+                           "a feasibility tolerance below their round-off). Scale the model, raise options.feas_tol, "
+                           "or use another global solver")
         return self._untrusted
 
     def _local_domain_search(self, prob, res, theta_p) -> None:

@@ -332,6 +332,26 @@ class RecourseAnalysis:
                                   f"{self.model.name!r} solves problems nonlinear in theta. Use ipopt (local), a "
                                   "global solver (maingo, scip, gurobi), or the flexibility test")
 
+    def _check_derived_box(self, theta_ps, delta: float) -> None:
+        """Controls whose bounds FBBT derived (:attr:`ProcessModel.derived_control_bounds`) have
+        them only inside the θ box they were derived on; an analysis reaching beyond it (θp
+        outside, or set(δ) wider than the θm box) is refused before it computes."""
+        box = getattr(self.model, "derived_bounds_box", None)
+        if box is None:
+            return
+        lo_p, hi_p, lo_m, hi_m = box
+        lo, hi = self.uset.bounds(delta)
+        tol = 1e-9 * (1.0 + np.abs(np.r_[lo_m, hi_m]).max(initial=0.0))
+        out_p = any(np.any(np.asarray(tp, float) < lo_p - 1e-9 * (1 + np.abs(lo_p)))
+                    or np.any(np.asarray(tp, float) > hi_p + 1e-9 * (1 + np.abs(hi_p))) for tp in theta_ps)
+        if out_p or np.any(lo < lo_m - tol) or np.any(hi > hi_m + tol):
+            raise ValidationError(
+                f"the controls' derived bounds {self.model.derived_control_bounds} hold for theta_p in "
+                f"[{lo_p.tolist()}, {hi_p.tolist()}] and theta_m in [{lo_m.tolist()}, {hi_m.tolist()}] (delta_max = "
+                f"{self.model.delta_max:g} sigma) only; this analysis reaches theta_p {[list(map(float, t)) for t in theta_ps]}"
+                f", theta_m in [{lo.tolist()}, {hi.tolist()}]: give the controls explicit bounds "
+                "(pyo.Var(bounds=(lo, hi))), or the model theta_p_bounds / delta_max that cover the analysis")
+
     def _begin(self, cls, method, theta_p, **fields):
         t0 = time.perf_counter()
         self._check_lp_solver(cls is RecourseIndexResult)
@@ -425,6 +445,7 @@ class RecourseAnalysis:
     def index(self, theta_p=None, method: str = "auto") -> RecourseIndexResult:
         """Flexibility index with recourse δ* at θp (module docstring for the routes)."""
         t0, res, tp, route = self._begin(RecourseIndexResult, method, theta_p, delta_max=self.delta_max)
+        self._check_derived_box([tp], self.delta_max)
         if not self._nominal_check(res, tp):
             return self._finish(res, t0)
         if route in _RULES:
@@ -653,6 +674,7 @@ class RecourseAnalysis:
         d = self.uset.delta_for_confidence(confidence) if confidence is not None else check_number(
             "delta", delta, low=0)
         res.delta_m = d
+        self._check_derived_box([tp], d)
         if route in _RULES:
             decision_rule_test(self, res, tp, d, relu=route is RecourseMethod.RELU_RULE)
         elif route in (RecourseMethod.VERTEX, RecourseMethod.GRID):
@@ -697,6 +719,11 @@ class RecourseAnalysis:
         infeasible, proven)."""
         if grid:
             points = list(self._grid(d))
+            if not points:
+                raise ValidationError(
+                    f"method='grid': none of the {self.options.grid_points}^{self.model.n_m} grid points of the "
+                    f"{self.set_kind.value} set's box lies in the set: use an odd options.grid_points (the nominal "
+                    "point is then on the grid) or a box set")
         else:
             points = [("vertex " + "".join("+" if x > 0 else "-" for x in s), self.model.theta_m_nominal + d * step)
                       for s, step in self._vertices()]
@@ -746,6 +773,10 @@ class RecourseAnalysis:
         dmin = np.asarray(center - b[:, 0] if delta_p_minus is None else delta_p_minus, float)
         dplus = np.asarray(b[:, 1] - center if delta_p_plus is None else delta_p_plus, float)
         res.delta_m, res.delta_p = dm, dp
+        lo_p, hi_p = center - dp * dmin, center + dp * dplus
+        if b is not None:
+            lo_p, hi_p = np.maximum(lo_p, b[:, 0]), np.minimum(hi_p, b[:, 1])
+        self._check_derived_box([lo_p, hi_p], dm)
         inst = self._instance(center)
         pset = BoxSet(center, delta_minus=dmin, delta_plus=dplus)
         inst.model.set_p = pyo.Block()

@@ -390,10 +390,13 @@ def cap_test_value(res, cap: Optional[float]) -> None:
     low = res.chi_lower_bound
     if low is not None and np.isfinite(low) and low > cap:
         res.chi_lower_bound = float(cap)
-    if np.isfinite(res.chi) and res.chi > cap:
+    # χ = +inf: some θ has no solution inside the ranges widened by C, where the bounds read as soft
+    # give a finite value above C; only χ > C is known
+    if not np.isnan(res.chi) and res.chi > cap:
         if res.status == ResultStatus.OK:
             res.status = ResultStatus.BOUND
-            res.chi_upper_bound = res.chi if res.chi_upper_bound is None else res.chi_upper_bound
+            if np.isfinite(res.chi):
+                res.chi_upper_bound = res.chi if res.chi_upper_bound is None else res.chi_upper_bound
             res.chi_lower_bound = float(cap) if res.chi_lower_bound is None else min(res.chi_lower_bound, cap)
         res.diagnostics = ((res.diagnostics + "\n") if res.diagnostics else "") + (
             f"  chi above the margin C = {cap:g} of the bounds read as CQAs: chi > {cap:g} is what is proven "

@@ -432,7 +432,7 @@ class ModelInstance:
                 for v, no_lb, no_ub in self._unbounded:
                     v.setlb(None if no_lb else v.lb)
                     v.setub(None if no_ub else v.ub)
-                keep = [(v, v.lb, v.ub) for v in self.state_vars() + self.theta_p + self.theta_m]
+                keep = [(v, v.lb, v.ub) for v in self.state_vars() + self.theta_p + self.theta_m + self.controls]
                 capped = self._cap_cqas()
                 try:
                     self._fbbt_missing(keep)
@@ -451,11 +451,13 @@ class ModelInstance:
             for v, no_lb, no_ub in self._unbounded:
                 v.setlb(None if no_lb else v.lb)
                 v.setub(None if no_ub else v.ub)
-        theta_ids = {id(v) for v in self.theta_p + self.theta_m}
-        for v, lb, ub in keep:  # only the missing bounds come from FBBT; θ keeps its box
-            if lb is not None or id(v) in theta_ids:
+        # θ keeps its box and the controls their range: FBBT here (with g ≤ C) tightens them for
+        # this θ only, and the inner problems reuse the instance at other θ
+        restore = {id(v) for v in self.theta_p + self.theta_m + self.controls}
+        for v, lb, ub in keep:  # only the states' missing bounds come from FBBT
+            if lb is not None or id(v) in restore:
                 v.setlb(lb)
-            if ub is not None or id(v) in theta_ids:
+            if ub is not None or id(v) in restore:
                 v.setub(ub)
         _pad_derived(self._unbounded)
 
@@ -741,11 +743,12 @@ class ProcessModel:
                     self.control_bounds[i, j] += sign * self.bound_cqa_margin
         #: controls whose missing bounds FBBT derived: {name: (lo, hi)} (reported in results)
         self.derived_control_bounds: Dict[str, tuple] = {}
+        self.derived_bounds_box: Optional[tuple] = None
         #: C when some range rests on "every CQA ≤ C" (a test value above C is then a bound):
-        #: with controls and bounds read as CQAs (their hard range is widened by C, which restricts
-        #: z: ψ_C ≥ ψ).  Without controls a state is a function of θ: one leaving its widened
-        #: range is a domain edge, which the domain checks handle, so χ stays exact
-        self.test_cap: Optional[float] = self.bound_cqa_margin if self._bound_cqas and zs else None
+        #: always with bounds read as CQAs: their hard range is widened by C only, so a θ where
+        #: a state would leave it has no solution (χ = inf) where the soft bound gives a finite
+        #: value; with controls the widened range also restricts z (ψ_C ≥ ψ)
+        self.test_cap: Optional[float] = self.bound_cqa_margin if self._bound_cqas else None
         #: controls still without a finite range: {name: what FBBT found, with the fix}; local
         #: solvers run without it, global solvers and routes that need a range refuse
         self.unbounded_controls: Dict[str, str] = {}
@@ -769,6 +772,9 @@ class ProcessModel:
         (:mod:`flexspace.models.bound_cqas`); :attr:`test_cap` records C.  A control still
         unbounded is refused with the range FBBT found."""
         inst = self._control_fbbt_instance()
+        #: the θ box the derived bounds hold in: (θp lo, θp hi, θm lo, θm hi); analyses refuse beyond it
+        self.derived_bounds_box = tuple(np.array([v.lb for v in vs] if j == 0 else [v.ub for v in vs], float)
+                                        for vs in (inst.theta_p, inst.theta_m) for j in (0, 1))
         fbbt_h(inst, passes=10)
         if any(v.lb is None or v.ub is None for v, b in zip(inst.controls, self.control_bounds) if np.isnan(b).any()):
             inst = self._control_fbbt_instance()
