@@ -945,9 +945,10 @@ class FlexibilityAnalysis:
             return r
         m = prob.m
         snap, size_g = _snapshot(m), float(pyo.value(m.delta))
-        polisher = get_solver("ipopt", {"time_limit": self.options.time_limit, "feas_tol": POLISH_TOL},
-                              solver_options={"bound_relax_factor": 0.0, "tol": POLISH_TOL})
-        rl = polisher.solve(m)
+        if getattr(self, "_polisher", None) is None:  # one per analysis, not one per subproblem
+            self._polisher = get_solver("ipopt", {"time_limit": self.options.time_limit, "feas_tol": POLISH_TOL},
+                                        solver_options={"bound_relax_factor": 0.0, "tol": POLISH_TOL})
+        rl = self._polisher.solve(m)
         size_l = float(pyo.value(m.delta)) if rl.status.ok else float("nan")
         ref = size_g if r.bound is None else r.bound
         tol = self.solver.gap_tolerance(size_g, ref)
