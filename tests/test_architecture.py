@@ -125,6 +125,63 @@ def test_no_function_over_80_lines():
     assert not long, "\n".join(long)
 
 
+def test_no_module_over_800_lines():
+    long = [f"{name}: {n} lines" for name, (is_pkg, path) in ALL.items()
+            if (n := len(path.read_text().splitlines())) > 800]
+    assert not long, "\n".join(long)
+
+
+def test_no_class_over_500_lines_or_30_methods():
+    big = []
+    for name, (is_pkg, path) in ALL.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                n = node.end_lineno - node.lineno + 1
+                k = sum(isinstance(c, (ast.FunctionDef, ast.AsyncFunctionDef)) for c in node.body)
+                if n > 500 or k > 30:
+                    big.append(f"{name}.{node.name}: {n} lines, {k} methods")
+    assert not big, "\n".join(big)
+
+
+#: built-in exceptions a refusal must not be raised as (errors.py has a FlexspaceError
+#: subclass deriving from each); re-raising a caught exception is fine
+BARE = {"ValueError", "TypeError", "RuntimeError", "KeyError", "IndexError", "ImportError", "ModuleNotFoundError",
+        "NotImplementedError", "TimeoutError", "ChildProcessError", "FileExistsError", "FileNotFoundError",
+        "OSError", "AttributeError", "LookupError", "ArithmeticError", "ZeroDivisionError", "AssertionError",
+        "Exception"}
+
+
+def test_every_refusal_is_a_flexspace_error():
+    """Every ``raise`` of a built-in exception class is a bug: ``except FlexspaceError`` must
+    catch everything flexspace refuses (argparse's ArgumentTypeError inside the CLI's type
+    callbacks is argparse's protocol, not a refusal)."""
+    bare = []
+    for name, (is_pkg, path) in ALL.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and node.exc is not None:
+                exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+                if isinstance(exc, ast.Name) and exc.id in BARE:
+                    bare.append(f"{name}:{node.lineno}: raise {exc.id}")
+    assert not bare, "\n".join(bare)
+
+
+def test_every_exception_class_is_a_flexspace_error():
+    import inspect
+
+    import flexspace.errors as errors
+
+    for name, (is_pkg, path) in ALL.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.name.endswith("Error"):
+                try:
+                    module = __import__(name, fromlist=["_"])
+                except ImportError:  # an optional extra not installed here
+                    continue
+                cls = getattr(module, node.name, None)
+                if inspect.isclass(cls):
+                    assert issubclass(cls, errors.FlexspaceError), f"{name}.{node.name} is not a FlexspaceError"
+
+
 def test_no_plot_switches_the_matplotlib_backend():
     offenders = [name for name, (is_pkg, path) in ALL.items()
                  if "matplotlib.use(" in path.read_text() or "import matplotlib.pyplot" in path.read_text()]

@@ -98,8 +98,8 @@ def test_gurobi_listed_only_when_usable():
 def test_gurobi_absent_means_unavailable(monkeypatch):
     import builtins
 
-    from flexspace import solvers as S
     from flexspace.errors import SolverUnavailableError
+    from flexspace.solvers.backends import base
 
     real_import = builtins.__import__
 
@@ -109,7 +109,7 @@ def test_gurobi_absent_means_unavailable(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_gurobipy)
-    monkeypatch.setattr(S, "_AVAIL_CACHE", {})
+    monkeypatch.setattr(base, "_AVAIL_CACHE", {})  # availability is probed once per process
     assert "gurobi" not in available_solvers()
     assert {"maingo", "scip"} <= set(available_solvers())
     with pytest.raises(SolverUnavailableError, match="gurobi"):

@@ -10,10 +10,12 @@ Main entry points::
 """
 from .formulations import (
     BoxSet,
+    BudgetSet,
     EllipsoidalSet,
     FlexibilityAnalysis,
     FlexibilityIndexResult,
     FlexibilityTestResult,
+    PolyhedralSet,
     ResultStatus,
     UncertaintySet,
     extended_flexibility_test,
@@ -33,7 +35,7 @@ from .designspace import (  # noqa: E402  (Algorithms 1-3 and their results)
 
 __version__ = "0.1.0"
 __all__ = [
-    "BoxSet", "EllipsoidalSet", "UncertaintySet", "ProcessModel", "FlexibilityAnalysis",
+    "BoxSet", "EllipsoidalSet", "PolyhedralSet", "BudgetSet", "UncertaintySet", "ProcessModel", "FlexibilityAnalysis",
     "flexibility_index", "flexibility_test", "extended_flexibility_test",
     "FlexibilityIndexResult", "FlexibilityTestResult", "ResultStatus", "SolverStatus",
     "get_solver", "available_solvers", "SolveOptions", "monte_carlo_map", "flexibility_index_map",

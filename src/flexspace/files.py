@@ -10,6 +10,8 @@ import os
 import secrets
 from typing import Callable, Sequence, Tuple
 
+from .errors import OutputExistsError
+
 __all__ = ["write_atomic", "named_os_error", "jsonable"]
 
 
@@ -31,7 +33,7 @@ def _temp_beside(path: str) -> Tuple[int, str]:
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666), tmp
         except FileExistsError:
             continue
-    raise FileExistsError(f"no free temporary name beside {path}")
+    raise OutputExistsError(f"no free temporary name beside {path}")
 
 
 def write_atomic(items: Sequence[Tuple[object, Callable[[object], None]]]) -> None:

@@ -1,7 +1,7 @@
-"""Monte Carlo probability of the CQAs (seed Algorithm 1), vectorised.
+"""Monte Carlo probability of the CQAs (design-space paper, Algorithm 1), vectorised.
 
-:func:`monte_carlo_probability` gives P(all g_k ≤ 0) at one θp; the grid driver of the
-algorithms issue builds maps on it.  Samples are drawn once (common random numbers
+:func:`monte_carlo_probability` gives P(all g_k ≤ 0) at one θp; the grid drivers of
+:mod:`flexspace.designspace` build maps on it.  Samples are drawn once (common random numbers
 across θp points, ``random_state``); a sample whose simulation fails (NaN) is counted
 and reported, never silently dropped nor counted feasible.
 """
@@ -93,10 +93,10 @@ def _check_memory(n: int, model) -> None:
 
 def monte_carlo_probability(model, theta_p, n_samples: int = 1000, random_state=0, samples=None,
                             solver="ipopt") -> MonteCarloResult:
-    """P(all g_k(θp, θm) ≤ 0) over θm ~ N(θ̄m, Σ) at one θp (seed Algorithm 1, one grid point).
+    """P(all g_k(θp, θm) ≤ 0) over θm ~ N(θ̄m, Σ) at one θp (design-space paper, Algorithm 1, one grid point).
 
     Uses the model's vectorised simulator when it has one; otherwise one square Pyomo
-    solve per sample (slow: the seed's way).  A model with controls (recourse) counts a
+    solve per sample (slow: the design-space paper's way).  A model with controls (recourse) counts a
     sample feasible when some z in bounds makes every g ≤ 0
     (:meth:`~flexspace.models.base.ProcessModel.recourse_feasibility`)."""
     if samples is None and model.simulator is not None:

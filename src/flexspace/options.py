@@ -31,10 +31,10 @@ class SolveOptions:
     ----------
     time_limit : seconds per solve, passed to the solver *and* enforced by the hard
         wall-clock guard (MAiNGO and SCIP do not reliably honour their own limit;
-        ``solvers.md``).
+        README, "Solvers").
     gap : relative optimality gap of global solvers (MAiNGO ``epsilonR``, SCIP
         ``limits/gap``).  Default 1e-5: MAiNGO takes ~100x longer at 1e-6 on case 1
-        (measured, ``solvers.md``).
+        (measured, README, "Solvers").
     abs_gap : absolute gap (MAiNGO ``epsilonA``, SCIP ``limits/absgap``).  None: 1e-9
         for single solves; ε_tol/10 in Algorithm 3 (its stopping window is absolute in χ).
     feas_tol : constraint feasibility tolerance (Ipopt ``constr_viol_tol``, MAiNGO
@@ -155,9 +155,12 @@ PRESETS = {
 OptionsLike = Union[SolveOptions, str, Mapping, None]
 
 
-def resolve_options(options: OptionsLike, preset: str = "index") -> SolveOptions:
+def resolve_options(options: OptionsLike, preset: str = "index", defaults: Optional[Mapping] = None) -> SolveOptions:
     """``options`` as a :class:`SolveOptions`: itself; a preset name; a dict of changes
-    to the caller's ``preset``; or None for the caller's ``preset``."""
+    to the caller's ``preset``; or None for the caller's ``preset``.  ``defaults``: the
+    caller's own changes to ``preset``, applied under a dict's (and alone for None)."""
+    if defaults:
+        options = {**defaults, **options} if isinstance(options, Mapping) else (options or dict(defaults))
     if isinstance(options, SolveOptions):
         return options
     if options is None:

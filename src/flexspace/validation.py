@@ -2,6 +2,7 @@
 is spent.  Each error names the parameter, what was expected and how to fix it."""
 from __future__ import annotations
 
+import enum
 import math
 import numbers
 import os
@@ -222,3 +223,29 @@ def check_file_path(name: str, path) -> str:
         raise ValidationError(f"{name} {path!r} exists and is not writable; choose another {name}")
     check_directory(f"the folder of {name}", os.path.dirname(os.path.abspath(path)))
     return path
+
+
+class StrChoice(str, enum.Enum):
+    """The one base of flexspace's typed choices and statuses (a ``str`` Enum): members
+    compare equal to (and print as) their value, so ``SetKind.BOX == "box"`` in dicts, CSV
+    and JSON, while code compares members (``status is ResultStatus.OK``); :meth:`parse` is
+    the one place a user's string is validated."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def parse(cls, value, param: str):
+        """``value`` (a member or its string, any case) as a member; a ``ValidationError``
+        naming ``param`` and the valid values otherwise."""
+        if isinstance(value, cls):
+            return value
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            valid = ", ".join(repr(m.value) for m in cls)
+            raise ValidationError(f"unknown {param.replace('_', ' ')} {value!r}: {param} must be one of {valid}") \
+                from None

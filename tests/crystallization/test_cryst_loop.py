@@ -106,7 +106,7 @@ def test_epsilon_front_respects_domain_ranges(small_case):
     Y = InSilicoLab().run(X)
     d50 = refit_like(make_pipeline("GBT", n_estimators=10, max_depth=2), X, Y["D50"])
     doa = refit_like(make_pipeline("GBT", n_estimators=10, max_depth=2), X, Y["DoA"])
-    front = epsilon_constraint_front(d50, doa, n_cycles=1, n_points=3, domain=dom, time_limit=30)
+    front = epsilon_constraint_front(d50, doa, n_cycles=1, n_points=3, domain=dom, options={"time_limit": 30})
     assert len(front.X) >= 1
     assert (dom.range_violation(front.features) <= 1e-6).all()
     b = design_input_bounds()

@@ -5,7 +5,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from flexspace.crystallization import InSilicoLab, ProfileLatentTransform, check_profiles
-from flexspace.crystallization.design import CycleProfileSpace
+from flexspace.crystallization.thermocycles import CycleProfileSpace
 from flexspace.crystallization.doe import TABLE1_MIX, sample_profiles
 from flexspace.surrogates import (REDUCED_GRIDS, EnsembleRegressor, erm_search, erm_weights, forest_tree_std,
                                   knee_point, make_generator, make_pipeline, run_nsga2, select_model)

@@ -19,7 +19,7 @@ import pytest
 import flexspace
 from flexspace.crystallization.doe import DoEValidationError, load_doe
 from flexspace.designspace import DesignSpaceMap, flexibility_index_map, monte_carlo_map
-from flexspace.designspace import maps as maps_module
+from flexspace.designspace import engine as maps_module
 from flexspace.designspace.results import RESULT_COLUMNS
 from flexspace.errors import ValidationError
 from support.small_models import disk

@@ -202,7 +202,7 @@ def test_control_bounds_beyond_what_tolerances_resolve_are_refused():
     back 0 labelled ok (truth 1.89746); now refused with the bounds to tighten."""
     from flexspace.models.cases import hx_network as hx
 
-    m = hx.pyomo_model()
+    m = hx.build_pyomo()
     m.Qc.setlb(-1e12)
     m.Qc.setub(1e12)
     pm = ProcessModel(m, {"Qc_min": m.Qc_min, "Qc_max": m.Qc_max},

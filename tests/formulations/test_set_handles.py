@@ -230,18 +230,18 @@ class TestAnalysisHandles:
 
     def test_problems_keep_the_handles_they_built(self):
         fa = self._fa()
-        prob = fa._index_problem()
+        prob = fa.indexer.problem()
         assert prob.set_m.block is prob.m.set_m and prob.set_p is None
         assert prob.set_handles == [prob.set_m] and prob.set_m.squared  # the index minimises δ²
         lb, ub = _bounds(prob.set_m.auxiliary)
         assert np.array_equal(ub, fa.uset.auxiliary_bounds(fa.delta_max)[1])
-        ext = fa._ext_problem(np.array([1.0]), np.array([0.5]), np.array([0.5]))
+        ext = fa.tester.extended_problem(np.array([1.0]), np.array([0.5]), np.array([0.5]))
         assert ext.set_p.block is ext.m.set_p and ext.set_m.block is ext.m.set_m
         assert ext.set_p.kind is SetKind.BOX and [id(v) for v in ext.set_p.theta] == [id(v) for v in ext.inst.theta_p]
 
     def test_square_solve_deactivates_exactly_the_set_blocks(self, monkeypatch):
         fa = self._fa()
-        prob = fa._index_problem()
+        prob = fa.indexer.problem()
         seen = {}
 
         def spy(solver):
@@ -257,7 +257,7 @@ class TestAnalysisHandles:
         fa = self._fa()
         r = fa.test([1.0], delta=2.0)
         assert r.solved
-        h = fa._test.set_m
+        h = fa.tester.problem().set_m
         lo, hi = fa.uset.bounds(2.0)
         lb, ub = _bounds(h.theta)
         assert np.allclose(lb, lo - _pad(lo, hi)) and np.allclose(ub, hi + _pad(lo, hi))

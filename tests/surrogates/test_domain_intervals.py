@@ -5,7 +5,7 @@ import pytest
 
 from flexspace.errors import ValidationError
 from flexspace.surrogates.conformal import ConformalInterval
-from flexspace.surrogates.domain import ApplicabilityDomain
+from flexspace.surrogates.applicability import ApplicabilityDomain
 from flexspace.surrogates.selection import make_pipeline, refit_like, select_model
 from flexspace.surrogates.targets import base_pipeline, bounded_regressor, forward, inverse, transform_of
 from flexspace.surrogates.uq import EnsembleRegressor

@@ -1,4 +1,4 @@
-"""Benchmarks against Monte Carlo and the solver comparison of the seed (issue 4).
+"""Benchmarks against Monte Carlo and the solver comparison of the design-space paper.
 
 ``flexspace bench [--quick|--tiny] [--out DIR] [--cases ...]`` runs, for case 1 and case 2 (and
 case 3, the IDAES CSTR, when asked), Algorithm 1
@@ -10,9 +10,10 @@ ellipsoid) with every available solver (ipopt, maingo, scip), and writes to ``DI
   with p ≥ 0.85, agreement with Monte Carlo (intersection-over-union of the 0.85
   regions; points the method calls feasible that MC rejects beyond its standard error),
   failed and uncertified points, global yes/no; headed by machine, date and versions;
-* ``<case>_fig1_mc.png`` (seed Fig. 1 / 4d), ``<case>_fig2_alg2_alg3.png`` (seed Figs. 2 / 4:
-  Alg 2 maps with Alg 3 rectangles), ``<case>_fig3_theta_m.png`` (seed Fig. 3: MC samples
-  of θm at one θp, feasible/infeasible, with the box and ellipsoid of Alg 2 drawn);
+* ``<case>_fig1_mc.png`` (design-space paper, Fig. 1 / 4d), ``<case>_fig2_alg2_alg3.png``
+  (design-space paper, Figs. 2 / 4: Alg 2 maps with Alg 3 rectangles), ``<case>_fig3_theta_m.png``
+  (design-space paper, Fig. 3: MC samples of θm at one θp, feasible/infeasible, with the box
+  and ellipsoid of Alg 2 drawn);
 * ``<case>.json`` — every number of the tables, as computed.
 
 A configuration that cannot finish in the budget is *probed* first: if its probe
@@ -31,6 +32,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ..errors import UnknownNameError
+
 P_C = 0.85
 
 __all__ = ["run_benchmarks", "BenchConfig", "region_agreement"]
@@ -38,7 +41,7 @@ __all__ = ["run_benchmarks", "BenchConfig", "region_agreement"]
 
 @dataclass
 class BenchConfig:
-    """What a benchmark run does.  ``grid``: None = the seed's grid, else (n1, n2)."""
+    """What a benchmark run does.  ``grid``: None = the design-space paper's grid, else (n1, n2)."""
 
     grid: Optional[tuple] = None
     samples: int = 1000
@@ -65,7 +68,7 @@ class BenchConfig:
     alg3_budget: Optional[float] = None
 
 
-PRESETS = {
+BENCH_PRESETS = {
     "full": BenchConfig(map_budget=480.0, probe_points=4, alg3_budget=150.0),
     # quick: MAiNGO's extended flexibility test takes 3-10 s per bisection step on case 1
     # and SCIP's 5-27 s on case 2 (measured), so the quick Alg 3 runs with Ipopt only
@@ -100,13 +103,14 @@ def _header(case: str, cfg: BenchConfig) -> str:
             f"- run: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.machine()}, "
             f"{os.cpu_count()} cores, Python {platform.python_version()}\n"
             f"- versions: {_versions()}\n"
-            f"- grid: {cfg.grid or 'seed grid'}; Monte Carlo samples per point: {cfg.samples}; p_c = {P_C}; "
+            f"- grid: {cfg.grid or 'the grid of the design-space paper'}; "
+            f"Monte Carlo samples per point: {cfg.samples}; p_c = {P_C}; "
             f"time limit per solve: {cfg.time_limit} s; workers: {cfg.workers}\n"
             "- columns: p≥0.85 = grid points in the region; IoU = intersection-over-union with the MC region; "
             "over MC = points the method calls feasible that MC rejects beyond its standard error; "
             "failed = points whose solve failed/timed out (never counted feasible); uncertified = local "
-            "solves whose sampled region contained a violation; model form = the seed's full model or the "
-            "reduced-space form of the same steady state (see the case's `build_pyomo_reduced`).\n")
+            "solves whose sampled region contained a violation; model form = the design-space paper's full model "
+            "or the reduced-space form of the same steady state (see the case's `build_pyomo_reduced`).\n")
 
 
 class _CaseRun:
@@ -287,7 +291,7 @@ def _write_tables(case, cfg, rows, out_dir) -> None:
 
 
 def _figures(case, model, mc, maps, rects, out_dir):
-    """Seed Figs. 1-3 for one case, drawn on matplotlib Figures (no pyplot, no backend change)."""
+    """Figs. 1-3 of the design-space paper for one case, drawn on matplotlib Figures (no pyplot, no backend change)."""
     from matplotlib.figure import Figure
 
     from ..designspace import plot_design_space
@@ -316,7 +320,8 @@ def _figures(case, model, mc, maps, rects, out_dir):
 
 
 def _theta_m_figure(case, model, ax) -> None:
-    """Seed Fig. 3: θm samples at one θp, feasible / infeasible, with the Alg 2 box and ellipsoid."""
+    """Fig. 3 of the design-space paper: θm samples at one θp, feasible / infeasible, with the
+    Alg 2 box and ellipsoid."""
     from matplotlib.patches import Ellipse, Rectangle
 
     from ..formulations import FlexibilityAnalysis
@@ -353,9 +358,9 @@ def _theta_m_figure(case, model, ax) -> None:
 def run_benchmarks(preset: str = "full", out_dir: str = "benchmarks/results", cases=("case1", "case2"),
                    log=print, **overrides) -> dict:
     """Run the preset ("full", "quick", "tiny") for the cases; returns the per-case results."""
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; use one of {sorted(PRESETS)}")
-    cfg = BenchConfig(**{**PRESETS[preset].__dict__, **overrides})
+    if preset not in BENCH_PRESETS:
+        raise UnknownNameError(f"unknown preset {preset!r}; use one of {sorted(BENCH_PRESETS)}")
+    cfg = BenchConfig(**{**BENCH_PRESETS[preset].__dict__, **overrides})
     t0 = time.perf_counter()
     out = {c: run_case(c, cfg, out_dir, log=log) for c in cases}
     log(f"benchmark ({preset}) finished in {time.perf_counter() - t0:.0f} s; tables and figures in {out_dir}")
@@ -370,8 +375,8 @@ def register(subparsers) -> None:
     g.add_argument("--tiny", action="store_true", help="3x3 grids, Ipopt only (seconds; used by the tests)")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--cases", nargs="+", default=["case1", "case2"], choices=["case1", "case2", "case3"],
-                   help="the seed case studies and case 3 (the IDAES CSTR; models with controls are analysed "
-                        "by `flexspace run --controls`)")
+                   help="the design-space paper's case studies and case 3 (the IDAES CSTR; models with "
+                        "controls are analysed by `flexspace run --controls`)")
     p.set_defaults(func=_cmd_bench)
 
 

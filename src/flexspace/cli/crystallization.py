@@ -4,7 +4,7 @@ Usage::
 
     flexspace crystallization run --out DIR [--quick] [--random-state N] [--doe FILE.csv] [--no-torch]
 
-runs seed Steps 2–9 (:func:`flexspace.crystallization.workflow.run_workflow`) and writes
+runs Steps 2–9 of the crystallization paper (:func:`flexspace.crystallization.workflow.run_workflow`) and writes
 ``DIR/report.md`` (every step) and ``DIR/report.html``, the engineer's report
 (:func:`flexspace.crystallization.report.write_report`: recommendation, validation, gates,
 figures, in one file); ``flexspace crystallization design-space ...`` is registered by
@@ -33,7 +33,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     run.add_argument("--doe", default=None, help="your own DoE CSV (13 feature columns + CQA columns)")
     run.add_argument("--no-torch", action="store_true", help="copula generator only (skip GAN/VAE)")
     run.set_defaults(func=_run)
-    register_design_space(sub)  # issue 6
+    register_design_space(sub)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     return p
 

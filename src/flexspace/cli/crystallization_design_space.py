@@ -1,4 +1,4 @@
-"""``flexspace crystallization design-space`` (GitHub issue 6, item 5).
+"""``flexspace crystallization design-space``: the design space of the crystallization CQA models.
 
 Usage::
 
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ..crystallization.profile import CQA_NAMES, FEATURE_NAMES
+from .common import SET_NAMES
 
 
 def error_line(exc: BaseException) -> str:
@@ -145,7 +146,7 @@ def register_design_space(subparsers) -> argparse.ArgumentParser:
                    help="p_c, the probability the region must reach (default 0.85)")
     p.add_argument("--n-samples", type=checked("count", "--n-samples"), default=2000,
                    help="Monte Carlo samples per grid point, >= 1 (default 2000)")
-    p.add_argument("--uncertainty-set", default="box", choices=("box", "ellipsoid", "ldl"),
+    p.add_argument("--uncertainty-set", default="box", choices=SET_NAMES,
                    help="uncertainty set (default box)")
     p.add_argument("--solver", default=None,
                    help="default: highs (trees, ReLU MLP), ipopt (smooth MLP; see design_space.default_solver)")

@@ -11,7 +11,7 @@ import os
 import sys
 import time
 
-from .common import check_out_dir
+from .common import SET_NAMES, check_out_dir
 
 CORE_SOLVERS = ("ipopt", "maingo", "scip", "highs")
 
@@ -84,7 +84,7 @@ def _cmd_solvers(args) -> int:
     return 0
 
 
-FORM_HELP = ("the seed's full model, or the reduced-space form of the same steady state (the one MAiNGO "
+FORM_HELP = ("the design-space paper's full model, or the reduced-space form of the same steady state (the one MAiNGO "
              "solves on case 2)")
 
 
@@ -258,7 +258,7 @@ def _cmd_demo(args) -> int:
     _demo_point(model)
     confidence = 0.85
     shape = "x".join(str(n) for n in model.grid_shape)
-    print(f"\ndesign space on the seed's {shape} grid, confidence = {confidence}:")
+    print(f"\ndesign space on the design-space paper's {shape} grid, confidence = {confidence}:")
     mc_map, fi_map, region = _demo_maps(model, confidence)
     path = os.path.join(args.out, "case1_design_space.png")
     from ..designspace import design_space_figure
@@ -453,7 +453,7 @@ def _run_method(args, model, axes):
                                          options=options, move_nominal=args.move_nominal)
 
 
-SETS = ["box", "ellipsoid", "ldl"]
+SETS = SET_NAMES  # the set registry's names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -506,7 +506,7 @@ def _add_run(sub, cases) -> None:
     r.add_argument("--workers", type=_checked(_count, "--workers", int), default=1, help="worker processes (>= 1)")
     r.add_argument("--out", default="flexspace_out")
     r.add_argument("--grid", type=_checked(_count, "--grid", int), nargs="+", default=None,
-                   help="points per theta_p axis: one number, or one per theta_p (default: the seed's)")
+                   help="points per theta_p axis: one number, or one per theta_p (default: the design-space paper's)")
     r.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0, help="seconds per solve")
     r.add_argument("--random-state", type=_checked(_count_or_zero, "--random-state", int), default=0,
                    help="seed of the Monte Carlo samples (>= 0)")

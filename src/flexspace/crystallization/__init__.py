@@ -1,4 +1,4 @@
-"""Crystallization digital twin (GitHub issues 5 and 6; seed: Barhate et al., PSE 2025).
+"""Crystallization digital twin (after the crystallization paper: Barhate et al., PSE 2025).
 
 The application package on top of flexspace: it uses :mod:`flexspace.designspace`,
 :mod:`flexspace.surrogates` and :mod:`flexspace.models`, and nothing below it imports it

@@ -1,4 +1,4 @@
-"""Calibrated 95 % prediction intervals of the deployed CQA models (issue 15, item 2).
+"""Calibrated 95 % prediction intervals of the deployed CQA models.
 
 Each CQA model is fitted on its bounded scale (:data:`TARGET_SCALE`: log for D50, logit for
 the percentages, see :mod:`flexspace.surrogates.targets`), so no prediction leaves the
@@ -28,13 +28,13 @@ TARGET_SCALE = {"D50": "log", "DoA": "logit100", "crystallinity": "logit100"}
 #: 43/45.  Not logit for the percentages: it would widen mid-range intervals by the stretched
 #: residuals near 100 %.
 INTERVAL_SCALE = {"D50": None, "DoA": None, "crystallinity": None}
-#: Coverage of the reported prediction intervals (issue 15 acceptance: 95 %).
+#: Coverage of the reported prediction intervals (the acceptance target: 95 %).
 INTERVAL_LEVEL = 0.95
 #: Empirical 95 % quantile of the scores rather than the finite-sample rank ⌈(n+1)·0.95⌉:
 #: with the 13–35 real rows per CQA that rank is the largest residual, so one outlier set the
 #: width (measured, quick run seed 3: D50 log-score 0.40 = the maximum vs 0.185 = the 95 %
 #: quantile, next largest 0.19).  Guaranteed coverage drops to ≥ 1 − 0.05 − 1/(n + 1)
-#: (≈ 92 % at n = 35, 88 % at n = 19), inside the issue's 85–99 % target; the empirical
+#: (≈ 92 % at n = 35, 88 % at n = 19), inside the 85–99 % acceptance target; the empirical
 #: coverage on hold-out and lab points is measured and reported.
 FINITE_SAMPLE_RANK = False
 
@@ -72,7 +72,7 @@ def within_physical_bounds(frame: pd.DataFrame, cqas) -> bool:
 
 
 def replicate_noise_sd(lab_params, cqa: str, level: float) -> float:
-    """The lab's replicate (measurement) SD of ``cqa`` at value ``level`` (seed Table 3 sizes,
+    """The lab's replicate (measurement) SD of ``cqa`` at value ``level`` (Table 3 sizes of the crystallization paper,
     :meth:`flexspace.crystallization.lab.InSilicoLab.add_noise`)."""
     if cqa == "D50":
         return float(lab_params.noise_d50_rel * level)

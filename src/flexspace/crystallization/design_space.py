@@ -1,4 +1,5 @@
-"""Crystallization design space from OMLT-embedded ML surrogates (GitHub issue 6).
+"""Crystallization design space from OMLT-embedded ML surrogates (the design-space paper's
+Algorithms 1-3 on the crystallization paper's CQA models).
 
 The surrogates of the data-driven workflow (one per CQA, trained on the in-silico lab's
 DoE) become Pyomo blocks (:mod:`flexspace.surrogates.omlt_embed`) and a plug-in process
@@ -40,6 +41,7 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 import pandas as pd
 
+from ..errors import InputTypeError, UnknownNameError, ValidationError
 from ..models.surrogate import SurrogateProcessModel
 from ..options import OptionsLike, resolve_options
 from ..surrogates.omlt_process import EmbeddingSpec, surrogate_process_model
@@ -59,7 +61,7 @@ SIGMA_KINDS = ("ensemble", "total")
 #: Points per θp axis of the grid on which :func:`auto_limits` takes its quantiles: fixed, so
 #: that the default limits (the problem being mapped) do not change with the map's grid size.
 AUTO_LIMITS_GRID = 21
-#: Unit of each of the 13 profile features (axis labels; seed Table 2).
+#: Unit of each of the 13 profile features (axis labels; crystallization paper, Table 2).
 FEATURE_UNITS = {"c0": "mg/g solvent", "seed_loading": "g seed/g solute", "C": "°C/min", "H": "°C/min",
                  **{f"T{i}": "°C" for i in range(2, 11)}}
 
@@ -76,7 +78,7 @@ def reference_profile() -> np.ndarray:
 
 
 def design_input_bounds() -> np.ndarray:
-    """Block input bounds: seed Table 2, with ``H`` down to 0 (0 = no heating, Eq. 4)."""
+    """Block input bounds: crystallization paper, Table 2, with ``H`` down to 0 (0 = no heating, Eq. 4)."""
     b = np.array([FEATURE_BOUNDS[n] for n in FEATURE_NAMES], float)
     b[FEATURE_NAMES.index("H"), 0] = 0.0
     return b
@@ -120,12 +122,12 @@ class SurrogateSpec:
 
     def __post_init__(self):
         if self.kind not in SURROGATE_KINDS:
-            raise ValueError(f"unknown surrogate {self.kind!r}; choose from {SURROGATE_KINDS}")
+            raise UnknownNameError(f"unknown surrogate {self.kind!r}; choose from {SURROGATE_KINDS}")
         if self.sigma not in SIGMA_KINDS:
-            raise ValueError(f"sigma must be one of {SIGMA_KINDS}, got {self.sigma!r}")
+            raise ValidationError(f"sigma must be one of {SIGMA_KINDS}, got {self.sigma!r}")
         if isinstance(self.n_members, bool) or not isinstance(self.n_members, numbers.Integral) \
                 or self.n_members < 2:
-            raise ValueError(f"n_members must be an int >= 2 (ensemble members), got {self.n_members!r}")
+            raise ValidationError(f"n_members must be an int >= 2 (ensemble members), got {self.n_members!r}")
 
     def replace(self, **changes) -> "SurrogateSpec":
         """A copy with ``changes``."""
@@ -150,8 +152,8 @@ def _resolve_surrogate(surrogate: SurrogateLike) -> SurrogateSpec:
         return SurrogateSpec(kind=surrogate)
     if isinstance(surrogate, Mapping):
         return SurrogateSpec(**dict(surrogate))
-    raise ValueError(f"surrogate must be a SurrogateSpec, a kind {SURROGATE_KINDS}, a dict or None; "
-                     f"got {type(surrogate).__name__}")
+    raise InputTypeError(f"surrogate must be a SurrogateSpec, a kind {SURROGATE_KINDS}, a dict or None; "
+                         f"got {type(surrogate).__name__}")
 
 
 def make_surrogate(kind: str, random_state: int = 0, activation: str = "relu"):
@@ -177,7 +179,7 @@ def make_surrogate(kind: str, random_state: int = 0, activation: str = "relu"):
                            max_iter=5000, random_state=random_state)
         return TransformedTargetRegressor(Pipeline([("scaler", StandardScaler()), ("model", est)]),
                                           transformer=StandardScaler())
-    raise ValueError(f"unknown surrogate {kind!r}; choose from {SURROGATE_KINDS}")
+    raise UnknownNameError(f"unknown surrogate {kind!r}; choose from {SURROGATE_KINDS}")
 
 
 class FittedSurrogates(dict):
@@ -262,10 +264,10 @@ def build_design_space_model(fitted: FittedSurrogates, params: Sequence[str] = D
     (:data:`AUTO_LIMITS_GRID`), whatever grid the map is computed on."""
     params = list(params)
     if len(params) < 1:
-        raise ValueError("give at least one parameter")
+        raise ValidationError("give at least one parameter")
     for p in params:
         if p not in FEATURE_NAMES:
-            raise ValueError(f"unknown parameter {p!r}; choose from {list(FEATURE_NAMES)}")
+            raise UnknownNameError(f"unknown parameter {p!r}; choose from {list(FEATURE_NAMES)}")
     x0 = reference_profile() if reference is None else np.asarray(reference, float)
     sig = fitted.sigma if sigma == "ensemble" else fitted.sigma_total
     lims = dict(limits) if limits is not None else auto_limits(fitted, params, x0, sigma=sig)
@@ -275,7 +277,8 @@ def build_design_space_model(fitted: FittedSurrogates, params: Sequence[str] = D
 
 
 # --------------------------------------------------------------------------- Algorithms 1-3
-#: ``result["driver"]``: the seed's Algorithms 1-3 have one implementation, :mod:`flexspace.designspace`
+#: ``result["driver"]``: the design-space paper's Algorithms 1-3 have one implementation,
+#: :mod:`flexspace.designspace`
 DRIVER = "flexspace.designspace (monte_carlo_map, flexibility_index_map, flexibility_test_region)"
 
 
@@ -452,7 +455,7 @@ def _fit_and_embed(spec: SurrogateSpec, random_state, timings):
 
 
 def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: int = 21, confidence: float = 0.85,
-                     n_samples: int = 2000, uncertainty_set: str = "box", solver: Optional[str] = None,
+                     n_samples: int = 2000, uncertainty_set="box", solver: Optional[str] = None,
                      options: OptionsLike = None, random_state: int = 0, verbose: bool = True) -> dict:
     """Fit surrogates, embed them, map the design space (MC, Alg 2, Alg 3), check the
     ordering, write ``out_dir/design_space.csv`` and ``.png`` (when ``out_dir`` is given).
@@ -467,7 +470,8 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
         :func:`auto_limits` do not depend on it.
     confidence : p_c, the probability a point of the design space must reach.
     n_samples : Monte Carlo samples per grid point (Algorithm 1).
-    uncertainty_set : ``"box"``, ``"ellipsoid"`` or ``"ldl"`` (Algorithms 2 and 3).
+    uncertainty_set : a set name (``"box"``, ``"ellipsoid"``, ``"ldl"``) or an
+        :class:`~flexspace.formulations.UncertaintySet` (Algorithms 2 and 3).
     solver : default :func:`default_solver` (HiGHS for MILP surrogates, Ipopt for smooth nets).
     options : :class:`~flexspace.options.SolveOptions` for Algorithms 2 and 3, a preset name,
         or a dict of changes to each algorithm's preset (``"index_map"``, ``"bisection"``).
@@ -501,12 +505,14 @@ def run_design_space(surrogate: SurrogateLike = None, out_dir=None, *, n_grid: i
 
 def _check_run_inputs(n_grid, confidence, n_samples, uncertainty_set, random_state) -> None:
     """The scalar inputs of :func:`run_design_space`, refused before any fit or solve."""
+    from ..formulations.sets import UncertaintySet, set_names
     from ..validation import check_choice, check_number, check_probability, check_random_state
 
     check_number("n_grid", n_grid, integer=True, low=1, hint="points per theta_p axis, e.g. 21")
     check_probability("confidence", confidence)
     check_number("n_samples", n_samples, integer=True, low=1, hint="Monte Carlo samples per grid point, e.g. 2000")
-    check_choice("uncertainty_set", uncertainty_set, ("box", "ellipsoid", "ldl"))
+    if not isinstance(uncertainty_set, UncertaintySet):  # a set object is checked against the model later
+        check_choice("uncertainty_set", uncertainty_set, set_names())
     check_random_state("random_state", random_state)
 
 

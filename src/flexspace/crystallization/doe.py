@@ -1,13 +1,13 @@
-"""DoE generator, CSV input/output and validator (seed Step 2, Table 1, Table 2, Eq. 2–4).
+"""DoE generator, CSV input/output and validator (crystallization paper, Step 2, Table 1, Table 2, Eq. 2–4).
 
-:func:`generate_doe` builds the seed's data set with the in-silico lab:
+:func:`generate_doe` builds the crystallization paper's data set with the in-silico lab:
 
-* 31 training runs with the profile mix of seed Table 1 (18 linear cooling, 2 linear
+* 31 training runs with the profile mix of the crystallization paper's Table 1 (18 linear cooling, 2 linear
   cooling + heating, 1 one-cycle, 4 two-cycle, 3 three-cycle, 3 four-cycle), random
   set-points within Table 2;
-* the seed's missing-value pattern: D50 in all 31, DoA in 21, crystallinity in 15
+* the crystallization paper's missing-value pattern: D50 in all 31, DoA in 21, crystallinity in 15
   (crystallinity rows ⊂ DoA rows; which rows is seeded-random);
-* 4 hold-out runs placed, as in the seed, at conditions found by a *mechanistic*
+* 4 hold-out runs placed, as in the crystallization paper, at conditions found by a *mechanistic*
   optimisation — here NSGA-II on the noise-free lab itself, maximising D50 and minimising
   DoA over 4-cycle profiles — with all three CQAs measured.
 
@@ -29,15 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ValidationError
+from ..errors import InputTypeError, ValidationError
 from .lab import InSilicoLab
 from .profile import (ACTIVE_T_MIN, CQA_NAMES, FEATURE_BOUNDS, FEATURE_NAMES, check_profiles, encode_profile,
                       n_cycles, n_stages, profile_type, seeding_temperature)
 
-#: Seed Table 1: number of runs per number of active stages (1 = linear cooling,
+#: Crystallization paper, Table 1: number of runs per number of active stages (1 = linear cooling,
 #: 2 = linear cooling + heating, 3/5/7/9 = 1/2/3/4 thermocycles).
 TABLE1_MIX: dict[int, int] = {1: 18, 2: 2, 3: 1, 5: 4, 7: 3, 9: 3}
-#: Seed §2.3: CQAs measured in 31 / 21 / 15 of the 31 runs.
+#: Crystallization paper, §2.3: CQAs measured in 31 / 21 / 15 of the 31 runs.
 MEASURED_COUNTS: dict[str, int] = {"D50": 31, "DoA": 21, "crystallinity": 15}
 N_HOLDOUT = 4
 OPTIONAL_COLUMNS = ("run_id", "split", "profile_type", "n_cycles")
@@ -48,7 +48,7 @@ SPLITS = ("train", "holdout")
 #: (:func:`.workflow._steps3_4_selection`: GridSearchCV with K = 3 folds of >= 2 rows).
 MIN_TRAIN_ROWS = 6
 #: Share of the rows the workflow holds out when a table has no ``holdout`` row
-#: (:func:`.workflow._ensure_holdout`: ``max(1, round(0.12 n))`` rows, seed: 10–15 %).
+#: (:func:`.workflow._ensure_holdout`: ``max(1, round(0.12 n))`` rows, crystallization paper: 10–15 %).
 AUTO_HOLDOUT_FRACTION = 0.12
 _ROW_NOTE = "row numbers count data rows from 1, the CSV line is one more; run_id in brackets"
 _PROFILE_FIX = (" — expected a feasible profile (Table-2 bounds, Eq. 2-5 in flexspace.crystallization.profile); "
@@ -137,7 +137,7 @@ def thermocycle_profile(c0: float, seed_loading: float, C: float, H: float, T_en
     """A "staircase" thermocycle profile: ``cycles`` troughs equally spaced between the
     seeding temperature ``T1`` and ``T_end``, each followed by heating ``amplitude`` °C
     (capped at T1), then the final cooling to ``T_end``.  ``cycles = 0`` is linear cooling.
-    Used for the thermocycle sweep (seed's qualitative findings)."""
+    Used for the thermocycle sweep (the crystallization paper's qualitative findings)."""
     t1 = float(seeding_temperature(c0))
     temps = []
     troughs = np.linspace(t1, T_end, cycles + 2)[1:-1]
@@ -148,7 +148,7 @@ def thermocycle_profile(c0: float, seed_loading: float, C: float, H: float, T_en
 
 
 def sample_profiles(mix: dict[int, int], random_state=0) -> np.ndarray:
-    """Rows for a profile mix ``{n_stages: count}`` (default use: seed Table 1)."""
+    """Rows for a profile mix ``{n_stages: count}`` (default use: crystallization paper, Table 1)."""
     rng = np.random.default_rng(random_state)
     return np.array([random_profile(k, rng) for k, cnt in mix.items() for _ in range(cnt)])
 
@@ -156,11 +156,11 @@ def sample_profiles(mix: dict[int, int], random_state=0) -> np.ndarray:
 def mechanistic_holdout(lab: InSilicoLab, n_points: int = N_HOLDOUT, pop_size: int = 12, n_gen: int = 6,
                         random_state=0) -> np.ndarray:
     """Hold-out conditions from a mechanistic optimisation of the noise-free lab, as the
-    seed's 4 hold-out runs came from a prior PBM optimisation [7]: NSGA-II (max D50,
+    crystallization paper's 4 hold-out runs came from a prior PBM optimisation [7]: NSGA-II (max D50,
     min DoA) once per number of thermocycles ``4, 3, 2, 1, 4, …``; the knee point of each
     front becomes one hold-out run."""
-    from ..surrogates.design import knee_point, run_nsga2
-    from .design import CycleProfileSpace
+    from ..surrogates.nsga2 import knee_point, run_nsga2
+    from .thermocycles import CycleProfileSpace
 
     def objectives(F):
         Y = lab.run(F)
@@ -178,7 +178,7 @@ def mechanistic_holdout(lab: InSilicoLab, n_points: int = N_HOLDOUT, pop_size: i
 
 def generate_doe(lab: InSilicoLab | None = None, random_state=0, mix: dict[int, int] | None = None,
                  measured_counts: dict[str, int] | None = None, holdout_kwargs: dict | None = None) -> pd.DataFrame:
-    """The seed's DoE made with the in-silico lab (see module docstring).
+    """The crystallization paper's DoE made with the in-silico lab (see module docstring).
 
     Deterministic for a given ``random_state``.  Columns: ``run_id``, ``split``,
     ``profile_type``, ``n_cycles``, the 13 features and the 3 CQAs (NaN = not measured).
@@ -229,8 +229,8 @@ def validate_doe(df: pd.DataFrame, source: str = "DoE") -> pd.DataFrame:
     (``UserWarning``): they may be real replicates.
     """
     if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"{source}: validate_doe expects a pandas DataFrame (or use load_doe(path) for a CSV), "
-                        f"got {type(df).__name__}")
+        raise InputTypeError(f"{source}: validate_doe expects a pandas DataFrame (or use load_doe(path) for a CSV), "
+                             f"got {type(df).__name__}")
     _check_columns(df, source)
     labels = _row_labels(df)
     problems: list[tuple[list, list, str]] = []
@@ -368,8 +368,8 @@ def _check_cqas(out: pd.DataFrame, labels, problems) -> None:
         out[col] = vals
 
 
-#: a whole CQA column below these values is almost surely in other units: the seed's D50 is
-#: tens of µm (crystallization.md), so every D50 < 1 reads as mm; DoA and crystallinity are
+#: a whole CQA column below these values is almost surely in other units: the crystallization paper's D50 is
+#: tens of µm (its Table 3), so every D50 < 1 reads as mm; DoA and crystallinity are
 #: percentages, so every value <= 1 reads as a fraction
 _UNIT_HINTS = {"D50": (1.0, "mm (D50 is in µm: multiply by 1000)"),
                "DoA": (1.0, "a fraction (DoA is in %: multiply by 100)"),

@@ -1,7 +1,7 @@
 """Thermodynamic and kinetic parameters of the in-silico crystallization lab.
 
-The seed's Compound A (Takeda) is proprietary.  The lab therefore uses **paracetamol in
-water** — whose solubility maps the seed's Table-2 concentration range (24.8–55.2 mg/g)
+The crystallization paper's Compound A (Takeda) is proprietary.  The lab therefore uses **paracetamol in
+water** — whose solubility maps the crystallization paper's Table-2 concentration range (24.8–55.2 mg/g)
 onto saturation temperatures of ≈ 35–58 °C — with rate laws of the form used for that
 system by Nagy, Fujiwara, Woo & Braatz, "Determination of the kinetic parameters for the
 crystallization of paracetamol from water using metastable zone width experiments",
@@ -9,7 +9,7 @@ Ind. Eng. Chem. Res. 47 (2008) 1245–1252, and by Worlitschek & Mazzotti, "Mode
 optimization of particle size distribution in batch-cooling crystallization of
 paracetamol", Cryst. Growth Des. 4 (2004) 891–903.
 
-Rate constants are *assumed* (marked so below): they are chosen to mimic the seed's
+Rate constants are *assumed* (marked so below): they are chosen to mimic the crystallization paper's
 Compound A (slow growth, so large D50 is hard; agglomeration; an amorphous fraction),
 not fitted to paracetamol data.  Every shipped number states its source.
 """
@@ -53,7 +53,7 @@ class LabParameters:
     relative supersaturation ``σ = c/c* − 1``:
 
     * growth ``G = kg σ^g`` (µm/s) for σ > 0 — ``kg``, ``g`` **assumed** (slow growth of
-      Compound A, seed §2.2: "slow crystal growth kinetics presented challenges");
+      Compound A, crystallization paper, §2.2: "slow crystal growth kinetics presented challenges");
     * dissolution ``D = kd σ`` (µm/s, negative) for σ < 0 — **assumed**, first-order and
       faster than growth (usual for diffusion-limited dissolution);
     * secondary nucleation ``B = kb σ^b M_T`` (#/(g solvent·s), ``M_T`` crystal mass in g/g)
@@ -63,22 +63,22 @@ class LabParameters:
       the sticky amorphous fraction ``φ_am`` — **assumed** model, constants **assumed**;
     * consolidation of agglomerates during dissolution (bridges dissolve first, the particle
       heals into one compact crystal of the same volume), first order in agglomerates,
-      rate ``k_br (−σ)`` — **assumed** mechanism consistent with the seed's observation [7]
+      rate ``k_br (−σ)`` — **assumed** mechanism consistent with the crystallization paper's observation [7]
       that DoA falls over each thermocycle;
     * amorphous precipitation when ``c`` exceeds the amorphous solubility ``r_am c*``:
       ``r = k_af (c − r_am c*)``; the amorphous solid re-dissolves when
       ``c < r_am c*``: ``r = k_ad(T) m_am (1 − c/(r_am c*))`` with an Arrhenius factor
       ``k_ad(T) = k_ad exp(−Ea_ad/R (1/T − 1/298.15 K))`` — a solution-mediated
       amorphous→crystalline conversion that is fast at the high temperatures reached in
-      heating stages and slow in the cold end of a batch; **assumed** crystallinity model for the seed's
-      observation of amorphous + crystalline product that becomes more crystalline with
+      heating stages and slow in the cold end of a batch; **assumed** crystallinity model for the
+      crystallization paper's observation of amorphous + crystalline product that becomes more crystalline with
       thermocycles.
 
     Seeds: log-normal, median ``seed_median_um``, geometric SD ``seed_gsd`` (**assumed**).
     Free primary particles smaller than ``detection_limit_um`` are not
     counted in DoA (**assumed** lower limit of image analysis, Morphologi-type).
 
-    Measurement noise (seed Table 3, replicate "±" of the validation experiment):
+    Measurement noise (crystallization paper, Table 3, replicate "±" of the validation experiment):
     D50 relative SD 0.3/17.5 = 1.7 %; DoA SD 12.7 percentage points; crystallinity SD
     6.7 percentage points.
     """
@@ -98,6 +98,6 @@ class LabParameters:
     seed_median_um: float = 6.0  # assumed
     seed_gsd: float = 1.35       # assumed
     detection_limit_um: float = 4.0  # assumed
-    noise_d50_rel: float = 0.3 / 17.5   # seed Table 3
-    noise_doa: float = 12.7             # seed Table 3
-    noise_crystallinity: float = 6.7    # seed Table 3
+    noise_d50_rel: float = 0.3 / 17.5   # crystallization paper, Table 3
+    noise_doa: float = 12.7             # crystallization paper, Table 3
+    noise_crystallinity: float = 6.7    # crystallization paper, Table 3

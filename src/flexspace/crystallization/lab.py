@@ -1,7 +1,7 @@
 """In-silico laboratory: seeded batch cooling crystallizer with thermocycles.
 
-Replaces the seed's proprietary experiments (Barhate et al., PSE 2025, §2.3) as the
-default data source and as the "experiment" that validates an optimum (seed Table 3).
+Replaces the crystallization paper's proprietary experiments (Barhate et al., PSE 2025, §2.3) as the
+default data source and as the "experiment" that validates an optimum (crystallization paper, Table 3).
 
 Model (parameters and sources in :class:`~.kinetics.LabParameters`):
 
@@ -28,7 +28,7 @@ Model (parameters and sources in :class:`~.kinetics.LabParameters`):
   when cooling outruns the slow growth and converts (solution-mediated) to crystal when
   the solution falls below the amorphous solubility, fastest on heating.
   Crystallinity = crystalline mass / (crystalline + amorphous mass).  This is a model
-  assumption standing in for Compound A's behaviour (seed §2.2).
+  assumption standing in for Compound A's behaviour (crystallization paper, §2.2).
 * **Outputs** at batch end: D50 (volume-weighted median of the crystalline PSD, µm; the
   amorphous solid is treated as a coating/gel phase not resolved in size — assumed),
   DoA (%), crystallinity (%), and the mass-balance error
@@ -38,7 +38,7 @@ Model (parameters and sources in :class:`~.kinetics.LabParameters`):
   the check covers the agglomeration and consolidation allocation, boundary outflow,
   overflow and clipping.  It closes to round-off (≈ 1e-15).
 
-:meth:`InSilicoLab.measure` adds seeded measurement noise of the seed's Table-3 size.
+:meth:`InSilicoLab.measure` adds seeded measurement noise of the crystallization paper's Table-3 size.
 """
 from __future__ import annotations
 
@@ -276,7 +276,7 @@ class InSilicoLab:
         return pd.DataFrame(rows)
 
     def add_noise(self, Y: pd.DataFrame, random_state=None) -> pd.DataFrame:
-        """Measurement noise of seed Table 3 (seeded): D50 × (1 + 1.7 % ε), DoA + 12.7 ε,
+        """Measurement noise of Table 3 of the crystallization paper (seeded): D50 × (1 + 1.7 % ε), DoA + 12.7 ε,
         crystallinity + 6.7 ε; percentages clipped to [0, 100]."""
         rng = np.random.default_rng(self.random_state if random_state is None else random_state)
         p = self.params

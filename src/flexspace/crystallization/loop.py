@@ -1,18 +1,17 @@
 """Step 9 design inside the applicability domain, lab validation, and the closed Step-8 loop.
 
-Issue 15, items 1, 3 and 4 — what turns the seed's Step 9 into a recommendation that holds
-up in the (in-silico) lab:
+What turns the crystallization paper's Step 9 into a recommendation that holds up in the (in-silico) lab:
 
-* :func:`design_fronts` — NSGA-II per number of thermocycles (seed Figs. 7–8) with, next to
-  Eq. 2–5, the **applicability domain** (:class:`flexspace.surrogates.domain.ApplicabilityDomain`)
+* :func:`design_fronts` — NSGA-II per number of thermocycles (crystallization paper, Figs. 7–8) with, next to
+  Eq. 2–5, the **applicability domain** (:class:`flexspace.surrogates.applicability.ApplicabilityDomain`)
   and the **process limits** (:class:`.process.ProcessLimits`) as constraints; every front
   point carries its predictions with calibrated 95 % intervals, its domain distance and its
   process metrics.
-* :func:`recommend` — the knee of the 4-cycle front among its feasible points (the seed
+* :func:`recommend` — the knee of the 4-cycle front among its feasible points (the crystallization paper
   validates a 4-cycle optimum).
-* :func:`validate` — seed Table 3: ``replicates`` noisy lab runs at the recommendation vs the
+* :func:`validate` — crystallization paper, Table 3: ``replicates`` noisy lab runs at the recommendation vs the
   predictions (±2σ of the ensemble as before, and the calibrated 95 % interval).
-* :func:`close_loop` — seed Step 8 → Step 2: when the acceptance gate failed or the validated
+* :func:`close_loop` — crystallization paper, Step 8 → Step 2: when the acceptance gate failed or the validated
   optimum missed an interval, the validation runs join the data together with
   ``n_acquire`` acquisition runs (the feasible front points of largest predictive spread,
   see :func:`acquire`), every model is refitted (same hyper-parameters, synthetic rows and
@@ -27,13 +26,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..surrogates.design import knee_point, run_nsga2
-from ..surrogates.domain import ApplicabilityDomain
+from ..surrogates.nsga2 import knee_point, run_nsga2
+from ..surrogates.applicability import ApplicabilityDomain
 from ..surrogates.erm import erm_weights
 from ..surrogates.selection import refit_like
 from ..surrogates.uq import EnsembleRegressor
 from .calibration import fit_interval, predict_with_intervals, replicate_noise_sd
-from .design import CycleProfileSpace
+from .thermocycles import CycleProfileSpace
 from .lab import InSilicoLab
 from .process import ProcessLimits, process_metrics
 from .profile import CQA_NAMES, CQA_UNITS, FEATURE_NAMES
@@ -46,12 +45,12 @@ __all__ = ["LoopSettings", "fit_domain", "design_fronts", "recommend", "validate
 class LoopSettings:
     """Budget and settings of the design / validation loop.
 
-    * ``max_iterations`` = 3 and ``max_runs`` = 12: the issue-15 budget (at most 3 loop
+    * ``max_iterations`` = 3 and ``max_runs`` = 12: the loop budget (at most 3 loop
       iterations, at most 12 added lab runs; every loop run counts — acquisition runs and
       the validation replicates of each re-optimised point).
     * ``n_acquire`` = 1 acquisition run per iteration: with 3 validation replicates an
       iteration costs 4 runs, so the 3 iterations fit the 12-run budget.
-    * ``replicates`` = 3: the seed's Table-3 validation replicates.
+    * ``replicates`` = 3: the crystallization paper's Table-3 validation replicates.
     * ``pop_size`` = ``n_gen`` = 40 and ``n_members`` = 30: the workflow's full NSGA-II and
       MCCV-ensemble settings (:class:`flexspace.crystallization.workflow.WorkflowSettings`).
     """
@@ -128,7 +127,7 @@ def recommend(fronts: dict, n_cycles: int = 4) -> tuple[np.ndarray, pd.Series]:
 
 
 def validate(lab: InSilicoLab, x, models: dict, replicates: int, seed):
-    """Seed Table 3 at ``x``: ``replicates`` noisy lab runs vs the predictions.
+    """Table 3 of the crystallization paper at ``x``: ``replicates`` noisy lab runs vs the predictions.
 
     Returns ``(table, ok_2sigma, replicate_rows)``: per CQA the measured mean ± SD, the
     noise-free lab value, the ensemble mean ± σ (``within_2sigma``, ``σ_total`` as before),

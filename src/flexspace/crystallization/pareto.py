@@ -1,8 +1,9 @@
-"""Pyomo-side multi-objective design over OMLT-embedded surrogates (GitHub issue 6, item 4).
+"""Pyomo-side multi-objective design over OMLT-embedded surrogates (the crystallization paper's
+Step 9 design, Figs. 7–8, solved deterministically).
 
 ε-constraint Pareto front of (max D50, min DoA) over a thermocycle profile space with
 ``n_cycles`` cycles — the same decision variables, bounds and Eq. 2–5 constraints as the
-NSGA-II design of :mod:`flexspace.crystallization.design`
+NSGA-II design of :mod:`flexspace.crystallization.thermocycles`
 (:class:`CycleProfileSpace`) — solved by a deterministic solver on the embedded
 surrogates:
 
@@ -20,7 +21,7 @@ request).  Tree blocks are built with ``strict_splits`` (see
 :meth:`flexspace.surrogates.omlt_embed.EmbeddedSurrogate.add_to`) so the optimiser cannot sit on a split threshold and
 take the better leaf.
 
-:func:`compare_with_nsga2` runs NSGA-II (:func:`flexspace.surrogates.design.run_nsga2`) on
+:func:`compare_with_nsga2` runs NSGA-II (:func:`flexspace.surrogates.nsga2.run_nsga2`) on
 the **same** fitted surrogates and bounds and reports both hypervolumes with one
 reference point (nadir of the union of both fronts, plus 10 % of the range) after a common
 min–max normalisation.
@@ -34,10 +35,11 @@ from typing import Optional
 import numpy as np
 import pyomo.environ as pyo
 
+from ..options import OptionsLike, resolve_options
 from ..solvers import get_solver
-from ..surrogates.design import run_nsga2
+from ..surrogates.nsga2 import run_nsga2
 from ..surrogates.omlt_embed import EmbeddedSurrogate, embed_surrogate, substitute_named_expressions
-from .design import CycleProfileSpace
+from .thermocycles import CycleProfileSpace
 from .design_space import design_input_bounds
 from .kinetics import SOLUBILITY_COEFFS
 from .profile import IS_HEATING, N_FEATURES, SEED_SUBCOOLING
@@ -70,8 +72,8 @@ def build_design_model(d50: EmbeddedSurrogate, doa: EmbeddedSurrogate, n_cycles:
     13 features, two OMLT blocks (``m.d50``, ``m.doa``), Eq. 2, 3, 5, and parameters
     ``m.eps`` (DoA ≤ ε, constraint ``m.eps_con``) and ``m.d50_min`` (``m.d50_con``).
 
-    ``domain`` (a fitted :class:`flexspace.surrogates.domain.ApplicabilityDomain`) adds the
-    applicability domain (issue 15): its per-feature ranges as linear constraints
+    ``domain`` (a fitted :class:`flexspace.surrogates.applicability.ApplicabilityDomain`) adds the
+    applicability domain: its per-feature ranges as linear constraints
     ``m.domain_range`` and, with ``ellipsoid=True``, its convex Mahalanobis ellipsoid
     ``(f − μ)ᵀ P (f − μ) ≤ r²`` (``m.domain_ellipsoid``; a convex quadratic constraint like
     Eq. 5).  The k-NN part of the domain is non-convex and stays with NSGA-II."""
@@ -147,8 +149,14 @@ def _solve(m, which, solver):
     return solver.solve(m)
 
 
+#: :func:`epsilon_constraint_front`'s default solve options (changes to the ``"index"`` preset):
+#: 60 s and a relative gap of 1e-6 per solve, our choice, so that neighbouring front points
+#: are told apart
+FRONT_OPTIONS = {"time_limit": 60.0, "gap": 1e-6}
+
+
 def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, solver: Optional[str] = None,
-                             input_bounds=None, time_limit: float = 60.0, gap: float = 1e-6, domain=None,
+                             input_bounds=None, options: OptionsLike = None, domain=None,
                              ellipsoid: bool = False) -> EpsilonFront:
     """ε-constraint front of (max D50, min DoA) on the embedded surrogates (module docstring).
 
@@ -157,7 +165,8 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
     Ipopt for smooth networks (local; ``"maingo"`` on request — see
     :func:`flexspace.crystallization.design_space.default_solver` for a measured
     MAiNGO failure on such networks).  Failed solves are logged and dropped (never put on the front).
-    ``domain``/``ellipsoid``: the applicability domain as constraints (:func:`build_design_model`)."""
+    ``domain``/``ellipsoid``: the applicability domain as constraints (:func:`build_design_model`).
+    ``options``: each solve's :class:`~flexspace.options.SolveOptions` (a dict changes :data:`FRONT_OPTIONS`)."""
     b = design_input_bounds() if input_bounds is None else np.asarray(input_bounds, float)
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)
@@ -169,7 +178,7 @@ def epsilon_constraint_front(d50, doa, n_cycles: int = 4, n_points: int = 21, so
         # MAiNGO rejects named Expressions: substitute them in the constraints (the two
         # objectives are plain output variables and are toggled by name below)
         substitute_named_expressions(m, objectives=False)
-    slv = get_solver(solver, {"time_limit": time_limit, "gap": gap})
+    slv = get_solver(solver, resolve_options(options, defaults=FRONT_OPTIONS))
     space = m.space
     pts, stats, blk_vals = [], [], []
 
@@ -255,13 +264,13 @@ def hypervolume_2d(F, ref) -> float:
 
 
 def compare_with_nsga2(d50, doa, n_cycles: int = 4, n_points: int = 21, pop_size: int = 40, n_gen: int = 40,
-                       random_state: int = 0, solver: Optional[str] = None, time_limit: float = 60.0) -> dict:
+                       random_state: int = 0, solver: Optional[str] = None, options: OptionsLike = None) -> dict:
     """ε-constraint front vs NSGA-II front on the same surrogates and bounds, with
     hypervolumes (one reference point, common normalisation; module docstring)."""
     b = design_input_bounds()
     d50e = d50 if isinstance(d50, EmbeddedSurrogate) else embed_surrogate(d50, b)
     doae = doa if isinstance(doa, EmbeddedSurrogate) else embed_surrogate(doa, b)
-    eps = epsilon_constraint_front(d50e, doae, n_cycles, n_points, solver=solver, time_limit=time_limit)
+    eps = epsilon_constraint_front(d50e, doae, n_cycles, n_points, solver=solver, options=options)
     space = CycleProfileSpace(n_cycles)
 
     def objectives(F):

@@ -1,4 +1,4 @@
-"""Process constraints a crystallization engineer needs on a recommended profile (issue 15, item 3).
+"""Process constraints a crystallization engineer needs on a recommended profile.
 
 All four are computed from the 13-feature profile (:mod:`.profile`) and the solubility curve
 (:func:`.kinetics.solubility`, Fujiwara et al. 2002), vectorised over rows, so NSGA-II can use
@@ -13,7 +13,8 @@ them as constraints at no simulation cost:
   yield ``(c0 − c_end)/c0`` is reported next to it at validation);
 * **redissolution** (%): the largest fraction of the suspended solids that a heating stage
   dissolves, at equilibrium: ``(c*(T_peak) − c*(T_trough)) / (c0 + m_seed − c*(T_trough))``
-  (the issue's seed-0 optimum reheated from 11 to 49.5 °C, dissolving 74 % of the solids).
+  (an unconstrained optimum, workflow run with random seed 0, reheated from 11 to 49.5 °C,
+  dissolving 74 % of the solids).
 
 :class:`ProcessLimits` holds the targets (defaults with their reasons) and returns the
 ``G ≤ 0`` columns for an optimiser.
@@ -95,12 +96,12 @@ class ProcessLimits:
     * ``min_yield_pct`` = 70 %: the DoE's linear-cooling runs reach 61–85 % equilibrium
       yield; a recommendation should not trade most of the product for particle size.
     * ``max_batch_time_h`` = 12 h: one and a half 8-h shifts; the DoE's 4-cycle runs take
-      6–9 h at the Table-2 rates, so 12 h admits every cycle count (the seed stresses short
+      6–9 h at the Table-2 rates, so 12 h admits every cycle count (the crystallization paper stresses short
       batch times).
     * ``max_final_T_degC`` = 25 °C: discharge at or below room temperature (the DoE's
-      linear-cooling runs end at 6–25 °C); the issue's seed-0 optimum ended at 38.6 °C.
+      linear-cooling runs end at 6–25 °C); the unconstrained seed-0 optimum ended at 38.6 °C.
     * ``max_redissolution_pct`` = 50 %: a thermocycle should dissolve fines, not half the
-      batch (issue: 74 % redissolved).
+      batch (the unconstrained seed-0 optimum redissolved 74 %).
     """
 
     min_yield_pct: float = 70.0
@@ -129,7 +130,7 @@ class ProcessLimits:
 
 
 def matched_linear_control(x) -> np.ndarray:
-    """The batch-time-matched linear-cooling control of profile ``x`` (issue 15): same ``c0``,
+    """The batch-time-matched linear-cooling control of profile ``x``: same ``c0``,
     seed loading, start and end temperature, one cooling stage whose rate makes the batch as
     long as ``x``'s (clipped to the Table-2 rate bounds, so the times match only when the rate
     fits them)."""

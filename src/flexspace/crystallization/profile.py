@@ -1,6 +1,6 @@
-"""Fixed-length 13-feature encoding of thermocyclic temperature profiles (seed §2.3, Fig. 2).
+"""Fixed-length 13-feature encoding of thermocyclic temperature profiles (crystallization paper, §2.3, Fig. 2).
 
-The seed (Barhate et al., PSE 2025) describes every batch by 13 inputs: initial
+The crystallization paper (Barhate et al., PSE 2025) describes every batch by 13 inputs: initial
 concentration, seed loading and features of the thermal profile (temperature set-points
 ``T1..T10``, cooling rates ``C`` and heating rates ``H``).  The exact 13-feature split is
 not published, so this package fixes the following one (``FEATURE_NAMES``):
@@ -23,7 +23,7 @@ not published, so this package fixes the following one (``FEATURE_NAMES``):
 ``SEED_SUBCOOLING`` = 2 °C below the saturation temperature of ``c0``
 (:func:`seeding_temperature`; assumed, usual seeded-cooling practice).  This keeps the
 encoding at 13 features while still allowing four full thermocycles
-(cool, then 4 × heat/cool: ``T1 → T2 → … → T10``), the seed's "4 cycle" profiles.
+(cool, then 4 × heat/cool: ``T1 → T2 → … → T10``), the crystallization paper's "4 cycle" profiles.
 
 Stages alternate: odd stages (ending at ``T2, T4, …, T10``) cool, even stages (ending at
 ``T3, T5, …, T9``) heat.  A value of exactly 0 means "no such stage" (Eq. 4), so an
@@ -33,12 +33,12 @@ active set-point must be at least ``ACTIVE_T_MIN``.  Constraints:
 * Eq. 3  ``T_i ≤ T_{i−1}`` for i ∈ {2, 4, 6, 8, 10} (cooling stages go down; i = 2
   compares with the derived ``T1``);
 * Eq. 4  ``T_i = 0 ⇒ T_j = 0 ∀ j > i`` and ``H = 0`` when there is no heating stage
-  (rates are shared, so the per-stage ``C_j, H_j = 0`` padding of the seed reduces to this);
+  (rates are shared, so the per-stage ``C_j, H_j = 0`` padding of the crystallization paper reduces to this);
 * Eq. 5 (this package, assumed) no set-point above ``T1``: heating above the seeding
-  temperature would dissolve the whole seed bed, which the seed's design space avoids.
+  temperature would dissolve the whole seed bed, which the crystallization paper's design space avoids.
 
-Bounds are the seed's Table 2.  The number of thermocycles of a profile with ``k`` active
-stages is ``(k − 1) // 2``; ``k = 2`` is the seed's "linear (1 cooling, 1 heating)" type.
+Bounds are the crystallization paper's Table 2.  The number of thermocycles of a profile with ``k`` active
+stages is ``(k − 1) // 2``; ``k = 2`` is the crystallization paper's "linear (1 cooling, 1 heating)" type.
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import ValidationError
 from .kinetics import saturation_temperature
 
 #: The 13 model inputs, in order (see module docstring).
@@ -58,7 +59,7 @@ assert N_FEATURES == 13
 CQA_NAMES: tuple[str, ...] = ("D50", "DoA", "crystallinity")
 CQA_UNITS = {"D50": "µm", "DoA": "%", "crystallinity": "%"}
 
-#: Bounds of the decision variables, seed Table 2 (``c0`` in mg/g solvent, rates in °C/min).
+#: Bounds of the decision variables, crystallization paper, Table 2 (``c0`` in mg/g solvent, rates in °C/min).
 FEATURE_BOUNDS: dict[str, tuple[float, float]] = {
     "c0": (24.8, 55.2),
     "seed_loading": (0.05, 0.15),
@@ -106,7 +107,7 @@ def n_cycles(X) -> np.ndarray:
 
 
 def profile_type(k_stages: int) -> str:
-    """Seed Table 1 category of a profile with ``k_stages`` active stages."""
+    """The crystallization paper's Table 1 category of a profile with ``k_stages`` active stages."""
     if k_stages == 1:
         return "linear cooling"
     if k_stages == 2:
@@ -212,7 +213,7 @@ def encode_profile(c0: float, seed_loading: float, setpoints, C: float, H: float
     """Build a 13-feature row from set-points ``[T2, T3, ...]`` (zero-padded to T10)."""
     setpoints = list(setpoints)
     if not 1 <= len(setpoints) <= MAX_STAGES:
-        raise ValueError(f"need 1..{MAX_STAGES} stage set-points, got {len(setpoints)}")
+        raise ValidationError(f"need 1..{MAX_STAGES} stage set-points, got {len(setpoints)}")
     T = np.zeros(MAX_STAGES)
     T[: len(setpoints)] = setpoints
     h = H if len(setpoints) >= 2 else 0.0

@@ -6,9 +6,9 @@ into ``report.html`` (every figure embedded as a base64 PNG, so the one file ope
 1. **Recommendation** (first page): the recommended temperature profile with its set-points,
    the predicted CQAs ± their interval, batch time, final temperature, yield and the
    distance to the training data;
-2. **Validation** (seed Table 3): lab mean ± SD vs predicted mean ± σ at the recommended point;
+2. **Validation** (crystallization paper, Table 3): lab mean ± SD vs predicted mean ± σ at the recommended point;
 3. **Gates**: PASS / FAIL / NOT COMPUTED with the numbers behind each verdict;
-4. **Figures of the seed**: parity before/after synthetic-data augmentation (Fig. 6), UQ
+4. **Figures of the crystallization paper**: parity before/after synthetic-data augmentation (Fig. 6), UQ
    parity with error bars (Fig. 4), α-curves (Fig. 5), Pareto front per cycle count with
    the chosen point circled (Fig. 7), crystallinity on the fronts (Fig. 8);
 5. models, settings and timings.
@@ -16,7 +16,7 @@ into ``report.html`` (every figure embedded as a base64 PNG, so the one file ope
 Every axis has a title and a unit.  Figures are drawn on :class:`matplotlib.figure.Figure`
 (no pyplot, the backend is never switched).
 
-The report reads the result's fields; those of the closed-loop workflow (issue 15) are
+The report reads the result's fields; those of the closed-loop workflow are
 used when present and shown as "not computed" when absent or empty:
 
 ``recommendation`` (Series)
@@ -26,7 +26,7 @@ used when present and shown as "not computed" when absent or empty:
     Without it: ``data/validated_profile.csv``, else the knee of the 4-cycle front, with
     mean ± 1.96 σ_total of the MCCV ensemble as an (uncalibrated) interval;
 ``validation``
-    seed Table 3, with ``pi95_lower/pi95_upper/within_pi95`` and ``lab_yield_%`` when present;
+    Table 3 of the crystallization paper, with ``pi95_lower/pi95_upper/within_pi95`` and ``lab_yield_%`` when present;
 ``process_limits``
     the engineering targets (``min_yield_pct``, ``max_batch_time_h``, ``max_final_T_degC``,
     ``max_redissolution_pct``);
@@ -48,6 +48,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from ..errors import ValidationError
 from .doe import split_xy
 from .profile import CQA_NAMES, CQA_UNITS, FEATURE_NAMES, decode_profile, n_cycles
 
@@ -88,7 +89,7 @@ def _recommended_x(result) -> tuple[Optional[np.ndarray], str]:
         return pd.read_csv(csv)[list(FEATURE_NAMES)].to_numpy(float)[0], "data/validated_profile.csv"
     pareto = _opt(result, "pareto") or {}
     if 4 in pareto and len(pareto[4]):
-        from ..surrogates.design import knee_point
+        from ..surrogates.nsga2 import knee_point
 
         f4 = pareto[4]
         i = knee_point(np.column_stack([-f4["D50_pred"], f4["DoA_pred"]]))
@@ -190,7 +191,7 @@ def _gate_holdout(result) -> dict:
 
 
 def _gate_validation(result, rec) -> list[dict]:
-    """The validated optimum within ±2σ (seed Table 3 style) and within its reported interval."""
+    """The validated optimum within ±2σ (crystallization paper, Table 3 style) and within its reported interval."""
     val = _opt(result, "validation")
     n2 = "Validation: lab mean within ±2σ (MCCV) of the prediction"
     ni = "Validation: lab mean inside the reported 95 % interval"
@@ -263,7 +264,7 @@ def _gate_process(result, rec) -> dict:
 
 def _gate_width(result) -> dict:
     """Intervals not bought by inflating them: each half-width ≤ 2 × the CQA's hold-out RMSE
-    (before the loop) + the lab's replicate noise SD (issue 15 acceptance)."""
+    (before the loop) + the lab's replicate noise SD (the acceptance criterion)."""
     name = "Interval width: half-width ≤ 2 × hold-out RMSE + replicate noise"
     val, h = _opt(result, "validation"), _opt(result, "holdout")
     need = {"pi95_half_width", "replicate_noise_sd"}
@@ -361,7 +362,7 @@ def _parity_axes(ax, pipe, doe, cqa, title):
 
 
 def _augmentation_figure(result):
-    """Seed Fig. 6: parity of the real-only and the weighted-ERM model of each ERM CQA."""
+    """Crystallization paper, Fig. 6: parity of the real-only and the weighted-ERM model of each ERM CQA."""
     from matplotlib.figure import Figure
 
     from ..surrogates.selection import refit_like
@@ -383,7 +384,7 @@ def _augmentation_figure(result):
 
 
 def _uq_figure(result):
-    """Seed Fig. 4: deployed MCCV ensembles, mean ± 2σ vs measured; the validation point starred."""
+    """Crystallization paper, Fig. 4: deployed MCCV ensembles, mean ± 2σ vs measured; the validation point starred."""
     from matplotlib.figure import Figure
 
     ens = _opt(result, "ensembles") or {}
@@ -427,7 +428,7 @@ def _lab_points_on(ax, pts, cqa: str) -> None:
 
 
 def _alpha_figure(result):
-    """Seed Fig. 5: validation MSE vs α per generator and m; fold spread when the curves carry it."""
+    """Crystallization paper, Fig. 5: validation MSE vs α per generator and m; fold spread when the curves carry it."""
     from matplotlib.figure import Figure
 
     erm = _opt(result, "erm_results") or {}
@@ -458,7 +459,7 @@ def _chosen_on(ax, d50, doa):
 
 
 def _pareto_figure(result, rec):
-    """Seed Fig. 7: one panel per cycle count; the recommended point circled on its front."""
+    """Crystallization paper, Fig. 7: one panel per cycle count; the recommended point circled on its front."""
     from matplotlib.figure import Figure
 
     pareto = _opt(result, "pareto") or {}
@@ -494,7 +495,7 @@ def _chosen_prediction(result, rec):
 
 
 def _crystallinity_figure(result, rec):
-    """Seed Fig. 8: the fronts coloured by predicted crystallinity; the recommended point circled."""
+    """Crystallization paper, Fig. 8: the fronts coloured by predicted crystallinity; the recommended point circled."""
     from matplotlib.figure import Figure
 
     pareto = _opt(result, "pareto") or {}
@@ -526,14 +527,18 @@ CAPTIONS = {
     "profile": "Recommended temperature profile: set-points T1 (seeding) … Tn, linear ramps at C (cooling) and H "
                "(heating).",
     "augmentation": "Parity before (real rows only) and after synthetic-data augmentation (weighted ERM), "
-                    "same hyper-parameters (seed Fig. 6).",
+                    "same hyper-parameters (crystallization paper, Fig. 6).",
     "uq": "Uncertainty: deployed Monte-Carlo cross-validation ensembles, mean ± 2σ against the measurements; the "
-          "star is the validation experiment (lab mean ± SD) (seed Fig. 4). The deployed ensembles were fitted on "
+          "star is the validation experiment (lab mean ± SD) (crystallization paper, Fig. 4). The deployed "
+          "ensembles were fitted on "
           "these training and hold-out runs, so those error bars are in-sample; green diamonds (when the workflow "
           "measured lab points after the DoE) carry the calibrated 95 % interval predicted before the measurement.",
-    "alpha": "Validation loss on real rows vs α per generator and number of synthetic rows m (seed Fig. 5).",
-    "pareto": "NSGA-II Pareto fronts per number of thermocycles; red circle: the recommended point (seed Fig. 7).",
-    "crystallinity": "Predicted crystallinity on the Pareto fronts; red circle: the recommended point (seed Fig. 8).",
+    "alpha": "Validation loss on real rows vs α per generator and number of synthetic rows m "
+             "(crystallization paper, Fig. 5).",
+    "pareto": "NSGA-II Pareto fronts per number of thermocycles; red circle: the recommended point "
+              "(crystallization paper, Fig. 7).",
+    "crystallinity": "Predicted crystallinity on the Pareto fronts; red circle: the recommended point "
+                     "(crystallization paper, Fig. 8).",
 }
 
 
@@ -596,7 +601,7 @@ def _recommendation_html(rec: dict, figs: dict) -> list[str]:
 
 
 def _validation_html(result) -> list[str]:
-    H = ['<section id="validation"><h2>2. Validation in the lab (seed Table 3)</h2>']
+    H = ['<section id="validation"><h2>2. Validation in the lab (crystallization paper, Table 3)</h2>']
     val = _opt(result, "validation")
     if val is None or not len(val):
         return H + [f"<p>Validation: {NOT_COMPUTED}.</p></section>"]
@@ -659,7 +664,7 @@ def write_report(result, path=None, lab_yield: bool = True) -> Report:
     yield.  Returns a :class:`Report` (path, figure objects, gate verdicts, recommendation)."""
     if path is None:
         if _opt(result, "out_dir") is None:
-            raise ValueError("write_report: give path= (the result has no out_dir)")
+            raise ValidationError("write_report: give path= (the result has no out_dir)")
         path = Path(result.out_dir) / "report.html"
     rec = recommendation(result, lab_yield=lab_yield)
     gates = gate_verdicts(result, rec)
@@ -671,7 +676,7 @@ def write_report(result, path=None, lab_yield: bool = True) -> Report:
          f"{sum(g['passed'] is None for g in gates)} not computed. "
          + (f"Failing: {html.escape('; '.join(failed))} (section 3)." if failed else "No gate fails.") + "</p>"]
     H += _recommendation_html(rec, figs) + _validation_html(result) + _gates_html(gates)
-    H.append('<section id="figures"><h2>4. Figures of the seed workflow</h2>')
+    H.append('<section id="figures"><h2>4. Figures of the crystallization paper\'s workflow</h2>')
     H += [_img(k, figs[k]) for k in CAPTIONS if k in figs and k != "profile"]
     missing = [k for k in CAPTIONS if k not in figs]
     if missing:

@@ -1,13 +1,13 @@
-"""End-to-end data-driven digital design workflow (seed Fig. 1, Steps 2–9) and its report.
+"""End-to-end data-driven digital design workflow (crystallization paper, Fig. 1, Steps 2–9) and its report.
 
 :func:`run_workflow` runs, on the in-silico lab's DoE (or a user's DoE CSV):
 
-2. DoE (seed Table 1 mix, missing-value pattern, 4 mechanistic hold-out runs);
+2. DoE (the crystallization paper's Table 1 mix, missing-value pattern, 4 mechanistic hold-out runs);
 3. pre-processing: per CQA the rows where it was measured; the hold-out runs are the test
-   set (4/35 = 11 %, seed: 10–15 %); ``StandardScaler`` inside every pipeline;
+   set (4/35 = 11 %, crystallization paper: 10–15 %); ``StandardScaler`` inside every pipeline;
 4. model selection (RF, GBT, SVR, XGB; GridSearchCV K = 3, MSE);
 5. Monte-Carlo cross-validation ensembles → mean ± σ (parity plots with error bars,
-   seed Figs. 3–4);
+   crystallization paper, Figs. 3–4);
 6–7. constrained synthetic data (copula, GAN, VAE) + weighted ERM (Eq. 1): generator, m,
    α chosen by validation loss on real rows; α-curves (Fig. 5); hold-out MSE/MAE before
    and after (Fig. 6);
@@ -80,7 +80,7 @@ class WorkflowSettings:
         self.nsga_gen = 5 if quick else 40
         self.n_jobs = 1 if quick else 2
         self.replicates = 3
-        # closed Step-8 loop budget (issue 15): ≤ 3 iterations, ≤ 12 added lab runs, 1 acquisition run each
+        # closed Step-8 loop budget: ≤ 3 iterations, ≤ 12 added lab runs, 1 acquisition run each
         self.loop_iterations = 3
         self.max_loop_runs = 12
         self.n_acquire = 1
@@ -98,7 +98,7 @@ def _generator_factories(cqa: str, epochs: int, use_torch: bool) -> dict:
 
 
 def _ensure_holdout(df: pd.DataFrame, random_state) -> pd.DataFrame:
-    """User DoE without hold-out rows: hold out ~12 % of the rows (seed: 10–15 %)."""
+    """User DoE without hold-out rows: hold out ~12 % of the rows (crystallization paper: 10–15 %)."""
     if (df["split"] == "holdout").any():
         return df
     rng = np.random.default_rng(random_state)
@@ -137,7 +137,7 @@ class WorkflowResult:
     erm_results: dict[str, object]
     #: Step 9: ``{n_cycles: Pareto front}`` (features and predicted CQAs; ``data/pareto_<n>cycles.csv``).
     pareto: dict[int, pd.DataFrame]
-    #: Step 9: lab validation of the 4-cycle knee point (seed Table 3; ``data/validation.csv``),
+    #: Step 9: lab validation of the 4-cycle knee point (crystallization paper, Table 3; ``data/validation.csv``),
     #: ``None`` when D50 or DoA has no model.
     validation: Optional[pd.DataFrame]
     #: Step 9, per CQA: measured mean within ±2σ of the prediction.
@@ -152,11 +152,11 @@ class WorkflowResult:
     #: Noise-free lab re-run of the DoE conditions (runs, mean s per batch, max mass-balance
     #: error, mean batch time in h); ``None`` for a user DoE.
     lab_stats: Optional[dict]
-    # ---- issue 15: domain, calibrated intervals, process limits, closed loop --------------
+    # ---- domain, calibrated intervals, process limits, closed loop ------------------------
     #: Per CQA: the calibrated 95 % interval (:class:`~flexspace.surrogates.conformal.ConformalInterval`)
     #: of the final deployed model (``interval(mean) → (lo, hi)``, ``q_`` on the CQA's bounded scale).
     intervals: dict = field(default_factory=dict)
-    #: The final applicability domain (:class:`~flexspace.surrogates.domain.ApplicabilityDomain`,
+    #: The final applicability domain (:class:`~flexspace.surrogates.applicability.ApplicabilityDomain`,
     #: fitted on the DoE + loop runs); ``None`` without a design.
     domain: Optional[object] = None
     #: The process limits of the design (:class:`.process.ProcessLimits`).
@@ -170,7 +170,8 @@ class WorkflowResult:
     #: recommended point's metrics, per CQA prediction, interval, measured mean and
     #: ``<cqa>_within``, ``all_within_pi95``, ``decision`` (``data/loop_history.csv``).
     loop_history: Optional[pd.DataFrame] = None
-    #: The validation table (seed Table 3 + interval columns) of every iteration; the last is ``validation``.
+    #: The validation table (Table 3 of the crystallization paper + interval columns) of every
+    #: iteration; the last is ``validation``.
     validations: list = field(default_factory=list)
     #: Every lab point measured after the DoE (validations: mean of the replicates; acquisitions:
     #: one run), per CQA with the interval predicted *before* the measurement and ``covered``
@@ -212,10 +213,10 @@ def run_workflow(out_dir, quick: bool = False, random_state: int = 0, doe_csv=No
     use_torch : use the GAN/VAE generators (default: when torch is importable)
     deploy_on_all_runs : after the hold-out evaluation (Step 8), refit the selected pipelines
         (same hyper-parameters, same synthetic rows and α) on training + hold-out runs before
-        the design step — the seed's Step 8 → Step 2 loop with the hold-out experiments as the
+        the design step — the crystallization paper's Step 8 → Step 2 loop with the hold-out experiments as the
         additional data.  The validation experiment of Step 9 stays independent of both.
     loop_iterations : at most this many rounds of the closed Step-8 loop (new lab runs, refit,
-        re-design; :func:`.loop.close_loop`); default 3 (issue 15), 0 disables the loop; always
+        re-design; :func:`.loop.close_loop`); default 3, 0 disables the loop; always
         0 for a user DoE (the in-silico lab is not the user's process)
     limits : process limits of the design (:class:`.process.ProcessLimits`; default targets there)
     """
@@ -286,7 +287,7 @@ def _step2_doe(run: _Run, doe_csv):
         doe_source = f"user file `{doe_csv}`"
     else:
         doe = generate_doe(lab, random_state=run.seeds["doe"], holdout_kwargs=run.S.holdout_kwargs)
-        doe_source = "in-silico lab (seed Table 1 mix, 4 mechanistic hold-out runs)"
+        doe_source = "in-silico lab (the crystallization paper's Table 1 mix, 4 mechanistic hold-out runs)"
     save_doe(doe, run.out / "data" / "doe.csv")
     run.timings["doe"] = time.perf_counter() - t0
     lab_stats = None
@@ -492,8 +493,8 @@ def _refit_note(deployed: dict) -> str:
     if any(d["refit"] for d in deployed.values()):
         return ("The deployed models (design, validation, `models/*.joblib`) were refitted with the same "
                 "hyper-parameters (and synthetic rows/α where ERM was adopted) on training + hold-out runs: the "
-                "seed's Step 8 → Step 2 loop with the hold-out experiments as the added data. The validation "
-                "experiment below is new data for them.")
+                "the crystallization paper's Step 8 → Step 2 loop with the hold-out experiments as the added data. "
+                "The validation experiment below is new data for them.")
     return "The deployed models are the evaluated ones (trained on the training runs only)."
 
 
@@ -616,7 +617,7 @@ def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
 def _write_report(out: Path, doe, doe_source, selection, holdout_table, before_after, erm, pareto, validation,
                   val_ok, figs, timings, S, use_torch, random_state, lab_stats=None, uq_table=None,
                   refit_note: str = "", loop=None) -> Path:
-    """``out/report.md``: one section per seed step, then the timings."""
+    """``out/report.md``: one section per step of the crystallization paper's workflow, then the timings."""
     L = _report_doe(doe, doe_source, S, use_torch, random_state, lab_stats)
     L += _report_models(selection, holdout_table, uq_table, before_after, erm, figs)
     L += _report_design(pareto, validation, figs, refit_note)
@@ -664,10 +665,11 @@ def _report_models(selection, holdout_table, uq_table, before_after, erm, figs) 
         L += [f"**{cqa}** — best: {r.best_name}", "", _md(t), ""]
     L += ["## Steps 5 and 8 — uncertainty (Monte-Carlo CV ensembles) and hold-out re-evaluation", "",
           _md(holdout_table), "",
-          "Acceptance (seed Step 8): prediction error comparable to measurement uncertainty; here `step8_accept` "
-          "= hold-out RMSE ≤ 2 × measurement σ (criterion assumed by this package). A CQA that fails it would, "
-          "in the seed's workflow, send the project back to Step 2 for more experiments in the region of the "
-          "hold-out runs.", ""]
+          "Acceptance (crystallization paper, Step 8): prediction error comparable to measurement uncertainty; "
+          "here `step8_accept` = hold-out RMSE ≤ 2 × measurement σ (criterion assumed by this package). "
+          "A CQA that fails it would, "
+          "in the crystallization paper's workflow, send the project back to Step 2 for more experiments in the "
+          "region of the hold-out runs.", ""]
     if uq_table is not None and len(uq_table):
         L += ["UQ methods on the hold-out rows (mean σ of the prediction; ensemble spread only):", "",
               _md(uq_table), ""]
@@ -687,7 +689,7 @@ def _report_models(selection, holdout_table, uq_table, before_after, erm, figs) 
 
 
 def _report_loop(loop) -> list[str]:
-    """Report section of the closed Step-8 loop (issue 15): iterations, lab points, coverage."""
+    """Report section of the closed Step-8 loop: iterations, lab points, coverage."""
     if loop is None:
         return []
     h = loop.history
@@ -695,7 +697,7 @@ def _report_loop(loop) -> list[str]:
             "yield_eq_%", "final_T_degC", "max_redissolution_%", "all_within_pi95", "decision"]
     lp = loop.lab_points
     cov = lp.groupby("CQA")["covered"].agg(["mean", "size"]).reset_index() if len(lp) else pd.DataFrame()
-    L = ["## Step 8 → 2 loop: new lab runs, refit, re-design (issue 15)", "",
+    L = ["## Step 8 → 2 loop: new lab runs, refit, re-design", "",
          "Design constraints: Eq. 2–5, the applicability domain (1-NN distance ≤ the 95 % leave-one-out "
          "distance of the runs, per-feature ranges of the runs) and the process limits "
          + ", ".join(f"{k} = {v:g}" for k, v in loop.limits.to_dict().items()) + ". Intervals: conformal 95 % "
@@ -707,7 +709,7 @@ def _report_loop(loop) -> list[str]:
 
 
 def _report_design(pareto, validation, figs, refit_note: str) -> list[str]:
-    """Report section of Step 9: front summary, figures, lab validation (seed Table 3)."""
+    """Report section of Step 9: front summary, figures, lab validation (crystallization paper, Table 3)."""
     L = ["## Step 9 — NSGA-II design (max D50, min DoA; Eq. 2–5; Table 2 bounds)", "", refit_note, ""]
     if pareto:
         summ = pd.DataFrame([{"cycles": nc, "points": len(fr), "max D50_pred": fr["D50_pred"].max(),
@@ -719,7 +721,7 @@ def _report_design(pareto, validation, figs, refit_note: str) -> list[str]:
             if key in figs:
                 L += [f"![{key}]({figs[key]})", ""]
     if validation is not None:
-        L += ["### Validation of the 4-cycle knee point in the in-silico lab (seed Table 3)", "",
+        L += ["### Validation of the 4-cycle knee point in the in-silico lab (crystallization paper, Table 3)", "",
               _md(validation), ""]
         for _, r in validation.iterrows():
             verdict = "within" if r["within_2sigma"] else "NOT within"
@@ -728,6 +730,6 @@ def _report_design(pareto, validation, figs, refit_note: str) -> list[str]:
                      f"(deviation {r['abs_deviation']:.2f} = {r['deviation_in_sigma']:.2f} σ); with the "
                      f"out-of-sample residual added (σ_total = {r['predicted_sigma_total']:.2f}) it is "
                      f"{'within' if r['within_2sigma_total'] else 'NOT within'} ±2σ_total.")
-        L += ["", "σ is the MCCV ensemble spread (as in the seed's Table 3); σ_total adds the ensemble's "
-              "out-of-sample MSE in quadrature.", ""]
+        L += ["", "σ is the MCCV ensemble spread (as in the crystallization paper's Table 3); σ_total adds the "
+              "ensemble's out-of-sample MSE in quadrature.", ""]
     return L

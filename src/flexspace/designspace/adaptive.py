@@ -38,18 +38,20 @@ builds its Pyomo problems once.  No checkpoint file (each round is short; rerun)
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ValidationError
-from ..options import OptionsLike, resolve_options
-from ..validation import check_choice, check_number, check_probability
-from . import maps as _maps
+from ..options import OptionsLike
+from ..validation import check_number, check_probability
+from .engine import MapJob, McSettings, RunOptions, auto_chunk, grid_points, mc_chunk, model_summary, \
+    resolve_model, run_chunks, worker_pool
+from .maps import check_mc_config, check_seed, index_map_job, make_grid
 from .results import INFERRED_STATUS, TRUSTED_STATUSES, DesignSpaceMap
 
 __all__ = ["adaptive_flexibility_index_map", "adaptive_monte_carlo_map"]
@@ -161,60 +163,62 @@ def _membership(row: dict, confidence: float, delta_c: Optional[float]) -> float
     return IN if p >= confidence else OUT
 
 
-def _adaptive(kind: str, model, axes, job: dict) -> DesignSpaceMap:
-    """Run the refinement with ``job`` (chunk function and its fixed arguments, settings,
-    workers, confidence, δ threshold, coarse steps) and build the fine-grid map."""
+@dataclass(frozen=True)
+class Refinement:
+    """What the refinement decides membership by: ``confidence``, the δ threshold
+    (``delta_c``, Algorithm 2; None for Monte Carlo), the coarse lattice's ``coarse_step``,
+    ``workers`` and the label of inferred rows (``solver_label``)."""
+
+    confidence: float
+    delta_c: Optional[float]
+    coarse_step: object
+    workers: object
+    solver_label: str
+
+
+def _adaptive(job: MapJob, ref: Refinement) -> DesignSpaceMap:
+    """Run the refinement of ``job`` and build the fine-grid map."""
     t0 = time.perf_counter()
+    axes = job.axes
     shape = tuple(len(a) for a in axes)
-    steps = _coarse_steps(shape, job["coarse_step"])
-    points = _maps._points(axes)
+    steps = _coarse_steps(shape, ref.coarse_step)
+    points = grid_points(axes)
     state = np.full(shape, np.nan)
     rows: Dict[int, dict] = {}
-    executor, own, n_workers = _maps._executor(job["workers"])
-    try:
-        fixed = _maps._picklable_args(model, job["fixed_args"], executor)
-
+    with worker_pool(ref.workers, job) as (executor, n_workers, fixed):
         def solve(idx):
             flat = [int(np.ravel_multi_index(p, shape)) for p in idx]
-            cs = _maps._auto_chunk(len(flat), executor, n_workers) or 1
-            got = _maps._run(job["fn"], fixed, points, flat, cs, executor, None, "", False)
+            cs = auto_chunk(len(flat), executor, n_workers) or 1
+            got = run_chunks(job.fn, fixed, points, flat, cs, executor, None, "", False)
             for i, row in got.items():
                 rows[i] = row
-                state.flat[i] = _membership(row, job["confidence"], job["delta_c"])
+                state.flat[i] = _membership(row, ref.confidence, ref.delta_c)
 
         rounds, cells = _refine(solve, state, _initial_cells(shape, steps))
-    except BaseException:
-        if own:
-            _maps.stop_workers(executor)
-        raise
-    finally:
-        if own:
-            executor.shutdown(wait=True, cancel_futures=True)
-        _maps._release_after(job["fn"], job["fixed_args"], executor)
     ins, _ = _inferred(cells, state)
-    table = [{**rows[i], "inferred_member": float("nan")} if i in rows else _inferred_row(bool(ins.flat[i]), job)
+    table = [{**rows[i], "inferred_member": float("nan")} if i in rows else _inferred_row(bool(ins.flat[i]), ref)
              for i in range(len(points))]
-    settings = {**job["settings"], "adaptive": {"confidence": job["confidence"], "coarse_step": list(steps),
-                                                "delta_threshold": job["delta_c"]}}
+    settings = {**job.settings, "adaptive": {"confidence": ref.confidence, "coarse_step": list(steps),
+                                             "delta_threshold": ref.delta_c}}
     n_inf = len(points) - len(rows)
     info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "solved": len(rows),
             "inferred": n_inf, "inferred_in": int(ins.sum()), "inferred_out": n_inf - int(ins.sum()),
             "undecided_solved": int((state == UNDECIDED).sum()), "rounds": rounds, "workers": n_workers,
             "executor": "serial" if executor is None else type(executor).__name__}
-    return DesignSpaceMap.from_rows(kind, model.theta_p_names, axes, table, settings=settings, run_info=info)
+    return DesignSpaceMap.from_rows(job.kind, job.model.theta_p_names, axes, table, settings=settings, run_info=info)
 
 
-def _inferred_row(inside: bool, job: dict) -> dict:
+def _inferred_row(inside: bool, ref: Refinement) -> dict:
     where = "inside" if inside else "outside"
     return {"probability": float("nan"), "std_error": float("nan"), "status": INFERRED_STATUS,
-            "solver": job["solver_label"], "global": None, "certified": False,
+            "solver": ref.solver_label, "global": None, "certified": False,
             "inferred_member": 1.0 if inside else 0.0,
             "message": f"not solved: every solved point of its cell is {where} the region at confidence "
-                       f"{job['confidence']:g} (inferred, not proven)"}
+                       f"{ref.confidence:g} (inferred, not proven)"}
 
 
 # --------------------------------------------------------------------------- drivers
-def adaptive_flexibility_index_map(model, grid=None, confidence: float = 0.85, uncertainty_set: str = "ellipsoid",
+def adaptive_flexibility_index_map(model, grid=None, confidence: float = 0.85, uncertainty_set="ellipsoid",
                                    solver: str = "maingo", *, method: str = "enumeration",
                                    options: OptionsLike = None, coarse_step=None, workers=None) -> DesignSpaceMap:
     """Algorithm 2 on the fine ``grid``, solving only the coarse lattice and the cells where
@@ -226,29 +230,12 @@ def adaptive_flexibility_index_map(model, grid=None, confidence: float = 0.85, u
     dense map's row; the others status ``"inferred"`` and ``inferred_member``.
     ``region(confidence)`` is the solved-in region; ``region(confidence,
     include_inferred=True)`` adds the inferred-in points."""
-    from ..formulations import make_set
-
     confidence = check_probability("confidence", confidence)
-    if not isinstance(uncertainty_set, str):
-        raise ValidationError("adaptive_flexibility_index_map takes the set by name ('box', 'ellipsoid', 'ldl')")
-    uset = check_choice("uncertainty_set", uncertainty_set.lower(), ("box", "ellipsoid", "ldl"))
-    opts = resolve_options(options, "index_map")
-    solver, method = _maps._check_index_solver(solver, method, opts)
-    _maps._run_options(workers, None, None, None)
-    model, ref = _maps._resolve_model(model)
-    axes = _maps.make_grid(model, grid)
-    _maps._check_index_model(model, uset, solver, method, opts)
-    s = {"set": uset, "solver": str(solver), "method": method, "options": opts}
-    settings = {"algorithm": "flexibility index (adaptive)", "model": _maps._model_summary(model),
-                "axes": [a.tolist() for a in axes], **s, "options": opts.to_dict()}
-    fp = _maps._model_fingerprint(model, ref)
-    key = ("id:" if fp.startswith("id:") else "") + hashlib.sha256(
-        repr((fp, "adaptive", sorted(settings.items(), key=str))).encode()).hexdigest()
-    delta_c = float(make_set(uset, model).delta_for_confidence(confidence))
-    s["domain_box"] = _maps.grid_box(axes)
-    job = {"fn": _maps._index_chunk, "fixed_args": (key, ref, s), "settings": settings, "workers": workers,
-           "confidence": confidence, "delta_c": delta_c, "coarse_step": coarse_step, "solver_label": str(solver)}
-    return _adaptive("flexindex", model, axes, job)
+    RunOptions.checked(workers)
+    job, uset = index_map_job(model, grid, uncertainty_set, solver, method, options,
+                              "flexibility index (adaptive)", salt="adaptive")
+    delta_c = float(uset.delta_for_confidence(confidence))
+    return _adaptive(job, Refinement(confidence, delta_c, coarse_step, workers, job.settings["solver"]))
 
 
 def adaptive_monte_carlo_map(model, grid=None, confidence: float = 0.85, n_samples: int = 1000, random_state=0, *,
@@ -265,18 +252,16 @@ def adaptive_monte_carlo_map(model, grid=None, confidence: float = 0.85, n_sampl
 
     confidence = check_probability("confidence", confidence)
     n_samples = check_number("n_samples", n_samples, integer=True, low=1, hint="samples per grid point, e.g. 1000")
-    seed = _maps._seed_repr(random_state)
-    _maps._run_options(workers, None, None, None)
-    model, ref = _maps._resolve_model(model)
-    axes = _maps.make_grid(model, grid)
+    seed = check_seed(random_state)
+    RunOptions.checked(workers)
+    model, ref = resolve_model(model)
+    axes = make_grid(model, grid)
     samples = sample_theta_m(model, n_samples, random_state)
-    _maps._check_mc_config(model, _maps._points(axes)[0], samples[:4], pyomo_solver, random_state, None)
+    check_mc_config(model, grid_points(axes)[0], samples[:4], pyomo_solver, random_state, None)
     how = "vectorised simulator" if model.simulator is not None else f"per-sample Pyomo solves ({pyomo_solver})"
-    settings = {"algorithm": "monte carlo (adaptive)", "model": _maps._model_summary(model),
+    settings = {"algorithm": "monte carlo (adaptive)", "model": model_summary(model),
                 "axes": [a.tolist() for a in axes], "n_samples": n_samples, "random_state": seed,
                 "evaluated_by": how}
-    s = {"batch": "point", "pyomo_solver": pyomo_solver, "n_samples": n_samples, "random_state": random_state}
-    job = {"fn": _maps._mc_chunk, "fixed_args": (ref, samples, s),
-           "settings": settings, "workers": workers, "confidence": confidence, "delta_c": None,
-           "coarse_step": coarse_step, "solver_label": "monte carlo"}
-    return _adaptive("mc", model, axes, job)
+    s = McSettings("point", pyomo_solver, n_samples, random_state)
+    job = MapJob("mc", model, axes, settings, mc_chunk, (ref, samples, s))
+    return _adaptive(job, Refinement(confidence, None, coarse_step, workers, "monte carlo"))

@@ -62,6 +62,11 @@ class CheckpointLockedError(FlexspaceError, RuntimeError):
     """Another process is writing the checkpoint file."""
 
 
+class CheckpointNotOpenError(FlexspaceError, RuntimeError):
+    """A record was written to a checkpoint file that this process has not opened (a bug of
+    the caller: open it with ``with CheckpointFile(...)`` in the process that writes)."""
+
+
 class CheckpointWarning(UserWarning):
     """A checkpoint had lines or records that could not be used (they are recomputed)."""
 
@@ -397,7 +402,7 @@ class Checkpoint:
 
     def _append(self, data: bytes) -> None:
         if self._fd is None or self._pid != os.getpid():
-            raise RuntimeError(f"checkpoint {self.path} is not open in this process")
+            raise CheckpointNotOpenError(f"checkpoint {self.path} is not open in this process")
         view = memoryview(data)
         try:
             while view:

@@ -1,4 +1,4 @@
-"""Algorithm 3 of the seed: the largest hyperrectangle in θp around a nominal point on
+"""Algorithm 3 of the design-space paper: the largest hyperrectangle in θp around a nominal point on
 which the CQAs hold for every θm in the p_c-confidence set (extended flexibility test,
 Eq. 28–36), found by bisection on its size δp.
 
@@ -7,33 +7,32 @@ Rectangle shape (choice): ``θ̄p − δp Δ⁻ ≤ θp ≤ θ̄p + δp Δ⁺`` 
 scales the whole θp box towards θ̄p (δp = 1 is the box itself).  Its volume is then
 ``δp^n_p × vol(box)`` wherever θ̄p lies, so "larger rectangle" means "larger δp".
 
-Steps (seed Algorithm 3): δm from p_c (:meth:`UncertaintySet.delta_for_confidence`);
+Steps (design-space paper, Algorithm 3): δm from p_c (:meth:`UncertaintySet.delta_for_confidence`);
 bracket check ``χ(δp^L) < 0 < χ(δp^U)`` (clear errors otherwise: an infeasible nominal
 point, or a box that is feasible as a whole); bisection until ``−ε_tol ≤ χ ≤ 0``.
 A step counts as feasible only when the extended test is *proven* (``feasible``: χ ≤ 0,
 every subproblem solved and, for global solvers, the proven bound ≤ 0); a failed or
 undecided step is treated as infeasible, which can only shrink the rectangle.
 
-``step="illinois"`` (the default; ``"bisection"`` is the seed's halving): regula falsi with
+``step="illinois"`` (the default; ``"bisection"`` is the design-space paper's halving): regula falsi with
 the Illinois modification on the same bracket and the same stopping rule (a bisection step
 whenever the bracket does not halve in two steps), each secant aimed at χ = −ε_tol/2 —
 fewer solves than bisection on smooth χ(δp), every step still proven.
 
-Beyond the seed:
+Beyond the design-space paper:
 
 * ``move_nominal=True``: coordinate (pattern) search on θ̄p maximising δp: each round
   tries θ̄p ± step·(box width) along each axis; a candidate is first checked with one
   extended test at the current best δp (a rejection costs one test), and only then
   bisected on [δp*, 1]; steps halve after a round without improvement.
 * ``cover=DesignSpaceMap``: greedy cover of the feasible region with several
-  rectangles (the seed's "future work"): after the first rectangle, the next nominal
+  rectangles (the design-space paper's "future work"): after the first rectangle, the next nominal
   point is the uncovered grid point of the map's p_c-region farthest from the map's
   infeasible points; a rectangle is grown there; repeat up to ``max_rectangles`` (seeds
   where even δp = 0 is not feasible are skipped).
 """
 from __future__ import annotations
 
-import enum
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,24 +40,24 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ..errors import ValidationError
+from ..errors import FlexspaceError, ValidationError
 from ..options import OptionsLike, resolve_options
-from ..validation import as_vector, check_number, check_probability
+from ..validation import StrChoice, as_vector, check_number, check_probability
 from .centre import nominal_point
 
 __all__ = ["flexibility_test_region", "Bisection", "FlexTestRegion", "Rectangle", "StepStatus", "BracketError",
            "NominalInfeasibleError"]
 
 
-class BracketError(ValueError):
-    """χ(δp^L) < 0 < χ(δp^U) does not hold."""
+class BracketError(FlexspaceError, ValueError):
+    """χ(δp^L) < 0 < χ(δp^U) does not hold (a :class:`FlexspaceError` and a ``ValueError``)."""
 
 
 class NominalInfeasibleError(BracketError):
     """χ(δp^L) ≥ 0: the nominal point itself is not feasible at p_c."""
 
 
-class StepStatus(str, enum.Enum):
+class StepStatus(StrChoice):
     """Outcome of one extended flexibility test of Algorithm 3."""
 
     FEASIBLE = "feasible"  #: χ ≤ 0 proven (global) or certified by sampling (local)
@@ -186,7 +185,7 @@ class Bisection:
     ----------
     step : ``"illinois"`` (default: regula falsi, Illinois variant, on the same bracket with
         the same stopping rule, aimed at the middle of the window) or ``"bisection"`` (the
-        seed's halving).  Measured on case 1 (ellipsoid, p_c 0.85, MAiNGO on the reduced
+        design-space paper's halving).  Measured on case 1 (ellipsoid, p_c 0.85, MAiNGO on the reduced
         form): 7 extended tests in 3.4 s against 12 in 5.4 s, the same window.
     eps_tol : stopping window ``−ε_tol ≤ χ ≤ 0`` (absolute in χ).
     max_iter : extended tests per rectangle after the bracket check.

@@ -10,13 +10,15 @@ from .flexibility import (
     flexibility_test,
     make_set,
 )
-from .results import FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
+from .polyhedral import BudgetSet, PolyhedralSet
+from .results import DomainStatus, FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult
 from .sets import BoxSet, EllipsoidalSet, SetHandle, SetKind, UncertaintySet, validate_covariance
 
 __all__ = [
     "BoxSet", "EllipsoidalSet", "UncertaintySet", "SetKind", "SetHandle", "Method", "validate_covariance",
+    "PolyhedralSet", "BudgetSet",
     "FlexibilityAnalysis",
     "flexibility_index", "flexibility_test", "extended_flexibility_test", "make_set",
     "add_uncertainty_set", "add_active_set_selection", "add_flexibility_test", "add_flexibility_index",
-    "FlexibilityIndexResult", "FlexibilityTestResult", "ResultStatus", "SubproblemResult",
+    "FlexibilityIndexResult", "FlexibilityTestResult", "ResultStatus", "DomainStatus", "SubproblemResult",
 ]

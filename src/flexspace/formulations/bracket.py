@@ -383,26 +383,25 @@ def _refine_on_ray(ra, inner, br, tp, lo: float, cuts, steps: int = 14) -> None:
 
 
 def _directions(uset) -> np.ndarray:
-    """Directions of gauge 1 that probe a set: box vertices (n ≤ 3) or ±half-widths, ellipsoid
-    principal axes."""
-    import itertools
-
+    """Directions of gauge 1 that probe a set: the set's vertices (:meth:`~UncertaintySet.vertices`,
+    n ≤ 3) or ±half-widths along each axis for a polytope, the covariance's principal axes
+    otherwise; every direction scaled so that θ̄ + d lies on the set's boundary."""
     n = uset.dim
-    if uset.kind.value == "box":
-        lo, hi = uset.bounds(1.0)
-        c = uset.nominal
-        if n <= 3:
-            pts = [np.array(p) for p in itertools.product(*zip(lo, hi))]
-        else:
-            pts = [c + np.eye(n)[i] * (hi[i] - c[i]) for i in range(n)] + [c - np.eye(n)[i] * (c[i] - lo[i])
-                                                                           for i in range(n)]
-        out = np.array([p - c for p in pts])
+    c = uset.nominal
+    corners = uset.vertices(1.0)
+    if corners is not None and n <= 3:
+        out = np.asarray(corners, float) - c
+    elif corners is not None or uset.covariance is None:
+        h = uset.half_widths(1.0)
+        out = np.vstack([np.diag(h), -np.diag(h)])
     else:
         ev, V = np.linalg.eigh(uset.covariance)
         ax = V.T * np.sqrt(ev)[:, None]
         out = np.vstack([ax, -ax])
     keep = np.any(np.abs(out) > 0, axis=1)
-    return out[keep]
+    out = out[keep]
+    g = uset.gauge(c + out)
+    return out / np.where(g > 0, g, 1.0)[:, None]
 
 
 def bracket_index(ra, rel: _Relaxation, tp, sq: bool, iterations: int, start: Bracket, cuts, cap: float) -> Bracket:

@@ -184,7 +184,7 @@ def decision_rule_test(ra, res, theta_p, delta: float, rule: Optional[LinearRule
     r = _analysis(ra, rule).test(theta_p, delta=delta)
     res.subproblems += r.subproblems
     res.certification["decision_rule"] = rule.describe()
-    res.domain = r.domain
+    res.note_domain(r.domain_status, r.domain)
     if r.proven_feasible:
         ub = float(r.chi_upper_bound if r.chi_upper_bound is not None else r.chi)
         res.status, res.chi_upper_bound, res.chi = ResultStatus.BOUND, ub, ub
@@ -205,7 +205,7 @@ def decision_rule_index(ra, res, theta_p, rule: Optional[LinearRule] = None, rel
     r = _analysis(ra, rule).index(theta_p)
     res.subproblems += r.subproblems
     res.certification["decision_rule"] = rule.describe()
-    res.domain = r.domain
+    res.note_domain(r.domain_status, r.domain)
     lb = r.delta_lower_bound if r.delta_lower_bound is not None else r.delta
     if r.status == ResultStatus.OK or (r.status == ResultStatus.BOUND and lb is not None):
         res.status, res.delta = ResultStatus.BOUND, float(lb)

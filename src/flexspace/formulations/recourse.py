@@ -50,15 +50,15 @@ import pyomo.environ as pyo
 from ..errors import ValidationError
 from ..models.controls import InnerProblem, inner_is_convex, is_linear, working_range
 from ..options import OptionsLike, resolve_options
-from ..solvers import SolverStatus, get_solver
+from ..solvers import get_solver
 from ..validation import check_number
 from .bracket import VIOLATION_TOL, Bracket, _Relaxation, bracket_index, bracket_test, probe_index_upper
 from .decision_rules import decision_rule_index, decision_rule_test
 from .kkt import STATE_MULTIPLIER_BOUND, add_inner_kkt
 from .scaling import check_scales
-from .results import (FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
+from .results import (DomainStatus, FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
                       cap_test_value, scenario_epsilon, theta_units, SCENARIO_STATEMENT)
-from .sets import BoxSet, SetKind, UncertaintySet, _StrChoice
+from .sets import BoxSet, SetKind, _StrChoice, make_uncertainty_set
 
 __all__ = ["RecourseMethod", "RecourseAnalysis", "RecourseIndexResult", "RecourseTestResult", "add_inner_kkt"]
 
@@ -110,23 +110,24 @@ def check_route(model, uncertainty_set, solver, method="auto", options: OptionsL
     ra = RecourseAnalysis(model, uncertainty_set, solver, options)
     try:
         ra._check_lp_solver(index)
-        _resolve_method(method, ra.solver, ra.set_kind, ra._has_h())
+        _resolve_method(method, ra.solver, ra.uset, ra._has_h())
     finally:
         ra.solver.close()
 
 
-def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod:
+def _resolve_method(method, solver, uset, has_h: bool = False) -> RecourseMethod:
     """``auto`` (and the recourse-free names ``enumeration``/``minlp``, so drivers written for
     models without controls work): the exact route with a global MINLP solver on g written
     in (θ, z), else vertex for a box.  Refused before any compute: the exact or KKT route
     without a MINLP solver or on a model with equations h = 0, vertex on a set that is not
     a box."""
+    kind, box = uset.kind, isinstance(uset, BoxSet)  # the vertex route walks a box's corners
     key = str(getattr(method, "value", method)).lower()
     minlp = solver.supports_integers and solver.spec.kind == "minlp"
     if key in ("auto", "enumeration", "minlp"):
         if minlp and not has_h:
             key = "exact"
-        elif kind is SetKind.BOX:
+        elif box:
             key = "vertex"
         elif minlp:
             key = "kkt"  # states: an estimate on assumptions, with a proven lower bound
@@ -152,7 +153,7 @@ def _resolve_method(method, solver, kind, has_h: bool = False) -> RecourseMethod
     if m is not RecourseMethod.VERTEX and not minlp:
         raise ValidationError(f"method={m.value!r} solves a MINLP; solver {solver.name!r} cannot (use maingo, scip or "
                               "gurobi, or method='vertex' for a box set)")
-    if m is RecourseMethod.VERTEX and kind is not SetKind.BOX:
+    if m is RecourseMethod.VERTEX and not box:
         raise ValidationError(f"method='vertex' enumerates the vertices of a box; the set is a {kind}: use "
                               "method='exact' with a global solver, or a box set")
     return m
@@ -256,13 +257,7 @@ class RecourseAnalysis:
                                   "ProcessModel(..., controls={...}) (use FlexibilityAnalysis without recourse)")
         self.options = resolve_options(options)
         self.model = model
-        if isinstance(uncertainty_set, UncertaintySet):
-            if uncertainty_set.dim != model.n_m:
-                raise ValidationError(f"uncertainty_set has dimension {uncertainty_set.dim}, the model has "
-                                      f"{model.n_m} uncertain parameters {model.theta_m_names}")
-            self.uset = uncertainty_set
-        else:
-            self.uset = UncertaintySet.of_kind(uncertainty_set, model.theta_m_nominal, model.covariance)
+        self.uset = make_uncertainty_set(uncertainty_set, model.theta_m_nominal, model.covariance)
         self.set_kind: SetKind = self.uset.kind
         check_scales(model, self.uset, self.options.feas_tol)
         self.solver = get_solver(solver, self.options)
@@ -355,7 +350,7 @@ class RecourseAnalysis:
     def _begin(self, cls, method, theta_p, **fields):
         t0 = time.perf_counter()
         self._check_lp_solver(cls is RecourseIndexResult)
-        route = _resolve_method(method, self.solver, self.set_kind, self._has_h())
+        route = _resolve_method(method, self.solver, self.uset, self._has_h())
         tp = self._theta_p(theta_p)
         states = route is RecourseMethod.KKT and self._has_h()
         cond = {RecourseMethod.EXACT: EXACT_CONDITION, RecourseMethod.KKT: KKT_CONDITION,
@@ -372,7 +367,7 @@ class RecourseAnalysis:
                   else Method.MINLP, theta_p=dict(zip(self.model.theta_p_names, map(float, tp))),
                   _theta_m_names=list(self.model.theta_m_names), units=theta_units(self.model), route=route.value,
                   assumption=cond,
-                  assumption_verified=verified, domain=self._domain_text(), **fields)
+                  assumption_verified=verified, **self._domain_note(), **fields)
         return t0, res, tp, route
 
     def _has_h(self) -> bool:
@@ -382,12 +377,14 @@ class RecourseAnalysis:
             self._h = bool(inst.state_vars()) or any(c.active for c in inst.model.h.values())
         return self._h
 
-    def _domain_text(self) -> str:
+    def _domain_note(self) -> dict:
+        """What every recourse result says of the domain (typed and in words)."""
         if getattr(self, "_domain", None) is None:
             explicit = not self.model.instance().state_vars()
-            self._domain = ("explicit model (g in theta and z, no states): every theta has a value" if explicit else
-                            "states solved with h = 0 in each subproblem (the model's domain over the set is not "
-                            "proven)")
+            self._domain = {"domain_status": DomainStatus.EXPLICIT if explicit else DomainStatus.PER_SOLVE,
+                            "domain": "explicit model (g in theta and z, no states): every theta has a value"
+                            if explicit else "states solved with h = 0 in each subproblem (the model's domain over "
+                                             "the set is not proven)"}
         return self._domain
 
     def _finish(self, res, t0):
@@ -462,7 +459,7 @@ class RecourseAnalysis:
             self._index_bracket(res, tp, 1 if route is RecourseMethod.KKT else self.options.bracket_iterations)
         if res.solved and math.isfinite(res.delta):
             res.probability = self.uset.probability(res.delta)
-            self._certify(res, tp, res.delta)
+            _certify(self, res, tp, res.delta)
         return self._finish(res, t0)
 
     def _index_bracket(self, res, tp, iterations: int) -> None:
@@ -612,59 +609,6 @@ class RecourseAnalysis:
         return act
 
     # ------------------------------------------------------------------ certification
-    def _certify(self, res, tp, delta) -> None:
-        """Sample set(δ (1 − SHRINK)) and decide each sample with recourse
-        (:meth:`ProcessModel.recourse_feasibility`, exact where it can be).  By default only
-        for results that are not proven (``uncertified`` so far); ``options.certify=True``
-        checks proven ones too.  The scenario statement (ε at ``certify_beta``) is recorded;
-        an unproven result becomes ``sampled`` when the samples are clean and ε reaches
-        ``certify_epsilon``, else stays ``uncertified`` — or, for a test, becomes a proven
-        ``bound`` when a violation was decided exactly (χ ≥ ψ there > 0); a proven result that
-        sampling contradicts becomes ``contradicted``."""
-        proven = res.status in (ResultStatus.OK, ResultStatus.BOUND)
-        certify = self.options.certify if self.options.certify is not None else not proven
-        if not certify or delta <= 0:
-            return
-        linear = self.model.controls_linear is not None
-        n = self.options.n_certify or (N_CERTIFY_LINEAR if linear else N_CERTIFY_NLP)
-        pts = self.uset.sample(max(delta, 0.0) * (1.0 - SHRINK), n, np.random.default_rng(self.options.random_state))
-        ok, failed, how = self.model.recourse_feasibility(tp, pts, self.solver if self.inner_exact else "ipopt")
-        bad, decided_bad = ~ok, ~ok & ~failed
-        eps = scenario_epsilon(n, self.options.certify_beta)
-        res.certification.update({
-            "n_samples": n, "violations": int(decided_bad.sum()), "failed_samples": int(failed.sum()), "how": how,
-            "epsilon": eps, "beta": self.options.certify_beta,
-            "statement": SCENARIO_STATEMENT.format(eps=eps, conf=1 - self.options.certify_beta, n=n)})
-        res.certified = not bad.any()
-        if bad.any() and isinstance(res, RecourseIndexResult):
-            if decided_bad.any():  # decided exactly: δ* is at most the smallest violating gauge
-                g = float(np.min(self.uset.gauge(pts[decided_bad])))
-                res.delta_upper_bound = min(res.delta_upper_bound or g, g)
-            res.delta_sampled = float(np.min(self.uset.gauge(pts[bad]))) * (1 - 1e-9)
-        if proven:
-            if bad.any() and (res.status == ResultStatus.OK or isinstance(res, RecourseIndexResult)):
-                res.status = ResultStatus.CONTRADICTED
-        elif not bad.any() and eps <= self.options.certify_epsilon:
-            res.status = ResultStatus.SAMPLED
-        elif isinstance(res, RecourseTestResult) and decided_bad.any():
-            self._violation_bound(res, tp, pts[decided_bad])
-
-    def _violation_bound(self, res, tp, pts, n_max: int = 5) -> None:
-        """χ ≥ ψ(θ) > 0 at samples decided infeasible: ψ solved (with a proof) at up to
-        ``n_max`` of them makes the test a proven ``bound`` (infeasible)."""
-        best = None
-        for point in pts[:n_max]:
-            v = self.inner().solve(tp, point)
-            if v.lower > 0 and (best is None or v.lower > best[0]):
-                best = (v.lower, point, v.z)
-        if best is None:
-            return
-        res.status, res.chi_lower_bound = ResultStatus.BOUND, float(best[0])
-        res.chi = max(res.chi, res.chi_lower_bound) if math.isfinite(res.chi) else res.chi_lower_bound
-        res.worst_theta_m = dict(zip(self.model.theta_m_names, map(float, best[1])))
-        res.critical_z = None if best[2] is None else dict(zip(self.model.control_names, map(float, best[2])))
-
-    # ------------------------------------------------------------------ test
     def test(self, theta_p=None, delta: Optional[float] = None, confidence: Optional[float] = None,
              method: str = "auto") -> RecourseTestResult:
         """Flexibility test with recourse χ = max_{θ ∈ set(δ)} min_z max_k g_k at θp."""
@@ -680,12 +624,12 @@ class RecourseAnalysis:
         elif route in (RecourseMethod.VERTEX, RecourseMethod.GRID):
             self._test_points(res, tp, d, grid=route is RecourseMethod.GRID)
             if res.status == ResultStatus.UNCERTIFIED:
-                self._certify(res, tp, d)
+                _certify(self, res, tp, d)
         else:
             inst = self._instance(tp)
             self._test_bracket(res, inst, tp, d, free_p=False, route=route)
             if res.status == ResultStatus.UNCERTIFIED:
-                self._certify(res, tp, d)
+                _certify(self, res, tp, d)
         return self._finish(res, t0)
 
     def _test_bracket(self, res, inst, tp, d, free_p: bool, route, window: Optional[float] = None) -> None:
@@ -710,7 +654,7 @@ class RecourseAnalysis:
         lo, hi = self.uset.bounds(d)
         for idx in itertools.product(range(n), repeat=self.model.n_m):
             th = lo + (hi - lo) * np.array(idx, float) / (n - 1)
-            if self.set_kind is SetKind.BOX or bool(self.uset.contains(th[None, :], d)[0]):
+            if bool(self.uset.contains(th[None, :], d)[0]):
                 yield "grid " + ",".join(map(str, idx)), th
 
     def _test_points(self, res, tp, d, grid: bool = False) -> None:
@@ -722,7 +666,7 @@ class RecourseAnalysis:
             if not points:
                 raise ValidationError(
                     f"method='grid': none of the {self.options.grid_points}^{self.model.n_m} grid points of the "
-                    f"{self.set_kind.value} set's box lies in the set: use an odd options.grid_points (the nominal "
+                    f"{self.set_kind} set's box lies in the set: use an odd options.grid_points (the nominal "
                     "point is then on the grid) or a box set")
         else:
             points = [("vertex " + "".join("+" if x > 0 else "-" for x in s), self.model.theta_m_nominal + d * step)
@@ -785,3 +729,58 @@ class RecourseAnalysis:
                            window=None if window is None else check_number("window", window, low=0))
         return self._finish(res, t0)
 
+
+def _certify(ra, res, tp, delta) -> None:
+    """Sample set(δ (1 − SHRINK)) and decide each sample with recourse
+    (:meth:`ProcessModel.recourse_feasibility`, exact where it can be).  By default only
+    for results that are not proven (``uncertified`` so far); ``options.certify=True``
+    checks proven ones too.  The scenario statement (ε at ``certify_beta``) is recorded;
+    an unproven result becomes ``sampled`` when the samples are clean and ε reaches
+    ``certify_epsilon``, else stays ``uncertified`` — or, for a test, becomes a proven
+    ``bound`` when a violation was decided exactly (χ ≥ ψ there > 0); a proven result that
+    sampling contradicts becomes ``contradicted``."""
+    proven = res.status in (ResultStatus.OK, ResultStatus.BOUND)
+    certify = ra.options.certify if ra.options.certify is not None else not proven
+    if not certify or delta <= 0:
+        return
+    linear = ra.model.controls_linear is not None
+    n = ra.options.n_certify or (N_CERTIFY_LINEAR if linear else N_CERTIFY_NLP)
+    pts = ra.uset.sample(max(delta, 0.0) * (1.0 - SHRINK), n, np.random.default_rng(ra.options.random_state))
+    ok, failed, how = ra.model.recourse_feasibility(tp, pts, ra.solver if ra.inner_exact else "ipopt")
+    bad, decided_bad = ~ok, ~ok & ~failed
+    eps = scenario_epsilon(n, ra.options.certify_beta)
+    res.certification.update({
+        "n_samples": n, "violations": int(decided_bad.sum()), "failed_samples": int(failed.sum()), "how": how,
+        "epsilon": eps, "beta": ra.options.certify_beta,
+        "statement": SCENARIO_STATEMENT.format(eps=eps, conf=1 - ra.options.certify_beta, n=n)})
+    res.certified = not bad.any()
+    if bad.any() and isinstance(res, RecourseIndexResult):
+        if decided_bad.any():  # decided exactly: δ* is at most the smallest violating gauge
+            g = float(np.min(ra.uset.gauge(pts[decided_bad])))
+            res.delta_upper_bound = min(res.delta_upper_bound or g, g)
+        res.delta_sampled = float(np.min(ra.uset.gauge(pts[bad]))) * (1 - 1e-9)
+    if proven:
+        if bad.any() and (res.status == ResultStatus.OK or isinstance(res, RecourseIndexResult)):
+            res.status = ResultStatus.CONTRADICTED
+    elif not bad.any() and eps <= ra.options.certify_epsilon:
+        res.status = ResultStatus.SAMPLED
+    elif isinstance(res, RecourseTestResult) and decided_bad.any():
+        _violation_bound(ra, res, tp, pts[decided_bad])
+
+
+def _violation_bound(ra, res, tp, pts, n_max: int = 5) -> None:
+    """χ ≥ ψ(θ) > 0 at samples decided infeasible: ψ solved (with a proof) at up to
+    ``n_max`` of them makes the test a proven ``bound`` (infeasible)."""
+    best = None
+    for point in pts[:n_max]:
+        v = ra.inner().solve(tp, point)
+        if v.lower > 0 and (best is None or v.lower > best[0]):
+            best = (v.lower, point, v.z)
+    if best is None:
+        return
+    res.status, res.chi_lower_bound = ResultStatus.BOUND, float(best[0])
+    res.chi = max(res.chi, res.chi_lower_bound) if math.isfinite(res.chi) else res.chi_lower_bound
+    res.worst_theta_m = dict(zip(ra.model.theta_m_names, map(float, best[1])))
+    res.critical_z = None if best[2] is None else dict(zip(ra.model.control_names, map(float, best[2])))
+
+# ------------------------------------------------------------------ test

@@ -1,10 +1,9 @@
 """Results of flexibility index / flexibility test solves: readable, and tabular."""
 from __future__ import annotations
 
-import enum
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -26,7 +25,22 @@ class Method(_StrChoice):
         return super().parse(value, param)
 
 
-class ResultStatus(str, enum.Enum):
+class DomainStatus(_StrChoice):
+    """What a result knows of the model's domain over the set (``result.domain_status``; the
+    words with the counts are in ``result.domain``)."""
+
+    UNKNOWN = "unknown"  #: not looked at (a failed point, or a route that does not check)
+    EXPLICIT = "explicit"  #: no states and no model inequalities: every θ has a solution
+    DECLARED = "declared"  #: the model declares a solution everywhere (``domain_everywhere=True``)
+    PROVEN = "proven"  #: global solves / interval arithmetic proved it (up to the reported δ)
+    SEARCHED = "searched"  #: local solves found no edge: not a proof (sampling decides)
+    NOT_PROVEN = "not proven"  #: not provable here: certified by sampling
+    NOT_CHECKED = "not checked"  #: a local solver's test does not check it
+    LEFT = "left"  #: a θ of the set reaches the domain's edge (a test: χ = +inf)
+    PER_SOLVE = "per solve"  #: recourse: the states are solved in each subproblem; not proven over the set
+
+
+class ResultStatus(_StrChoice):
     """Overall status of a flexibility index / test at one θp.
 
     What each one promises (the README's "What a result tells you"):
@@ -55,9 +69,6 @@ class ResultStatus(str, enum.Enum):
     UNCERTIFIED = "uncertified"
     CONTRADICTED = "contradicted"
     FAILED = "failed"
-
-    def __str__(self) -> str:  # pragma: no cover
-        return self.value
 
     @property
     def proven(self) -> bool:
@@ -127,7 +138,7 @@ def _fmt(x, nd=6) -> str:
 @dataclass
 class _Common:
     status: ResultStatus
-    set_kind: SetKind  #: the kind of the uncertainty set the result was computed on
+    set_kind: Union[SetKind, str]  #: the kind (a user set: its name) of the uncertainty set the result was computed on
     solver: str
     is_global: bool
     method: Method
@@ -139,12 +150,20 @@ class _Common:
     diagnostics: str = ""
     #: how the set was shown to lie in the model's domain (``flexspace.formulations.domain``)
     domain: str = ""
+    #: the same as a typed value (what code decides on; ``domain`` is for people)
+    domain_status: "DomainStatus" = None
     #: the Pyomo units of θp and θm by name, as the model states them (absent: none)
     units: Dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.set_kind = SetKind.parse(self.set_kind)
+        self.set_kind = _set_kind(self.set_kind)
         self.method = Method.parse(self.method)
+        self.domain_status = DomainStatus.UNKNOWN if self.domain_status is None else \
+            DomainStatus.parse(self.domain_status, "domain_status")
+
+    def note_domain(self, status: "DomainStatus", text: str) -> None:
+        """Record what is known of the domain: the typed status and the words."""
+        self.domain_status, self.domain = DomainStatus.parse(status, "domain_status"), text
 
     @property
     def ok(self) -> bool:
@@ -186,18 +205,19 @@ class _Common:
             return "proven bound"
         if not self.is_global:
             return "exact (convex problem, local solver)"
-        return "global, domain sampled" if self.domain.startswith("not proven") else "global"
+        return "global, domain sampled" if self.domain_status is DomainStatus.NOT_PROVEN else "global"
 
     def _base_dict(self) -> dict:
         return {
             "status": self.status.value,
-            "set": self.set_kind.value,
+            "set": str(self.set_kind),
             "solver": self.solver,
             "global": self.is_global,
             "certified": self.certified,
             "quality": self.solve_quality,
             "method": self.method.value,
             "domain": self.domain,
+            "domain_status": str(self.domain_status),
             "time": self.time,
             **{f"theta_p.{k}": v for k, v in self.theta_p.items()},
             "units": dict(self.units),
@@ -401,3 +421,12 @@ def cap_test_value(res, cap: Optional[float]) -> None:
         res.diagnostics = ((res.diagnostics + "\n") if res.diagnostics else "") + (
             f"  chi above the margin C = {cap:g} of the bounds read as CQAs: chi > {cap:g} is what is proven "
             "(the value is an upper bound); raise bound_cqa_margin for the value")
+
+
+def _set_kind(value):
+    """A shipped set's name as its :class:`SetKind`; any other set's name (a user's set) as
+    the string it is."""
+    try:
+        return SetKind.parse(value)
+    except ValueError:
+        return str(value)

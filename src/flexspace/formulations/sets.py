@@ -2,7 +2,7 @@
 one method that writes the set's constraints onto a Pyomo block, scaled by a δ variable
 or a fixed δ (PyROS style: :meth:`UncertaintySet.build` returns a :class:`SetHandle`).
 
-Shapes (``shared/spec/formulations.md``):
+Shapes (equation numbers of the design-space paper):
 
 * :class:`BoxSet` — hyperrectangle, Eq. 21 (and Eq. 33 in the extended test):
   ``θ̄ − δ Δ⁻ ≤ θ ≤ θ̄ + δ Δ⁺``, default ``Δ± = sqrt(diag Σ)``.
@@ -11,8 +11,19 @@ Shapes (``shared/spec/formulations.md``):
   ``ldl=True`` (default) written in the LDL form of Eq. 25–27:
   ``Σ⁻¹ = L D Lᵀ``, ``w = Lᵀ (θ − θ̄)``, ``Σ_i D_ii w_i² ≤ δ²``.
 
-Both share the probability conversions used by Algorithms 2 and 3:
-``probability(δ)`` and ``delta_for_confidence(p_c)``.
+Every set shares the probability conversions used by Algorithms 2 and 3:
+``probability(δ)`` and ``delta_for_confidence(p_c)``.  Polyhedral and budget sets
+(:mod:`~.polyhedral`) and a user's own subclass follow the same protocol.
+
+**The set protocol** (what every entry point asks of a set, and all it asks): ``dim``,
+``nominal``, ``covariance``, ``kind``/``name`` (what results and tables print), ``is_linear``,
+``convex_in_delta_squared``, :meth:`~UncertaintySet.build` (→ :class:`SetHandle`),
+``half_widths``/``bounds``, ``gauge``, ``contains``, ``sample``, ``probability``,
+``delta_for_confidence``, ``vertices`` (optional) and ``parameters``/``to_dict``/``from_dict``
+(checkpoints and fingerprints).  Adding a set kind is one file: a subclass.  Sets built from
+a name alone (θ̄m, Σ) are in the one registry :func:`set_names` / :func:`set_from_name`;
+:func:`make_uncertainty_set` is the one place an ``uncertainty_set`` argument (a name, an
+object or its ``to_dict``) becomes a set.
 
 Everything the formulations need to know about a set's geometry lives here: its
 :class:`SetKind` (:attr:`UncertaintySet.kind`), the bounding box of set(δ)
@@ -23,7 +34,6 @@ Everything the formulations need to know about a set's geometry lives here: its
 from __future__ import annotations
 
 import abc
-import enum
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -32,34 +42,17 @@ import pyomo.environ as pyo
 from scipy import linalg, optimize, stats
 
 from ..validation import as_vector as _as_vector
-from ..validation import ValidationError, as_array, check_number, check_probability, validate_covariance
+from ..errors import InputTypeError, UnknownNameError, UnsupportedError
+from ..validation import StrChoice, ValidationError, as_array, check_number, check_probability, validate_covariance
 
-__all__ = ["SetKind", "SetHandle", "UncertaintySet", "BoxSet", "EllipsoidalSet", "validate_covariance"]
+__all__ = ["SetKind", "SetHandle", "UncertaintySet", "BoxSet", "EllipsoidalSet", "validate_covariance", "set_names",
+           "set_from_name", "make_uncertainty_set"]
 
 DeltaLike = Union[float, pyo.Var, "pyo.core.base.var.VarData"]
 
 
 # --------------------------------------------------------------------------- kinds
-class _StrChoice(str, enum.Enum):
-    """A ``str`` Enum of user-facing choices: members compare equal to (and print as) their
-    value, so ``SetKind.BOX == "box"`` in dicts, CSV and JSON; :meth:`parse` is the one
-    place a user's string is validated."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    @classmethod
-    def parse(cls, value, param: str):
-        """``value`` (a member or its string, any case) as a member; ``ValueError`` naming
-        ``param`` and the valid values otherwise."""
-        if isinstance(value, cls):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            valid = ", ".join(repr(m.value) for m in cls)
-            raise ValidationError(f"unknown {param.replace('_', ' ')} {value!r}: {param} must be one of {valid}") \
-                from None
+_StrChoice = StrChoice  # the one idiom for typed choices (flexspace.validation)
 
 
 class SetKind(_StrChoice):
@@ -104,18 +97,78 @@ class UncertaintySet(abc.ABC):
             raise ValidationError(f"{what} needs the covariance of θm; construct the set with covariance=Σ")
         return self._cov
 
+    #: the set's name: what results, tables, checkpoints and the command line call it.  A
+    #: user's subclass sets its own (default: the class name in lower case).
+    name: str = ""
+
     @property
-    @abc.abstractmethod
-    def kind(self) -> SetKind:
-        """Which shape (and formulation) this set is."""
+    def kind(self) -> str:
+        """Which shape (and formulation) this set is: a :class:`SetKind` for the shipped
+        shapes, :attr:`name` for any other (a ``str`` either way)."""
+        return self.name or type(self).__name__.lower()
+
+    #: True when :meth:`build` writes constraints linear in θ and δ (a box, a polyhedron, a
+    #: budget set): with a linear model the problems are then LP/MILP.  The safe default is
+    #: False (a set wrongly called nonlinear only keeps LP/MILP solvers away).
+    is_linear: bool = False
+
+    def vertices(self, delta: float) -> Optional[np.ndarray]:
+        """The vertices of set(δ) as rows when the set is a polytope whose vertices the worst
+        case may be sought at (the vertex route of recourse), else ``None``."""
+        return None
 
     @staticmethod
     def of_kind(kind, nominal, covariance) -> "UncertaintySet":
         """The set of ``kind`` (a :class:`SetKind` or its string) with the default half-widths."""
-        kind = SetKind.parse(kind)
-        if kind is SetKind.BOX:
-            return BoxSet(nominal, covariance)
-        return EllipsoidalSet(nominal, covariance, ldl=kind is SetKind.LDL)
+        return set_from_name(kind, nominal, covariance)
+
+    # -- data round trip (checkpoints, fingerprints, worker processes)
+    def parameters(self) -> dict:
+        """The constructor's arguments that rebuild this set (``type(self)(**parameters())``).
+        The default reads each parameter of ``__init__`` from the attribute of the same name
+        (or ``_name``); a subclass whose attributes differ from its arguments overrides it."""
+        import inspect
+        out = {}
+        for pname, par in inspect.signature(type(self).__init__).parameters.items():
+            if pname == "self" or par.kind in (par.VAR_POSITIONAL, par.VAR_KEYWORD):
+                continue
+            for attr in (pname, "_" + pname):
+                if attr in self.__dict__:
+                    out[pname] = self.__dict__[attr]
+                    break
+            else:
+                if par.default is par.empty:
+                    raise UnsupportedError(
+                        f"{type(self).__name__}.parameters(): no attribute {pname!r} or {'_' + pname!r} holds the "
+                        f"constructor argument {pname!r}; override parameters() to return the constructor's arguments")
+        return out
+
+    def to_dict(self) -> dict:
+        """JSON-able data that :meth:`from_dict` turns back into an equal set: the class (as
+        ``module:qualname``), its name and its constructor arguments."""
+        from ..files import jsonable
+        cls = type(self)
+        return {"class": f"{cls.__module__}:{cls.__qualname__}", "name": str(self.kind),
+                "parameters": jsonable(self.parameters())}
+
+    @staticmethod
+    def from_dict(data: dict) -> "UncertaintySet":
+        """The set :meth:`to_dict` described.  The class is imported by its module path and
+        must be an :class:`UncertaintySet` subclass (a checkpoint cannot name any other code)."""
+        import importlib
+        if not isinstance(data, dict) or "class" not in data:
+            raise ValidationError(f"an uncertainty set's data must be a dict from UncertaintySet.to_dict(), got {data!r}")
+        module, _, qual = str(data["class"]).partition(":")
+        try:
+            obj = importlib.import_module(module)
+            for part in qual.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ValidationError(f"uncertainty set class {data['class']!r} cannot be imported ({exc}): make its module "
+                                  f"importable (on sys.path) where the set is rebuilt") from None
+        if not (isinstance(obj, type) and issubclass(obj, UncertaintySet)):
+            raise ValidationError(f"{data['class']!r} is not an UncertaintySet subclass")
+        return obj(**dict(data.get("parameters", {})))
 
     # -- the Pyomo side
     #: True when the set's constraints are convex in δ² (ellipsoids): the flexibility index
@@ -280,6 +333,8 @@ class BoxSet(UncertaintySet):
     """
 
     kind = SetKind.BOX
+    name = "box"
+    is_linear = True
 
     def __init__(self, nominal, covariance=None, delta_minus=None, delta_plus=None):
         super().__init__(nominal, covariance)
@@ -313,6 +368,16 @@ class BoxSet(UncertaintySet):
 
     def half_widths(self, delta: float) -> np.ndarray:
         return float(delta) * np.maximum(self.delta_minus, self.delta_plus)
+
+    def parameters(self) -> dict:
+        return {"nominal": self._nominal, "covariance": self._cov, "delta_minus": self.delta_minus,
+                "delta_plus": self.delta_plus}
+
+    def vertices(self, delta: float) -> np.ndarray:
+        """The 2ⁿ corners of the box."""
+        lo, hi = self.bounds(delta)
+        corners = np.array(np.meshgrid(*[[0, 1]] * self.dim, indexing="ij")).reshape(self.dim, -1).T
+        return lo + corners * (hi - lo)
 
     def bounds(self, delta: float) -> Tuple[np.ndarray, np.ndarray]:
         """The box itself: ``θ̄ − δΔ⁻``, ``θ̄ + δΔ⁺``."""
@@ -441,6 +506,13 @@ class EllipsoidalSet(UncertaintySet):
     def kind(self) -> SetKind:
         return SetKind.LDL if self.ldl else SetKind.ELLIPSOID
 
+    @property
+    def name(self) -> str:
+        return self.kind.value
+
+    def parameters(self) -> dict:
+        return {"nominal": self._nominal, "covariance": self._cov, "ldl": self.ldl}
+
     def build(self, block, theta, delta, squared=False) -> "SetHandle":
         n = self.dim
         if len(theta) != n:
@@ -528,3 +600,49 @@ def _upper_of(delta) -> Optional[float]:
         return float(delta)
     ub = getattr(delta, "ub", None)
     return None if ub is None else float(ub)
+
+
+# --------------------------------------------------------------------------- registry
+#: The sets a name alone builds from (θ̄m, Σ): name → ``factory(nominal, covariance)``.  The
+#: one list of set names in flexspace (the command line's choices read it); a set that needs
+#: more data (a polyhedron's A and b, a budget) is passed as an object.
+_BY_NAME = {
+    "box": lambda nominal, cov: BoxSet(nominal, cov),
+    "ellipsoid": lambda nominal, cov: EllipsoidalSet(nominal, cov, ldl=False),
+    "ldl": lambda nominal, cov: EllipsoidalSet(nominal, cov, ldl=True),
+}
+
+
+def set_names() -> List[str]:
+    """The names :func:`set_from_name` accepts."""
+    return list(_BY_NAME)
+
+
+def set_from_name(name, nominal, covariance) -> UncertaintySet:
+    """The set called ``name`` (any case; a :class:`SetKind` too) about ``nominal`` with
+    covariance Σ and its default half-widths."""
+    key = str(name).lower()
+    if key not in _BY_NAME:
+        raise UnknownNameError(f"unknown uncertainty set {name!r}: uncertainty_set must be one of "
+                               f"{', '.join(map(repr, _BY_NAME))} or an UncertaintySet object")
+    return _BY_NAME[key](nominal, covariance)
+
+
+def make_uncertainty_set(spec, nominal, covariance) -> UncertaintySet:
+    """``spec`` — a set name or an :class:`UncertaintySet` object (or its :meth:`~UncertaintySet.to_dict`)
+    — as a set of dimension ``len(nominal)``; the one place every entry point turns its
+    ``uncertainty_set`` argument into a set."""
+    if isinstance(spec, UncertaintySet):
+        uset = spec
+    elif isinstance(spec, dict):
+        uset = UncertaintySet.from_dict(spec)
+    elif isinstance(spec, str):
+        uset = set_from_name(spec, nominal, covariance)
+    else:
+        raise InputTypeError(f"uncertainty_set must be one of {', '.join(map(repr, _BY_NAME))} or an "
+                             f"UncertaintySet object, got {spec!r}")
+    n = len(np.atleast_1d(nominal))
+    if uset.dim != n:
+        raise ValidationError(f"uncertainty_set has dimension {uset.dim} but the model has {n} uncertain parameters "
+                              f"(theta_m): build the set on the model's theta_m")
+    return uset

@@ -15,7 +15,8 @@ Two ways to run a solve there:
   cheap solve, 22 s → 17 s for the map.  A child past its deadline is killed (SIGKILL) and
   the next request forks a new one; a child that dies is an error result, never an answer.
 
-Both children die with their parent (``exit_with_parent``)."""
+Both children die with their parent (:func:`exit_with_parent`, also the maps' pool workers'
+``initializer``)."""
 from __future__ import annotations
 
 import collections
@@ -26,6 +27,7 @@ import select
 import signal
 import shutil
 import struct
+import sys
 import tempfile
 import threading
 import time
@@ -33,6 +35,8 @@ import weakref
 from typing import Callable, List, Optional, Tuple
 
 import pyomo.environ as pyo
+
+from ..errors import SolveTimeoutError, WorkerError
 
 _HEADER = struct.Struct("<Q")
 
@@ -46,13 +50,14 @@ def _write_msg(fd: int, data: bytes) -> None:
 
 
 def _read_exact(fd: int, n: int, deadline: Optional[float]) -> Optional[bytes]:
-    """``n`` bytes from ``fd``; None on EOF; raises TimeoutError past ``deadline`` (monotonic)."""
+    """``n`` bytes from ``fd``; None on EOF; raises :class:`~flexspace.errors.SolveTimeoutError`
+    (a ``TimeoutError``) past ``deadline`` (monotonic)."""
     out = bytearray()
     while len(out) < n:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError
+                raise SolveTimeoutError("no answer from the solver process before the deadline")
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
@@ -134,7 +139,7 @@ def _reap(pid: int, kill: bool) -> None:
 def fork_solve(run: Callable[[], tuple], seconds: float, exit_with_parent: Callable) -> Optional[tuple]:
     """``run()`` (→ a picklable result) in a fresh forked child; None when the child had
     no answer within ``seconds`` (it is then killed).  A child that dies without an answer
-    raises ``ChildProcessError``."""
+    raises :class:`~flexspace.errors.WorkerError` (a ``ChildProcessError``)."""
     rfd, wfd = os.pipe()
     parent = os.getpid()
     tmp = _child_tempdir()
@@ -166,7 +171,7 @@ def fork_solve(run: Callable[[], tuple], seconds: float, exit_with_parent: Calla
     if timed_out:
         return None
     if data is None:
-        raise ChildProcessError("solver process died without a result")
+        raise WorkerError("solver process died without a result")
     return pickle.loads(data)
 
 
@@ -269,7 +274,7 @@ class SolveServer:
 
     def solve(self, state: tuple, targets, seconds: float) -> Optional[tuple]:
         """One solve; None past ``seconds`` (the child is killed).  A dead child raises
-        ``ChildProcessError``; the server is closed in both cases."""
+        :class:`~flexspace.errors.WorkerError` (a ``ChildProcessError``); the server is closed in both cases."""
         try:
             _write_msg(self._req_w, pickle.dumps((state, targets)))
             data = _read_msg(self._resp_r, time.monotonic() + seconds)
@@ -283,7 +288,7 @@ class SolveServer:
             raise
         if data is None:
             self.close(kill=True)
-            raise ChildProcessError("solver process died without a result")
+            raise WorkerError("solver process died without a result")
         return pickle.loads(data)
 
     def close(self, kill: bool = True) -> None:
@@ -371,9 +376,61 @@ def _recently_used(slot: ServerSlot) -> None:
             del _LRU[key]
 
 
+# --------------------------------------------------------------------------- children die with their parent
+_PDEATHSIG: list = []  # [prctl function or None], probed once
+
+
+def _prctl():
+    if not _PDEATHSIG:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+                fn = None
+        _PDEATHSIG.append(fn)
+    return _PDEATHSIG[0]
+
+
+def exit_with_parent(parent_pid: int, watch_fd: Optional[int] = None) -> None:
+    """Make this child process die when its parent ``parent_pid`` dies (no orphans after a
+    SIGKILL of a map): on Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere (or if prctl
+    fails) a daemon thread that waits for EOF on ``watch_fd`` (the read end of a pipe whose
+    write end only the parent holds) or, without one, for the parent process id to change.
+    Used by the solver guard's forked child and, as their ``initializer``, by the maps' pool
+    workers (so the chain map → worker → solver child is covered link by link)."""
+    prctl, armed = _prctl(), False
+    if prctl is not None:
+        armed = prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(watch_fd, os.getppid()), daemon=True,
+                         name="flexspace-parent-watch").start()
+    if os.getppid() != parent_pid and not _alive(parent_pid):
+        os._exit(1)  # the parent died before the death signal was armed
+
+
+def _watch_parent(watch_fd: Optional[int], ppid: int) -> None:  # pragma: no cover - non-Linux fallback
+    if watch_fd is not None:
+        while True:
+            try:
+                if not os.read(watch_fd, 1):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+    else:
+        while os.getppid() == ppid:
+            time.sleep(0.5)
+    os._exit(1)
+
+
 def variables_of(model: pyo.Block) -> List:
     """The variables of the block a solve returns values for."""
     return list(model.component_data_objects(pyo.Var, descend_into=True))
 
 
-__all__: Tuple[str, ...] = ("fork_solve", "ModelState", "SolveServer", "ServerSlot", "variables_of")
+__all__: Tuple[str, ...] = ("fork_solve", "ModelState", "SolveServer", "ServerSlot", "variables_of",
+                            "exit_with_parent")

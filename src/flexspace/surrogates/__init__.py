@@ -1,4 +1,4 @@
-"""Data-driven surrogates (seed Steps 4–9): model selection, ensemble UQ, constrained
+"""Data-driven surrogates (crystallization paper, Steps 4–9): model selection, ensemble UQ, constrained
 synthetic data, weighted ERM (Eq. 1) and NSGA-II design; bounded target scales
 (:mod:`.targets`), conformal prediction intervals (:mod:`.conformal`) and the
 applicability domain of a model (:mod:`.domain`).
@@ -7,8 +7,8 @@ torch is optional: :mod:`flexspace.surrogates.deep` (GAN/VAE) imports it lazily;
 else needs only numpy, scipy, pandas, scikit-learn, xgboost and pymoo.
 """
 from .conformal import ConformalInterval
-from .design import SurrogateDesignProblem, knee_point, run_nsga2
-from .domain import ApplicabilityDomain
+from .nsga2 import SurrogateDesignProblem, knee_point, run_nsga2
+from .applicability import ApplicabilityDomain
 from .erm import ALPHAS, M_VALUES, ERMResult, erm_search, erm_weights, fit_weighted
 from .selection import (MODEL_NAMES, REDUCED_GRIDS, SEED_GRIDS, SelectionResult, make_pipeline, refit_like,
                         regression_metrics, select_model)

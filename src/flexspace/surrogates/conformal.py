@@ -1,11 +1,11 @@
 """Conformal prediction intervals from the out-of-sample predictions of a resampling ensemble.
 
 The spread of an ensemble (:class:`~.uq.EnsembleRegressor`) is epistemic only and is
-typically far too small for a new *measurement* (issue 15: MCCV σ of D50 ≈ 0.8 µm against
-a 6.3 µm validation error).  :class:`ConformalInterval` calibrates the interval on the
-ensemble's own out-of-sample residuals instead — the "jackknife+-after-bootstrap" /
-CV+ idea (Barber, Candès, Ramdas & Tibshirani, Ann. Statist. 49 (2021) 486; Kim, Xu &
-Barber, NeurIPS 2020): every real row ``i`` has an out-of-sample prediction ``μ₋ᵢ`` (mean of
+typically far too small for a new *measurement* (measured on the crystallization workflow:
+MCCV σ of D50 ≈ 0.8 µm against a 6.3 µm validation error).  :class:`ConformalInterval`
+calibrates the interval on the ensemble's own out-of-sample residuals instead — the
+"jackknife+-after-bootstrap" / CV+ idea (Barber, Candès, Ramdas & Tibshirani, Ann. Statist.
+49 (2021) 486; Kim, Xu & Barber, NeurIPS 2020): every real row ``i`` has an out-of-sample prediction ``μ₋ᵢ`` (mean of
 the members that did not see it, ``EnsembleRegressor.oob_pred_``), the conformity score is
 
     sᵢ = |g(yᵢ) − g(μ₋ᵢ)|
@@ -45,7 +45,7 @@ class ConformalInterval:
 
     Parameters
     ----------
-    level : coverage of the interval (default 0.95, the issue's 95 % interval)
+    level : coverage of the interval (default 0.95, a 95 % interval)
     transform : scale of the scores (:mod:`.targets`: ``None``, ``"log"``, ``"logit100"``)
     bounds : ``(lo, hi)`` the interval is clipped to (the physical range), default none
     finite_sample : rank ``⌈(n + 1) level⌉`` (guaranteed coverage) or the empirical quantile

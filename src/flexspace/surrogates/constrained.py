@@ -1,4 +1,4 @@
-"""The base of every constrained synthetic-data generator (seed Step 6, §2.1.1): the
+"""The base of every constrained synthetic-data generator (crystallization paper, Step 6, §2.1.1): the
 latent transforms and :class:`ConstrainedGenerator` (see :mod:`.synthetic` for the idea;
 the copula generator is in :mod:`.synthetic`, GAN/VAE in :mod:`.deep`)."""
 from __future__ import annotations
@@ -6,6 +6,8 @@ from __future__ import annotations
 import abc
 
 import numpy as np
+
+from ..errors import UnknownNameError
 
 class IdentityTransform:
     """No constraints: one category, ``Z = X``."""
@@ -28,7 +30,7 @@ class TargetTransform:
 
     def __init__(self, kind: str = "identity"):
         if kind not in ("identity", "log", "logit100"):
-            raise ValueError(f"unknown target transform {kind!r}")
+            raise UnknownNameError(f"unknown target transform {kind!r}")
         self.kind = kind
 
     def forward(self, y):

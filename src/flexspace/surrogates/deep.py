@@ -1,6 +1,6 @@
 """GAN and VAE synthetic-data generators in plain PyTorch (optional extra).
 
-Choice of library: the seed used the Synthetic Data Vault (SDV 1.10; CTGAN/TVAE).  SDV
+Choice of library: the crystallization paper used the Synthetic Data Vault (SDV 1.10; CTGAN/TVAE).  SDV
 is licensed under the Business Source License 1.1 (BUSL-1.1), which is not an open-source
 licence, so this package writes the two generators directly in **PyTorch** (BSD-style
 licence; CPU build ``torch==2.13.0``).  torch is imported lazily inside the classes: the
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import MissingExtraError
 from .constrained import ConstrainedGenerator
 
 
@@ -25,8 +26,9 @@ def _torch():
     try:
         import torch
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("GAN/VAE generators need the optional torch extra: "
-                          "pip install 'torch==2.13.0' (CPU) or use the 'copula' generator") from exc
+        raise MissingExtraError("GAN/VAE generators need torch (the optional 'deep' extra): "
+                                "pip install 'torch==2.13.0' (CPU) then pip install \"flexspace[deep]\", "
+                                "or use the 'copula' generator") from exc
     return torch
 
 

@@ -1,6 +1,6 @@
-"""Weighted expected-risk minimisation with synthetic data (seed Eq. 1, Step 7, Fig. 5).
+"""Weighted expected-risk minimisation with synthetic data (crystallization paper, Eq. 1, Step 7, Fig. 5).
 
-Seed Eq. 1 (Jain, Montanari & Sasoglu, arXiv:2402.04376):
+Crystallization paper, Eq. 1 (Jain, Montanari & Sasoglu, arXiv:2402.04376):
 
     L_{n,m}(θ; α) = (1 − α)/n Σ_{i≤n} L(θ, z_i) + α/m Σ_{i≤m} L(θ, z_i^s)
 
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from ..errors import ValidationError
 from .selection import refit_like
 
 M_VALUES = (5, 10, 15, 20, 25)
@@ -32,7 +33,7 @@ ALPHAS = tuple(np.round(np.linspace(0.0, 0.9, 10), 2))
 def erm_weights(n: int, m: int, alpha: float) -> np.ndarray:
     """Eq.-1 sample weights ``[(1−α)/n]*n + [α/m]*m``, scaled by ``n``."""
     if not 0.0 <= alpha < 1.0:
-        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+        raise ValidationError(f"alpha must be in [0, 1), got {alpha}")
     syn = np.full(m, alpha / m if m else 0.0)
     return n * np.concatenate([np.full(n, (1.0 - alpha) / n), syn])
 

@@ -1,4 +1,4 @@
-"""Trained scikit-learn / XGBoost surrogates as Pyomo blocks through OMLT (GitHub issue 6).
+"""Trained scikit-learn / XGBoost surrogates as Pyomo blocks through OMLT.
 
 :func:`embed_surrogate` turns a fitted regressor into an :class:`EmbeddedSurrogate`, from
 which :meth:`EmbeddedSurrogate.add_to` builds an ``omlt.OmltBlock`` on any Pyomo model:
@@ -52,7 +52,7 @@ other leaf in HiGHS, while the emulated semantics were exact.  Random inputs and
 design-space grids are not affected; an optimiser that *chooses* inputs is kept off the
 thresholds with ``strict_splits`` (:meth:`EmbeddedSurrogate.add_to`).
 
-MAiNGO rejects named ``Expression`` components (``solvers.md``): the reduced-space
+MAiNGO's Pyomo interface rejects named ``Expression`` components: the reduced-space
 network formulation uses them.  :class:`flexspace.ProcessModel` substitutes them when it
 rewrites the model; for models built directly (e.g. :mod:`flexspace.crystallization.pareto`) call
 :func:`substitute_named_expressions` first.
@@ -66,6 +66,9 @@ from typing import Optional, Sequence
 import numpy as np
 import pyomo.environ as pyo
 
+from ..errors import ValidationError
+from ..options import OptionsLike, resolve_options
+
 __all__ = [
     "SurrogateEmbeddingError", "EmbeddedSurrogate", "embed_surrogate", "unwrap_estimator",
     "substitute_named_expressions", "predict_with_block", "recommended_solvers", "xgboost_to_onnx",
@@ -78,8 +81,9 @@ _ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity
 ALTERNATIVES = "RandomForestRegressor, GradientBoostingRegressor, XGBRegressor or MLPRegressor (relu/tanh/logistic)"
 
 
-class SurrogateEmbeddingError(ValueError):
-    """The estimator cannot be embedded (exactly) as a Pyomo block."""
+class SurrogateEmbeddingError(ValidationError):
+    """The estimator cannot be embedded (exactly) as a Pyomo block (a :class:`ValidationError`,
+    so also a ``ValueError``)."""
 
 
 # --------------------------------------------------------------------------- unwrapping
@@ -548,7 +552,7 @@ class EmbeddedSurrogate:
         if inputs is not None:
             inputs = list(inputs)
             if len(inputs) != self.n_inputs:
-                raise ValueError(f"{len(inputs)} inputs given, the surrogate has {self.n_inputs}")
+                raise ValidationError(f"{len(inputs)} inputs given, the surrogate has {self.n_inputs}")
             link = pyo.Constraint(range(self.n_inputs))
             parent.add_component(f"{name}_link", link)
             for i in range(self.n_inputs):
@@ -621,9 +625,9 @@ def embed_surrogate(estimator, input_bounds, xgboost: str = "convert", check_poi
     b = np.asarray(input_bounds, float)
     n = getattr(est, "n_features_in_", None)
     if b.ndim != 2 or b.shape[1] != 2 or (n is not None and b.shape[0] != n):
-        raise ValueError(f"input_bounds must have shape ({n}, 2), got {b.shape}")
+        raise ValidationError(f"input_bounds must have shape ({n}, 2), got {b.shape}")
     if not np.all(np.isfinite(b)) or np.any(b[:, 0] > b[:, 1]):
-        raise ValueError("input_bounds must be finite with lo <= hi")
+        raise ValidationError("input_bounds must be finite with lo <= hi")
     n = b.shape[0]
     x_off = np.zeros(n) if x_off is None else x_off
     x_fac = np.ones(n) if x_fac is None else x_fac
@@ -649,7 +653,7 @@ def embed_surrogate(estimator, input_bounds, xgboost: str = "convert", check_poi
                     "xgboost='convert') (exact BRANCH_LEQ conversion) or a RandomForest/GradientBoosting/MLP "
                     "surrogate.")
             if xgboost != "convert":
-                raise ValueError(f"xgboost must be 'convert' or 'refuse', got {xgboost!r}")
+                raise ValidationError(f"xgboost must be 'convert' or 'refuse', got {xgboost!r}")
             onx = xgboost_to_onnx(est, n)
         else:
             onx = _sklearn_trees_to_onnx(est, n)
@@ -688,7 +692,7 @@ def _rel_err(got, ref) -> np.ndarray:
 def substitute_named_expressions(model: pyo.Block, objectives: bool = True) -> pyo.Block:
     """Rewrite every active constraint (and, with ``objectives``, objective) of ``model``
     in place with named ``Expression`` bodies substituted — MAiNGO's Pyomo interface
-    rejects named expressions (``solvers.md``).  The originals are deactivated and the
+    rejects named expressions.  The originals are deactivated and the
     rewritten ones added as ``_flexspace_subst_cons`` / ``_flexspace_subst_obj*``.
     Returns ``model``."""
     from pyomo.core.expr.visitor import replace_expressions
@@ -737,12 +741,21 @@ def _unique(m, base: str) -> str:
     return name
 
 
+#: :func:`predict_with_block`'s default solve options (changes to the ``"index"`` preset)
+PREDICT_OPTIONS = {"time_limit": 30.0}
+
+
 def predict_with_block(emb: EmbeddedSurrogate, X, solver: Optional[str] = None, reduced_space: bool = False,
-                       time_limit: float = 30.0) -> np.ndarray:
+                       options: OptionsLike = None) -> np.ndarray:
     """Evaluate the **Pyomo block** at the rows of ``X``: fix its inputs, solve (HiGHS for
     MILP blocks, Ipopt for smooth networks unless ``solver`` is given), read the output.
-    NaN where a solve failed.  Used to verify the embedding against ``predict``."""
+    NaN where a solve failed.  Used to verify the embedding against ``predict``.
+    ``options``: :class:`~flexspace.options.SolveOptions` of each solve (a dict changes
+    :data:`PREDICT_OPTIONS`, a 30 s time limit per solve: our choice, far above need)."""
     from ..solvers import get_solver
+
+    opts = resolve_options(options, defaults=PREDICT_OPTIONS)
+    time_limit = opts.time_limit
 
     X = np.atleast_2d(np.asarray(X, float))
     solver = solver or ("highs" if emb.problem_class == "milp" else "ipopt")
@@ -768,7 +781,7 @@ def predict_with_block(emb: EmbeddedSurrogate, X, solver: Optional[str] = None, 
                 res.solution_loader.load_vars()
                 out[r] = pyo.value(blk.outputs[0])
         return out
-    slv = get_solver(solver, {"time_limit": time_limit})
+    slv = get_solver(solver, opts)
     for r, x in enumerate(X):
         for i in range(emb.n_inputs):
             blk.inputs[i].fix(float(x[i]))

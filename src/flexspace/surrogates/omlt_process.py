@@ -1,4 +1,4 @@
-"""An embedded ML surrogate as a flexspace plug-in process model (GitHub issue 6, item 2).
+"""An embedded ML surrogate as a flexspace plug-in process model.
 
 :func:`surrogate_process_model` builds a Pyomo model with
 
@@ -32,6 +32,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 import pyomo.environ as pyo
 
+from ..errors import InputTypeError, UnknownNameError, ValidationError
 from ..models.surrogate import SurrogateProcessModel
 from .omlt_embed import EmbeddedSurrogate, embed_surrogate
 
@@ -79,7 +80,7 @@ def _resolve_embedding(embedding: EmbeddingLike) -> EmbeddingSpec:
         return EmbeddingSpec()
     if isinstance(embedding, Mapping):
         return EmbeddingSpec(**dict(embedding))
-    raise ValueError(f"embedding must be an EmbeddingSpec, a dict or None; got {type(embedding).__name__}")
+    raise InputTypeError(f"embedding must be an EmbeddingSpec, a dict or None; got {type(embedding).__name__}")
 
 
 def parse_limit(spec) -> tuple[str, float]:
@@ -89,10 +90,10 @@ def parse_limit(spec) -> tuple[str, float]:
         for op in (">=", "<="):
             if s.startswith(op):
                 return op, float(s[2:])
-        raise ValueError(f"limit {spec!r}: write '>=VALUE' or '<=VALUE'")
+        raise ValidationError(f"limit {spec!r}: write '>=VALUE' or '<=VALUE'")
     op, val = spec
     if op not in (">=", "<="):
-        raise ValueError(f"limit sense must be '>=' or '<=', got {op!r}")
+        raise ValidationError(f"limit sense must be '>=' or '<=', got {op!r}")
     return op, float(val)
 
 
@@ -174,15 +175,15 @@ def _input_vector(names: list, fixed_values, bounds: np.ndarray) -> np.ndarray:
     if isinstance(fixed_values, Mapping):
         missing = [f for f in names if f not in fixed_values]
         if missing:
-            raise ValueError(f"fixed_values is missing {missing}")
+            raise ValidationError(f"fixed_values is missing {missing}")
         x0 = np.array([float(fixed_values[f]) for f in names])
     else:
         x0 = np.asarray(fixed_values, float).ravel()
     if x0.shape != (n,):
-        raise ValueError(f"fixed_values must have {n} entries, got {x0.shape}")
+        raise ValidationError(f"fixed_values must have {n} entries, got {x0.shape}")
     bad = [names[i] for i in range(n) if not bounds[i, 0] <= x0[i] <= bounds[i, 1]]
     if bad:
-        raise ValueError(f"fixed values outside input_bounds for {bad}")
+        raise ValidationError(f"fixed values outside input_bounds for {bad}")
     return x0
 
 
@@ -190,7 +191,7 @@ def _theta_p_indices(theta_p: Sequence[str], names: list) -> list:
     p_idx = []
     for p in theta_p:
         if p not in names:
-            raise ValueError(f"theta_p {p!r} is not an input; inputs: {names}")
+            raise UnknownNameError(f"theta_p {p!r} is not an input; inputs: {names}")
         p_idx.append(names.index(p))
     return p_idx
 
@@ -200,9 +201,9 @@ def _check_limits(limits: Mapping[str, object], surrogates: Mapping[str, object]
     lims = {k: parse_limit(v) for k, v in limits.items()}
     for k in lims:
         if k not in surrogates:
-            raise ValueError(f"limit on {k!r} but no surrogate for it")
+            raise UnknownNameError(f"limit on {k!r} but no surrogate for it")
         if k not in sigma or not float(sigma[k]) > 0:
-            raise ValueError(f"sigma[{k!r}] must be a positive number")
+            raise ValidationError(f"sigma[{k!r}] must be a positive number")
     return lims
 
 

@@ -1,18 +1,18 @@
-"""ML model selection per CQA (seed Step 4, §2.4).
+"""ML model selection per CQA (crystallization paper, Step 4, §2.4).
 
 RandomForest, GradientBoosting, SVR and XGBoost, each as a plain scikit-learn
 ``Pipeline([("scaler", StandardScaler()), ("model", estimator)])`` (kept plain so that
-later issues can embed them, e.g. through OMLT), tuned by ``GridSearchCV`` with K = 3
+they can be embedded, e.g. through OMLT), tuned by ``GridSearchCV`` with K = 3
 folds and MSE loss.  The best model has the lowest validation (CV) MSE; the hold-out R²
-is reported next to it (seed: "lowest validation MSE and highest test R²").
+is reported next to it (crystallization paper: "lowest validation MSE and highest test R²").
 
-Seed grids (§2.4): RF n_estimators 10–200, max_depth up to 30, min_samples_split
+Grids of the crystallization paper (§2.4): RF n_estimators 10–200, max_depth up to 30, min_samples_split
 (2, 5, 10), min_samples_leaf (1, 2, 4); GBT n_estimators 10–200, learning_rate 0.01–0.2,
 max_depth (3, 5, 7), subsample (0.5, 0.75, 1.0); XGBoost the same plus colsample_bytree
-(0.3, 0.7, 1.0); SVR kernel (linear, poly, rbf, sigmoid), C 0.1–20.  The seed also lists
+(0.3, 0.7, 1.0); SVR kernel (linear, poly, rbf, sigmoid), C 0.1–20.  The crystallization paper also lists
 GBT ``alpha`` (0.1, 0.5, 0.9); in scikit-learn ``alpha`` only acts with the huber/quantile
 losses, so with the MSE loss used here it would only triplicate identical fits and is
-left out.  :data:`SEED_GRIDS` samples the seed's ranges; :data:`REDUCED_GRIDS` is a small
+left out.  :data:`SEED_GRIDS` samples the crystallization paper's ranges; :data:`REDUCED_GRIDS` is a small
 grid for tests and ``--quick``.
 """
 from __future__ import annotations
@@ -29,8 +29,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
+from ..errors import UnknownNameError
+
 MODEL_NAMES = ("RF", "GBT", "SVR", "XGB")
 
+#: The grids of the crystallization paper (§2.4; see the module docstring).
 SEED_GRIDS: dict[str, dict[str, list]] = {
     "RF": {"n_estimators": [10, 50, 100, 200], "max_depth": [None, 10, 30],
            "min_samples_split": [2, 5, 10], "min_samples_leaf": [1, 2, 4]},
@@ -61,7 +64,7 @@ def make_estimator(name: str, random_state=0):
         from xgboost import XGBRegressor
 
         return XGBRegressor(random_state=random_state, n_jobs=1, verbosity=0)
-    raise ValueError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
+    raise UnknownNameError(f"unknown model {name!r}; choose from {MODEL_NAMES}")
 
 
 def make_pipeline(name: str, random_state=0, **params) -> Pipeline:

@@ -1,4 +1,4 @@
-"""Constrained synthetic-data generators (seed Step 6, §2.1.1).
+"""Constrained synthetic-data generators (crystallization paper, Step 6, §2.1.1).
 
 Every generator models the joint distribution of (inputs, one CQA) of the real rows and
 returns new rows that satisfy the domain constraints **by construction**: it works in an
@@ -6,7 +6,7 @@ unconstrained latent parameterisation supplied by a *transform* (for crystalliza
 :class:`flexspace.crystallization.profile.ProfileLatentTransform` — a categorical
 number of stages ``k`` plus logits of stage fractions and scaled bounds) and maps every
 sample deterministically back to a feasible row.  Nothing is generated and then
-discarded (the seed found in-training enforcement better than post-hoc filtering).
+discarded (the crystallization paper found in-training enforcement better than post-hoc filtering).
 
 A transform has ``encode(X) -> (k, Z)``, ``decode(k, Z) -> X``, ``categories`` and
 ``active_mask(k)``; :class:`IdentityTransform` is the unconstrained default.  The target
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..errors import UnknownNameError
 from .constrained import ConstrainedGenerator, IdentityTransform, TargetTransform
 
 __all__ = ["ConstrainedGenerator", "IdentityTransform", "TargetTransform", "GaussianCopulaGenerator",
@@ -88,7 +89,7 @@ def make_generator(name: str, transform=None, target: str = "identity", random_s
 
         cls = deep.GANGenerator if name == "gan" else deep.VAEGenerator
         return cls(transform, target, random_state=random_state, **kwargs)
-    raise ValueError(f"unknown generator {name!r}; choose copula, gan or vae")
+    raise UnknownNameError(f"unknown generator {name!r}; choose copula, gan or vae")
 
 
 def torch_available() -> bool:

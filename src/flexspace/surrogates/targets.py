@@ -28,7 +28,7 @@ __all__ = ["TRANSFORMS", "PERCENT_MARGIN", "forward", "inverse", "bounded_regres
            "transform_of", "physical_bounds"]
 
 #: Margin δ of the ``logit100`` scale in percentage points (assumed: 0.5 points, well below
-#: the seed's Table-3 measurement SDs of 6.7–12.7 points, so the stretch near 0/100 % stays
+#: the crystallization paper's Table-3 measurement SDs of 6.7–12.7 points, so the stretch near 0/100 % stays
 #: bounded: ``g(100) = logit(100.5/101) ≈ 5.3``).
 PERCENT_MARGIN = 0.5
 TRANSFORMS = (None, "identity", "log", "logit100")

@@ -1,4 +1,4 @@
-"""Ensemble uncertainty quantification (seed Step 5, Fig. 4).
+"""Ensemble uncertainty quantification (crystallization paper, Step 5, Fig. 4).
 
 :class:`EnsembleRegressor` wraps any scikit-learn regressor (typically the selected
 ``StandardScaler`` + model pipeline) and fits ``n_members`` clones on resampled training
@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
+from ..errors import InputTypeError, ValidationError
+
 
 class EnsembleRegressor(BaseEstimator, RegressorMixin):
     """Resampling ensemble giving mean ± standard deviation predictions."""
@@ -45,9 +47,9 @@ class EnsembleRegressor(BaseEstimator, RegressorMixin):
         After fitting: ``oob_pred_[i]`` = mean prediction for row ``i`` of the members that
         did not see it (NaN if every member saw it or it is not a scored row)."""
         if self.method not in ("mccv", "bootstrap"):
-            raise ValueError(f"method must be 'mccv' or 'bootstrap', got {self.method!r}")
+            raise ValidationError(f"method must be 'mccv' or 'bootstrap', got {self.method!r}")
         if self.estimator is None:
-            raise ValueError("EnsembleRegressor needs an estimator (e.g. the selected pipeline)")
+            raise ValidationError("EnsembleRegressor needs an estimator (e.g. the selected pipeline)")
         X, y = np.asarray(X, float), np.asarray(y, float)
         n = len(y)
         scored = np.ones(n, bool)
@@ -97,7 +99,7 @@ def forest_tree_std(pipeline, X) -> tuple[np.ndarray, np.ndarray]:
     """Mean and SD over the trees of a fitted ``StandardScaler`` + RandomForest pipeline."""
     forest = pipeline[-1]
     if not hasattr(forest, "estimators_"):
-        raise TypeError("forest_tree_std needs a fitted forest as the last pipeline step")
+        raise InputTypeError("forest_tree_std needs a fitted forest as the last pipeline step")
     Xs = pipeline[:-1].transform(np.asarray(X, float))
     P = np.array([t.predict(Xs) for t in forest.estimators_])
     return P.mean(axis=0), P.std(axis=0, ddof=1)

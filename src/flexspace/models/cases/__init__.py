@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Dict, Tuple
 
+from ...errors import UnknownNameError
 from . import case1, case2, case3, hx_network
 from ..base import ProcessModel
 
@@ -43,16 +44,18 @@ CASES: Dict[str, Case] = {
 
 
 def get_case(name: str) -> Case:
-    """The registered case ``name`` (a ValueError lists the known ones)."""
+    """The registered case ``name`` (an :class:`~flexspace.errors.UnknownNameError`, also a
+    ``ValueError`` and a ``KeyError``, lists the known ones)."""
     try:
         return CASES[name]
     except KeyError:
-        raise ValueError(f"unknown case {name!r}; choose from {sorted(CASES)}") from None
+        raise UnknownNameError(f"unknown case {name!r}; choose from {sorted(CASES)}") from None
 
 
 def case_model(name: str, formulation: str = "full") -> ProcessModel:
     """``get_case(name).build(formulation=formulation)``."""
     case = get_case(name)
     if formulation not in case.formulations:
-        raise ValueError(f"formulation must be one of {list(case.formulations)} for {name}, got {formulation!r}")
+        raise UnknownNameError(f"formulation must be one of {list(case.formulations)} for {name}, "
+                               f"got {formulation!r}")
     return case.build(formulation=formulation)

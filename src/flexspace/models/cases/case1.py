@@ -3,7 +3,7 @@
 A + B → C (r1 = k1 cA cB), C → D + E (r2 = k2 cC).  Process parameters θp = (R_BA, τ),
 uncertain parameters θm = (k1, k2).
 
-Sources (``shared/spec/case-studies.md``):
+Sources:
 
 * Structure, feed ``cA,in = 0.53 mol/L``, ``cB,in = 0.53 R_BA``, CQAs (yield ≥ 0.9,
   purity ratio ≥ 0.2) and the θp grid ``R_BA ∈ [4, 6]`` (11 points), ``τ ∈ [350, 550] s``
@@ -37,6 +37,7 @@ import functools
 import numpy as np
 import pyomo.environ as pyo
 
+from ...errors import UnknownNameError
 from ..base import ProcessModel
 
 #: Nominal rate constants (k1, k2), seed §3.1.
@@ -146,7 +147,7 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
     ``formulation="full"`` (default): states and the five balances of the seed;
     ``"reduced"``: the closed-form steady state as expressions (see :func:`build_pyomo_reduced`)."""
     if formulation not in ("full", "reduced"):
-        raise ValueError(f"formulation must be 'full' or 'reduced', got {formulation!r}")
+        raise UnknownNameError(f"case1: formulation must be one of ['full', 'reduced'], got {formulation!r}")
     m = (build_pyomo if formulation == "full" else build_pyomo_reduced)(*THETA_P_NOMINAL)
     return ProcessModel(
         m,

@@ -5,9 +5,9 @@ Rates: r1 = k1·AH·B, r2 = k2·A⁻·C, r3 = k3·AC⁻, r4 = k4·AC⁻·AH, r5 
 Balances: ``c_in,i − c_i + τ Σ_j ν_ij r_j = 0``; θp = (R, τ) with ``B,in = AH,in / R``;
 θm = (k1..k5).
 
-Sources (``shared/spec/case-studies.md``): the seed's numbers were lost in extraction
-and were recovered from public code transcribing the same paper's model (GitHub
-KennedyPutraKusumo/space_maximization, ``michael_addition/``, citing "Laky 2018"),
+Sources: the seed's numbers (Laky et al., Processes 2019, 7, 96, §3.2) were lost in
+extraction and were recovered from public code transcribing the same paper's model
+(github.com/KennedyPutraKusumo/space_maximization, ``michael_addition/``, citing "Laky 2018"),
 cross-checked with KIPET's Michael-addition example.  Nominal k, feeds
 (AH,in = 0.3955, C,in = 0.25 mol/L), ranges ``R ∈ [10, 30]`` (21 points),
 ``τ ∈ [400, 1400]`` min (11 points) and the CQAs come from there:
@@ -39,10 +39,11 @@ import functools
 import numpy as np
 import pyomo.environ as pyo
 
+from ...errors import UnknownNameError
 from ..base import ProcessModel
 
 SPECIES = ("AH", "B", "Am", "BHp", "C", "ACm", "P")
-#: Stoichiometry ν (species × reactions r1..r5), case-studies.md.
+#: Stoichiometry ν (species × reactions r1..r5) of the rates above (seed §3.2).
 NU = np.array([
     [-1, 0, 0, -1, 0],
     [-1, 0, 0, 0, +1],
@@ -286,7 +287,7 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
     ``"reduced"``: three states and three balances (see :func:`build_pyomo_reduced`), the
     form on which MAiNGO proves the flexibility index."""
     if formulation not in ("full", "reduced"):
-        raise ValueError(f"formulation must be 'full' or 'reduced', got {formulation!r}")
+        raise UnknownNameError(f"case2: formulation must be one of ['full', 'reduced'], got {formulation!r}")
     m = (build_pyomo if formulation == "full" else build_pyomo_reduced)(*THETA_P_NOMINAL)
     return ProcessModel(
         m,

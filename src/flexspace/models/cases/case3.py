@@ -48,6 +48,7 @@ import functools
 import numpy as np
 import pyomo.environ as pyo
 
+from ...errors import UnknownNameError
 from ..base import ProcessModel
 
 #: Arrhenius constants (k0 [10⁶ m³/(mol·s)], Ea [kJ/mol]): IDAES saponification_reactions.py
@@ -208,7 +209,8 @@ def model(covariance=None, formulation: str = "full", idaes_scaling: bool = Fals
     """Case 3 as a :class:`ProcessModel`: the IDAES flowsheet with its numpy simulator
     (``idaes_scaling``: see :func:`build_flowsheet`)."""
     if formulation != "full":
-        raise ValueError(f"case3 has one formulation, 'full' (the IDAES flowsheet), got {formulation!r}")
+        raise UnknownNameError(f"case3: formulation must be one of ['full'] (the IDAES flowsheet), "
+                               f"got {formulation!r}")
     m = build_flowsheet(idaes_scaling=idaes_scaling)
     c = m.fs.cstr
     return ProcessModel(

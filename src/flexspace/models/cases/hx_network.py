@@ -37,6 +37,7 @@ import functools
 import numpy as np
 import pyomo.environ as pyo
 
+from ...errors import UnknownNameError
 from ..base import ProcessModel
 
 #: nominal (T1, T3, T5, T8) [K]: FlexJuMP docs / Grossmann & Floudas 1987.
@@ -81,7 +82,7 @@ def linear_data(theta_p, theta_m):
     return a, B
 
 
-def pyomo_model() -> pyo.ConcreteModel:
+def build_pyomo() -> pyo.ConcreteModel:
     """The Pyomo model: T as mutable Params, Qc a bounded Var, g1..g6 as Expressions."""
     m = pyo.ConcreteModel(name="hx_network")
     for name, v in zip(("T1", "T3", "T5", "T8"), T_NOMINAL):
@@ -101,8 +102,8 @@ def pyomo_model() -> pyo.ConcreteModel:
 def model(covariance=None, formulation: str = "full") -> ProcessModel:
     """The HX network as a :class:`~flexspace.ProcessModel` with the control Qc."""
     if formulation != "full":
-        raise ValueError(f"the hx_network case has one formulation, 'full'; got {formulation!r}")
-    m = pyomo_model()
+        raise UnknownNameError(f"hx_network: formulation must be one of ['full'], got {formulation!r}")
+    m = build_pyomo()
     cov = VARIANCE * np.eye(4) if covariance is None else covariance
     return ProcessModel(
         m, theta_p={"Qc_min": m.Qc_min, "Qc_max": m.Qc_max},

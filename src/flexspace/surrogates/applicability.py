@@ -1,7 +1,7 @@
 """Applicability domain of a data-driven model: where its predictions may be trusted.
 
 A surrogate fitted on a few dozen runs is only evidence near those runs; an optimiser left
-alone walks to the corners where the model extrapolates (issue 15: 68–82 % of the Pareto
+alone walks to the corners where the model extrapolates (measured: 68–82 % of the Pareto
 points used trough temperatures colder than any training run).
 :class:`ApplicabilityDomain` combines two tests on the model inputs:
 

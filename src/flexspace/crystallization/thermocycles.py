@@ -1,4 +1,4 @@
-"""Thermocycle design space for NSGA-II (seed Step 9, Eq. 2–4, Table 2, Figs. 7–8).
+"""Thermocycle design space for NSGA-II (crystallization paper, Step 9, Eq. 2–4, Table 2, Figs. 7–8).
 
 For a fixed number of thermocycles ``n`` (1–4) the profile has ``2n + 1`` stages
 (cool, then ``n`` × heat/cool) and the decision vector is
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..surrogates.design import SurrogateDesignProblem
+from ..errors import ValidationError
+from ..surrogates.nsga2 import SurrogateDesignProblem
 from .profile import (ACTIVE_T_MIN, FEATURE_BOUNDS, IDX_C, IDX_C0, IDX_H, IDX_SEED, IDX_T, IS_HEATING,
                       N_FEATURES, n_stages, seeding_temperature)
 
@@ -20,7 +21,7 @@ class CycleProfileSpace:
 
     def __init__(self, n_cycles: int):
         if not 1 <= n_cycles <= 4:
-            raise ValueError(f"n_cycles must be 1..4, got {n_cycles}")
+            raise ValidationError(f"n_cycles must be 1..4, got {n_cycles}")
         self.n_cycles = int(n_cycles)
         self.n_stages = 2 * self.n_cycles + 1
         names = ["c0", "seed_loading", *[f"T{i}" for i in range(2, self.n_stages + 2)], "C", "H"]

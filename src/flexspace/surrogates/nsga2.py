@@ -1,4 +1,4 @@
-"""Design by multi-objective optimisation with NSGA-II (pymoo) — seed Step 9, Figs. 7–8.
+"""Design by multi-objective optimisation with NSGA-II (pymoo) — crystallization paper, Step 9, Figs. 7–8.
 
 The pymoo :class:`~pymoo.core.problem.Problem` definition (:class:`SurrogateDesignProblem`)
 is kept separate from the algorithm (:func:`run_nsga2`).  The problem is generic: a
@@ -62,7 +62,7 @@ def run_nsga2(problem: Problem, pop_size: int = 40, n_gen: int = 40, random_stat
 
 def knee_point(F) -> int:
     """Index of the point of a 2-objective front closest to the utopia point after
-    min–max normalisation (used to pick the design to validate, seed Fig. 7 circle)."""
+    min–max normalisation (used to pick the design to validate, crystallization paper, Fig. 7 circle)."""
     F = np.atleast_2d(np.asarray(F, float))
     span = np.ptp(F, axis=0)
     Fn = (F - F.min(axis=0)) / np.where(span > 0, span, 1.0)
