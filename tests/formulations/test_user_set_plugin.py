@@ -125,3 +125,71 @@ def test_algorithm_3_rectangle_equals_the_builtin(reduced):
     ref = flexibility_test_region(reduced, 0.85, uncertainty_set="ellipsoid", solver="maingo")
     assert mine.set_kind == "diag-ellipsoid"
     assert mine.delta_p == pytest.approx(ref.delta_p, abs=2 * float(mine.to_dict().get("eps_tol", 1e-3)))
+
+
+# --------------------------------------------------------------------------- what a set must declare
+def test_a_set_not_declared_convex_never_lets_a_local_answer_be_exact():
+    """On a linear model a local solver's index is exact only over a convex set: the same
+    ellipsoid as a user's set that does not declare ``is_convex`` is sampled, not ``ok``."""
+    from support.linear import linear_model, random_linear
+
+    A, b, mean, cov = random_linear(2, seed=3)
+    model = linear_model(A, b, mean, np.diag(np.diag(cov)))
+    builtin = flexspace.flexibility_index(model, [1.0], uncertainty_set="ellipsoid", solver="ipopt")
+    assert builtin.status == "ok"  # linear model, convex set: proven
+    mine = flexspace.flexibility_index(model, [1.0], uncertainty_set=DiagonalEllipsoid(mean, np.diag(np.diag(cov))),
+                                       solver="ipopt")
+    assert mine.status != "ok" and not mine.ok
+    assert mine.delta == pytest.approx(builtin.delta, rel=1e-6)
+
+
+class ForgetfulSet(DiagonalEllipsoid):
+    """parameters() loses the covariance: a rebuilt set would differ."""
+
+    def parameters(self):
+        return {"nominal": self.nominal, "covariance": np.eye(self.dim)}
+
+
+def test_a_set_that_does_not_rebuild_is_refused_before_a_map(reduced, tmp_path):
+    path = tmp_path / "map.jsonl"
+    bad = ForgetfulSet(reduced.theta_m_nominal, reduced.covariance)
+    with pytest.raises(FlexspaceError, match="parameters\\(\\) does not rebuild the same set"):
+        flexibility_index_map(reduced, grid=GRID, uncertainty_set=bad, solver="maingo", out=str(path), progress=False)
+    assert not path.exists()
+
+
+def test_large_box_directions_are_not_enumerated_corners():
+    from flexspace.formulations.bracket import _directions
+    from flexspace.formulations import BoxSet
+
+    n = 22  # 2^22 corners would take seconds and gigabytes
+    d = _directions(BoxSet(np.zeros(n), np.eye(n)))
+    assert d.shape == (2 * n, n)
+    assert np.allclose(BoxSet(np.zeros(n), np.eye(n)).gauge(d), 1.0)
+
+
+def test_a_set_must_carry_the_models_distribution(reduced):
+    """A set centred elsewhere, or with another Σ (or none), would check nominal feasibility at
+    the wrong point or report probabilities of another distribution: refused."""
+    nom, cov = reduced.theta_m_nominal, np.asarray(reduced.covariance)
+    for bad, why in ((DiagonalEllipsoid(nom * 1.1, cov), "centred at"),
+                     (DiagonalEllipsoid(nom, 2 * cov), "another covariance"),
+                     (flexspace.BudgetSet(nom, None, 1.5, scale=np.sqrt(np.diag(cov))), "no covariance")):
+        with pytest.raises(FlexspaceError, match=why):
+            flexspace.flexibility_index(reduced, [4.6, 500], uncertainty_set=bad, solver="maingo")
+
+
+def test_the_minlp_route_never_reports_a_point_that_violates_nothing():
+    """Badly scaled linear CQAs (coefficients 1e-2 … 1e5) and a tiny index: the big-M of
+    Eq. 3-5 lets tolerances through (measured: SCIP's ellipsoid MINLP said delta = 0 at a point
+    off the nominal).  The answer is either right (within the gap) or not ``ok``."""
+    from support.linear import linear_model
+
+    A = np.array([[1.0, 0.3], [-1e5, 2e4], [1e-2, -1e-2]])
+    b = np.array([1.0, 1.0, 0.1])  # g = A theta - b
+    model = linear_model(A, b, np.zeros(2), np.eye(2))
+    ref = float(np.min(b / np.linalg.norm(A, axis=1)))  # ellipsoid, Sigma = I: distance to each plane
+    r = flexspace.flexibility_index(model, [1.0], uncertainty_set="ellipsoid", solver="scip", method="minlp")
+    assert r.status != "ok" or r.delta == pytest.approx(ref, rel=1e-3, abs=1e-6), (str(r), ref)
+    if r.status == "ok":
+        assert r.delta_lower_bound <= ref * (1 + 1e-3) + 1e-6

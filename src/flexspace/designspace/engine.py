@@ -254,9 +254,7 @@ def _index_points(fa, s, items) -> List[tuple]:
             lb = r.delta_lower_bound
             row = {"probability": float(r.probability), "delta": float(r.delta),
                    "delta_lower_bound": float("nan") if lb is None else float(lb),
-                   # what region() trusts for a global solve: P(set(δ_lb)), the proven set
-                   "probability_lower_bound": float(fa.uset.probability(lb)) if lb is not None
-                   and math.isfinite(lb) and r.is_global else float("nan"),
+                   "probability_lower_bound": _trusted_probability(fa.uset, r),
                    "status": r.status.value, "solver": r.solver, "global": bool(r.is_global),
                    "certified": None if r.certified is None else bool(r.certified), "quality": r.solve_quality,
                    "delta_sampled": float("nan") if r.delta_sampled is None else float(r.delta_sampled),
@@ -269,6 +267,19 @@ def _index_points(fa, s, items) -> List[tuple]:
                    "message": f"{type(exc).__name__}: {exc}"}
         out.append((i, row))
     return out
+
+
+def _trusted_probability(uset, r) -> float:
+    """What region() trusts: for a global solve the probability of the proven set(δ_lb), not
+    of the incumbent δ; for a set whose probability is an estimate (Monte Carlo) its lower
+    confidence bound (:meth:`~flexspace.formulations.UncertaintySet.probability_lower_bound`).
+    NaN when the row's own probability is what counts."""
+    lb = r.delta_lower_bound
+    delta = lb if (r.is_global and lb is not None and math.isfinite(lb)) else \
+        (r.delta if uset.probability_is_estimate else None)
+    if delta is None or not math.isfinite(delta):
+        return float("nan")
+    return float(uset.probability_lower_bound(delta))
 
 
 def _index_message(r) -> str:

@@ -205,8 +205,32 @@ def set_settings(spec, uset) -> dict:
     determined by the name and the model (θ̄m, Σ), already in the fingerprint."""
     out = {"set": str(uset.kind)}
     if not isinstance(spec, str):
-        out["set_data"] = uset.to_dict()
+        out["set_data"] = _checked_set_data(uset)
+    if uset.probability_is_estimate:
+        out["probability_method"] = str(getattr(uset, "probability_method", "an estimate"))
     return out
+
+
+def _checked_set_data(uset) -> dict:
+    """``uset.to_dict()``, refused before any compute unless it rebuilds the same set (worker
+    processes and a resumed checkpoint rebuild it from this data) and the set pickles."""
+    import pickle
+
+    from ..formulations.sets import UncertaintySet
+
+    data = uset.to_dict()
+    probe = uset.sample(1.0, 8, 0)
+    try:
+        same = np.allclose(UncertaintySet.from_dict(data).gauge(probe), uset.gauge(probe), rtol=1e-9, atol=1e-12)
+        pickle.dumps(uset)
+    except Exception as exc:  # noqa: BLE001 - any failure is the same refusal
+        raise ValidationError(f"uncertainty_set {type(uset).__name__} cannot be sent to workers or checkpointed "
+                              f"({type(exc).__name__}: {exc}); make it picklable and its parameters() return the "
+                              "constructor's arguments") from exc
+    if not same:
+        raise ValidationError(f"uncertainty_set {type(uset).__name__}: parameters() does not rebuild the same set "
+                              "(its gauge differs); return every constructor argument from parameters()")
+    return data
 
 
 def check_mc_config(model, point, samples, pyomo_solver, random_state, out) -> None:

@@ -388,10 +388,10 @@ def _directions(uset) -> np.ndarray:
     otherwise; every direction scaled so that θ̄ + d lies on the set's boundary."""
     n = uset.dim
     c = uset.nominal
-    corners = uset.vertices(1.0)
-    if corners is not None and n <= 3:
+    corners = uset.vertices(1.0) if n <= 3 else None  # never 2ⁿ corners for a large box
+    if corners is not None:
         out = np.asarray(corners, float) - c
-    elif corners is not None or uset.covariance is None:
+    elif uset.is_linear or uset.covariance is None:
         h = uset.half_widths(1.0)
         out = np.vstack([np.diag(h), -np.diag(h)])
     else:

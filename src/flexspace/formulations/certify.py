@@ -57,12 +57,13 @@ class Certifier:
 
     @property
     def convex_proven(self) -> bool:
-        """Every CQA and every equation or inequality of the model is linear in (θ, x): each
-        subproblem is then convex (the sets are convex), so a local optimum is global."""
+        """Every CQA and every equation or inequality of the model is linear in (θ, x) and the
+        set is convex (:attr:`~.sets.UncertaintySet.is_convex`, declared by the set): each
+        subproblem is then convex, so a local optimum is global."""
         if getattr(self, "_convex", None) is None:
             from ..models.controls import is_linear
 
-            self._convex = is_linear(self.fa.model.instance(), theta_free=True)
+            self._convex = bool(self.fa.uset.is_convex) and is_linear(self.fa.model.instance(), theta_free=True)
         return self._convex
 
     def _certify(self, res: FlexibilityIndexResult, theta_p) -> None:

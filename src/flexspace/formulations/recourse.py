@@ -654,7 +654,7 @@ class RecourseAnalysis:
         lo, hi = self.uset.bounds(d)
         for idx in itertools.product(range(n), repeat=self.model.n_m):
             th = lo + (hi - lo) * np.array(idx, float) / (n - 1)
-            if bool(self.uset.contains(th[None, :], d)[0]):
+            if isinstance(self.uset, BoxSet) or bool(self.uset.contains(th[None, :], d)[0]):
                 yield "grid " + ",".join(map(str, idx)), th
 
     def _test_points(self, res, tp, d, grid: bool = False) -> None:

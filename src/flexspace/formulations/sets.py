@@ -112,6 +112,21 @@ class UncertaintySet(abc.ABC):
     #: False (a set wrongly called nonlinear only keeps LP/MILP solvers away).
     is_linear: bool = False
 
+    #: True when every set(δ) is convex (the shipped sets are).  A local solver's answer is
+    #: exact only on a convex problem, so a set not declared convex never lets a local
+    #: answer be ``ok``: the safe default is False.
+    is_convex: bool = False
+
+    #: True when :meth:`probability` is an estimate (e.g. Monte Carlo) rather than a closed
+    #: form: :meth:`probability_lower_bound` then gives the value a region may trust.
+    probability_is_estimate: bool = False
+
+    def probability_lower_bound(self, delta: float) -> float:
+        """A value ≤ P(θm ∈ set(δ)) that regions may trust: :meth:`probability` itself for a
+        closed form; a set whose probability is an estimate returns a one-sided confidence
+        bound (and says so in its docstring)."""
+        return self.probability(delta)
+
     def vertices(self, delta: float) -> Optional[np.ndarray]:
         """The vertices of set(δ) as rows when the set is a polytope whose vertices the worst
         case may be sought at (the vertex route of recourse), else ``None``."""
@@ -335,6 +350,7 @@ class BoxSet(UncertaintySet):
     kind = SetKind.BOX
     name = "box"
     is_linear = True
+    is_convex = True
 
     def __init__(self, nominal, covariance=None, delta_minus=None, delta_plus=None):
         super().__init__(nominal, covariance)
@@ -486,6 +502,7 @@ class EllipsoidalSet(UncertaintySet):
     """
 
     convex_in_delta_squared = True
+    is_convex = True
 
     def __init__(self, nominal, covariance, ldl: bool = True):
         if not isinstance(ldl, (bool, np.bool_)):
@@ -645,4 +662,20 @@ def make_uncertainty_set(spec, nominal, covariance) -> UncertaintySet:
     if uset.dim != n:
         raise ValidationError(f"uncertainty_set has dimension {uset.dim} but the model has {n} uncertain parameters "
                               f"(theta_m): build the set on the model's theta_m")
+    _check_same_distribution(uset, nominal, covariance)
     return uset
+
+
+def _check_same_distribution(uset: UncertaintySet, nominal, covariance) -> None:
+    """A set object must be centred on the model's θ̄m (where nominal feasibility is checked)
+    and carry the model's Σ (its probabilities are P under the model's distribution)."""
+    nom = np.asarray(nominal, float)
+    if not np.allclose(uset.nominal, nom, rtol=1e-12, atol=0.0):
+        raise ValidationError(f"uncertainty_set is centred at {uset.nominal.tolist()} but the model's theta_m_nominal "
+                              f"is {nom.tolist()}: build the set on model.theta_m_nominal (the nominal point is where "
+                              "feasibility is checked and the set grows from)")
+    if covariance is not None and (uset.covariance is None or not np.allclose(
+            uset.covariance, np.asarray(covariance, float), rtol=1e-12, atol=0.0)):
+        raise ValidationError("uncertainty_set carries " + ("no covariance" if uset.covariance is None else
+                              "another covariance than the model's") + ": build it with covariance=model.covariance "
+                              "(its probabilities are P(theta_m in set) under the model's N(theta_m_nominal, Sigma))")
