@@ -112,10 +112,12 @@ def test_algorithm_2_map_with_a_checkpoint_resumes_and_equals_the_builtin(reduce
     assert resumed.run_info["resumed"] == 4 and resumed.run_info["computed"] == 2
     assert np.allclose(resumed.table["delta"], full.table["delta"], rtol=1e-4, atol=1e-6)
     # the checkpoint knows its set: resuming it with another set is refused, the file untouched
+    from flexspace.designspace import CheckpointMismatchError
+
     before = path.read_bytes()
-    wider = DiagonalEllipsoid(reduced.theta_m_nominal, 4.0 * np.asarray(reduced.covariance))
-    with pytest.raises(FlexspaceError, match="set"):
-        flexibility_index_map(reduced, grid=GRID, uncertainty_set=wider, solver="maingo", out=str(path),
+    other = flexspace.BudgetSet(reduced.theta_m_nominal, reduced.covariance, 1.5)
+    with pytest.raises(CheckpointMismatchError, match="set"):
+        flexibility_index_map(reduced, grid=GRID, uncertainty_set=other, solver="maingo", out=str(path),
                               progress=False)
     assert path.read_bytes() == before
 
@@ -193,3 +195,18 @@ def test_the_minlp_route_never_reports_a_point_that_violates_nothing():
     assert r.status != "ok" or r.delta == pytest.approx(ref, rel=1e-3, abs=1e-6), (str(r), ref)
     if r.status == "ok":
         assert r.delta_lower_bound <= ref * (1 + 1e-3) + 1e-6
+
+
+def test_a_checkpoint_refuses_the_same_kind_of_set_with_other_data(reduced, tmp_path):
+    """Two budget sets differ only in Γ: the checkpoint's ``set_data`` tells them apart."""
+    from flexspace.designspace import CheckpointMismatchError
+
+    path = tmp_path / "budget.jsonl"
+    nom, cov = reduced.theta_m_nominal, reduced.covariance
+    flexibility_index_map(reduced, grid=GRID, uncertainty_set=flexspace.BudgetSet(nom, cov, 1.5), solver="maingo",
+                          out=str(path), progress=False)
+    before = path.read_bytes()
+    with pytest.raises(CheckpointMismatchError, match="set_data"):
+        flexibility_index_map(reduced, grid=GRID, uncertainty_set=flexspace.BudgetSet(nom, cov, 2.0),
+                              solver="maingo", out=str(path), progress=False)
+    assert path.read_bytes() == before
