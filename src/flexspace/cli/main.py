@@ -453,9 +453,6 @@ def _run_method(args, model, axes):
                                          options=options, move_nominal=args.move_nominal)
 
 
-SETS = SET_NAMES  # the set registry's names
-
-
 def build_parser() -> argparse.ArgumentParser:
     from ..models.cases import CASES
     from .bench import register as register_bench
@@ -483,7 +480,7 @@ def _add_index(sub, cases) -> None:
                        "one theta_p")
     i.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
     i.add_argument("--theta-p", type=float, nargs="+", default=None)
-    i.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
+    i.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES)
     i.add_argument("--solver", default="maingo")
     i.add_argument("--method", default="enumeration", choices=["enumeration", "minlp"])
     i.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=60.0, help="seconds per solve")
@@ -497,7 +494,7 @@ def _add_run(sub, cases) -> None:
                        "Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
     r.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
     r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"])
-    r.add_argument("--uncertainty-set", default="ellipsoid", choices=SETS)
+    r.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES)
     r.add_argument("--solver", default=None, help="default: maingo (flexindex), scip (flextest)")
     r.add_argument("--n-samples", type=_checked(_count, "--n-samples", int), default=1000,
                    help="Monte Carlo samples per grid point")

@@ -489,10 +489,10 @@ def worker_pool(workers, job: MapJob):
 
 
 def settings_key(fingerprint: str, settings: dict, salt: str = "") -> str:
-    """The key of a worker's cached analysis: the model's fingerprint and the map's settings
-    (an unpicklable model, identified by ``id``, keeps the ``id:`` prefix)."""
-    digest = hashlib.sha256(repr((fingerprint, salt, sorted(settings.items(), key=str)) if salt else
-                                 (fingerprint, sorted(settings.items(), key=str))).encode()).hexdigest()
+    """The key of a worker's cached analysis (in memory only): the model's fingerprint, the
+    map's settings and ``salt`` (an unpicklable model, identified by ``id``, keeps the ``id:``
+    prefix)."""
+    digest = hashlib.sha256(repr((fingerprint, salt, sorted(settings.items(), key=str))).encode()).hexdigest()
     return ("id:" if fingerprint.startswith("id:") else "") + digest
 
 

@@ -106,14 +106,14 @@ class FlexIndexRoute:
                 r = self._polish(prob, r)
             name = self.fa.model.g_names[k] if k is not None else "minlp"
             if k is None and r.status.ok:
-                r = self._check_minlp_point(prob, r)
+                r = self._check_minlp_point(prob, r, res.nominal_g)
             sp = self.subproblem_result(prob, name, r, size_ub)
             if k is None and r.status.ok:
                 ys = [pyo.value(y) for y in m.fx.minlp.y.values()]
                 sp.constraint = "minlp:" + self.fa.model.g_names[int(np.argmax(ys))]
             res.subproblems.append(sp)
 
-    def _check_minlp_point(self, prob, r: SolveResult) -> SolveResult:
+    def _check_minlp_point(self, prob, r: SolveResult, nominal_g) -> SolveResult:
         """The MINLP route's answer checked at its own point: θm must lie in set(δ) and violate
         some CQA (max_k g_k ≥ −tol), as every answer of Eq. 8–15 does.  The big-M selection
         of Eq. 3–5 lets a solver's integrality and feasibility tolerances (scaled by M) pass a
@@ -124,7 +124,7 @@ class FlexIndexRoute:
         theta = np.array([[float(v.value) for v in inst.theta_m]])
         delta = self.fa.delta_of(float(pyo.value(prob.m.delta)))
         g = np.array([float(pyo.value(gk)) for gk in inst.g if not isinstance(gk, (int, float))] or [-np.inf])
-        scale = 1.0 + float(np.max(np.abs(self.fa.nominal_g(self.fa.theta_p_of([v.value for v in inst.theta_p])))))
+        scale = 1.0 + max((abs(float(x)) for x in (nominal_g or {}).values()), default=0.0)  # g's size at θ̄m
         in_set = bool(uset.contains(theta, delta * (1 + 1e-6) + 1e-9, tol=1e-7 * (1.0 + np.abs(uset.nominal)).max())[0])
         if in_set and np.max(g) >= -1e-6 * scale:
             return r

@@ -58,7 +58,8 @@ from .kkt import STATE_MULTIPLIER_BOUND, add_inner_kkt
 from .scaling import check_scales
 from .results import (DomainStatus, FlexibilityIndexResult, FlexibilityTestResult, Method, ResultStatus, SubproblemResult,
                       cap_test_value, scenario_epsilon, theta_units, SCENARIO_STATEMENT)
-from .sets import BoxSet, SetKind, _StrChoice, make_uncertainty_set
+from ..validation import StrChoice
+from .sets import BoxSet, SetKind, make_uncertainty_set
 
 __all__ = ["RecourseMethod", "RecourseAnalysis", "RecourseIndexResult", "RecourseTestResult", "add_inner_kkt"]
 
@@ -84,7 +85,7 @@ VERTEX_CONDITION = ("psi convex in theta, proven for g and h linear in (theta, z
                     "then a vertex")
 
 
-class RecourseMethod(_StrChoice):
+class RecourseMethod(StrChoice):
     """How a flexibility problem with recourse is solved (module docstring)."""
 
     EXACT = "exact"  #: KKT relaxation + control cuts + global ψ solves, bracketed to the gap

@@ -8,13 +8,14 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from ..solvers import SolverStatus
-from .sets import SetKind, _StrChoice
+from ..validation import StrChoice
+from .sets import SetKind
 
 __all__ = ["ResultStatus", "Method", "SubproblemResult", "FlexibilityIndexResult", "FlexibilityTestResult",
            "scenario_epsilon", "SCENARIO_STATEMENT"]
 
 
-class Method(_StrChoice):
+class Method(StrChoice):
     """How the flexibility index / test is solved (seed §2): users may pass the string."""
 
     ENUMERATION = "enumeration"  #: one NLP per constraint g_k (active-set enumeration)
@@ -25,7 +26,7 @@ class Method(_StrChoice):
         return super().parse(value, param)
 
 
-class DomainStatus(_StrChoice):
+class DomainStatus(StrChoice):
     """What a result knows of the model's domain over the set (``result.domain_status``; the
     words with the counts are in ``result.domain``)."""
 
@@ -40,7 +41,7 @@ class DomainStatus(_StrChoice):
     PER_SOLVE = "per solve"  #: recourse: the states are solved in each subproblem; not proven over the set
 
 
-class ResultStatus(_StrChoice):
+class ResultStatus(StrChoice):
     """Overall status of a flexibility index / test at one θp.
 
     What each one promises (the README's "What a result tells you"):

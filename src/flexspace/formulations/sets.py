@@ -52,10 +52,7 @@ DeltaLike = Union[float, pyo.Var, "pyo.core.base.var.VarData"]
 
 
 # --------------------------------------------------------------------------- kinds
-_StrChoice = StrChoice  # the one idiom for typed choices (flexspace.validation)
-
-
-class SetKind(_StrChoice):
+class SetKind(StrChoice):
     """The shape of an uncertainty set (:attr:`UncertaintySet.kind`)."""
 
     BOX = "box"  #: hyperrectangle, Eq. 21 / 33
