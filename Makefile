@@ -7,7 +7,7 @@ PYOMO_CONFIG_DIR ?= $(HOME)/.pyomo
 export PYOMO_CONFIG_DIR
 STAMP := $(VENV)/.flexspace-setup-stamp
 
-.PHONY: setup demo test bench solvers clean-venv
+.PHONY: setup demo test docs bench solvers clean-venv
 
 setup: $(STAMP) asl
 
@@ -16,7 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip setuptools wheel
 	@# CPU torch first (local wheel): a plain 'torch' would pull CUDA packages.
 	$(PIP) install -q "torch==2.13.0" || echo "flexspace setup: torch==2.13.0 unavailable; GAN/VAE generators will be skipped"
-	$(PIP) install -q -e ".[solvers,dask,onnx,test]"
+	@# The plain xgboost wheel (CUDA/NCCL stack) makes way for xgboost-cpu ([ml]): both are `import xgboost`.
+	@if $(PIP) show -q nvidia-nccl-cu12 >/dev/null 2>&1; then $(PIP) uninstall -q -y xgboost nvidia-nccl-cu12; fi
+	$(PIP) install -q -e ".[solvers,ml,crystallization,dask,test,docs]"
 	$(PIP) install -q -e ".[gurobi]" || echo "flexspace setup: gurobipy unavailable; the optional solver 'gurobi' will be skipped"
 	@touch $(STAMP)
 
@@ -29,6 +31,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# The documentation site (docs/): API reference, user guide and the executed gallery; warnings are errors.
+docs: setup
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 
 bench: setup
 	$(VENV)/bin/flexspace bench

@@ -171,6 +171,105 @@ def test_an_unavailable_backend_is_refused():
         get_solver(Absent())
 
 
+# ----------------------------------------------------------------------------- why a solver is unavailable
+def test_why_unavailable_names_the_missing_package_and_its_pip_command(monkeypatch):
+    """A ``Backend`` with ``requires`` and ``extra``: a module that does not import is named with
+    the extra's pip command; without an extra, with the distribution's own."""
+    import sys
+
+    from flexspace.solvers import Backend, unavailable_reason
+    from flexspace.solvers.backends import base
+
+    class Needs(Backend):
+        name = "needs"
+        extra = "solvers"
+        requires = {"flexspace_test_absent_module": "absent-dist"}
+
+        @classmethod
+        def version(cls):
+            return None
+
+    class NoExtra(Needs):
+        name = "no-extra"
+        extra = None
+
+    class Broken(Needs):
+        name = "broken"
+        requires = {"json": "json"}
+
+    monkeypatch.setattr(base, "_AVAIL_CACHE", {})
+    why = unavailable_reason(Needs)
+    assert "absent-dist (module flexspace_test_absent_module) is not installed" in why
+    assert 'pip install "flexspace[solvers]"' in why
+    assert why.index('pip install "flexspace[solvers]"') < why.index("make setup")
+    assert "pip install absent-dist" in unavailable_reason(NoExtra())
+    real_import = __import__
+
+    def json_is_broken(name, *args, **kwargs):
+        if name == "json":
+            raise ImportError("libfoo.so: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    with monkeypatch.context() as mp:
+        mp.setattr("builtins.__import__", json_is_broken)
+        why = unavailable_reason(Broken)
+    assert "installed but does not import" in why and "libfoo.so" in why
+    assert 'pip install --force-reinstall "flexspace[solvers]"' in why
+    assert sys.modules.get("json") is not None
+
+
+def test_why_unavailable_of_a_backend_that_gives_no_reason():
+    from flexspace.solvers import unavailable_reason
+
+    class Absent(NaiveIpopt):
+        name = "absent"
+
+        def available(self):
+            return False
+
+    class Raises(Absent):
+        def why_unavailable(self):
+            raise RuntimeError("probe exploded")
+
+    class Present(Absent):
+        def available(self):
+            return True
+
+    assert "available() returned False" in unavailable_reason(Absent())
+    assert "probe exploded" in unavailable_reason(Raises())
+    assert unavailable_reason(Present()) is None
+
+
+def test_why_unavailable_of_ipopt_without_pynumeros_asl_library(monkeypatch):
+    """cyipopt installed, libpynumero_ASL.so not found: say so, where Pyomo looked, how to build it."""
+    import os
+
+    from pyomo.common import envvar
+    from pyomo.contrib.pynumero.asl import AmplInterface
+
+    from flexspace.solvers.backends import base
+    from flexspace.solvers.backends.ipopt import IpoptBackend
+
+    pytest.importorskip("cyipopt")
+    monkeypatch.setattr(AmplInterface, "available", classmethod(lambda cls: False))
+    monkeypatch.setattr(base, "_AVAIL_CACHE", {})
+    why = IpoptBackend.why_unavailable()
+    assert why.startswith("cyipopt is installed, but PyNumero's ASL library libpynumero_ASL.so")
+    assert os.path.join(envvar.PYOMO_CONFIG_DIR, "lib") in why and "~/.pyomo/lib" in why
+    assert "bash scripts/build_pynumero_asl.sh" in why and "libamplsolver-dev" in why
+    with pytest.raises(flexspace.errors.SolverUnavailableError) as exc:
+        Solver("ipopt")
+    assert "libpynumero_ASL.so" in str(exc.value) and "run `make setup`" not in str(exc.value)
+
+
+def test_why_unavailable_is_none_for_an_available_solver():
+    from flexspace.solvers import unavailable_reason
+    from flexspace.solvers.registry import backend_class
+
+    for name in available_solvers():
+        assert unavailable_reason(backend_class(name)) is None, name
+
+
 # ----------------------------------------------------------------------------- (b) no proof from a local backend
 @needs_ipopt
 def test_a_backend_that_is_not_declared_global_never_gives_ok():

@@ -42,6 +42,18 @@ class MissingExtraError(FlexspaceError, ImportError):
     """An optional dependency (a named extra) is missing; the message names its pip command."""
 
 
+def require_extra(extra: str, modules, feature: str) -> None:
+    """Refuse with :class:`MissingExtraError` naming ``pip install "flexspace[<extra>]"``
+    unless every module in ``modules`` (import names) can be found; imports nothing."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise MissingExtraError(
+            f"{feature} needs {', '.join(missing)} (the optional '{extra}' extra): "
+            f'pip install "flexspace[{extra}]"')
+
+
 class SolveError(FlexspaceError, RuntimeError):
     """A computation could not be completed (a solver or a worker failed in a way that leaves
     no honest answer); the message says what failed and what to try."""

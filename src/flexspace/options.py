@@ -29,9 +29,26 @@ class SolveOptions:
 
     Attributes
     ----------
-    time_limit : seconds per solve, passed to the solver *and* enforced by the hard
-        wall-clock guard (MAiNGO and SCIP do not reliably honour their own limit;
-        README, "Solvers").
+    time_limit : wall-clock seconds **per solve** — per call of
+        :meth:`flexspace.solvers.Solver.solve`, i.e. per optimisation subproblem — not per
+        user call.  One solve returns within ``time_limit + max(2 s, 5 %)``
+        (:func:`flexspace.solvers.solver.time_allowance`), counted from the start of
+        ``Solver.solve``: the guard's fork, the model's state and its translation for the
+        solver, the solve, and the kill or the answer all count.  The solver is handed what is
+        left of the limit when it starts (MAiNGO in whole seconds, rounded up), and the hard
+        guard kills a solver still running at ``time_limit + 0.75 max(2 s, 5 %)``
+        (:func:`~flexspace.solvers.solver.guard_grace`; every built-in solver but HiGHS runs
+        under it, Ipopt because it checks its limit only between iterations).  A user call
+        makes several solves: a flexibility test or index one per CQA (or one MINLP) — an
+        index subproblem restricted by an earlier answer (or by the simulator's sampled
+        crossing) is solved again on the whole set when the restriction gives no answer, and
+        its reported time is then both solves' —, a probe of the model and the initial square
+        solve at the first point, the domain checks of a global solver, an Ipopt polish per
+        index subproblem, certification solves without a simulator; a map or Algorithm 3 many
+        per point.  So ``flexibility_test(…, options={"time_limit": 60})`` can take several
+        times 60 s when several of its solves run out of time; each time-out is reported
+        (status ``time limit``, and the result's one ``timeout`` line), never taken as an
+        answer.
     gap : relative optimality gap of global solvers (MAiNGO ``epsilonR``, SCIP
         ``limits/gap``).  Default 1e-5: MAiNGO takes ~100x longer at 1e-6 on case 1
         (measured, README, "Solvers").

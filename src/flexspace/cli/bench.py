@@ -373,7 +373,9 @@ def register(subparsers) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--quick", action="store_true", help="coarser grids and shorter limits (< 5 min)")
     g.add_argument("--tiny", action="store_true", help="3x3 grids, Ipopt only (seconds; used by the tests)")
-    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--out", default="benchmarks/results", metavar="DIR",
+                   help="output directory of the tables (<case>.md, <case>.json) and figures, created if missing "
+                        "(default: benchmarks/results in the current directory); its absolute path is printed")
     p.add_argument("--cases", nargs="+", default=["case1", "case2"], choices=["case1", "case2", "case3"],
                    help="the design-space paper's case studies and case 3 (the IDAES CSTR; models with "
                         "controls are analysed by `flexspace run --controls`)")
@@ -383,6 +385,6 @@ def register(subparsers) -> None:
 def _cmd_bench(args) -> int:
     from .common import check_out_dir
 
-    check_out_dir(args.out)
-    run_benchmarks("tiny" if args.tiny else ("quick" if args.quick else "full"), args.out, tuple(args.cases))
+    out = os.path.abspath(check_out_dir(args.out))
+    run_benchmarks("tiny" if args.tiny else ("quick" if args.quick else "full"), out, tuple(args.cases))
     return 0

@@ -13,6 +13,7 @@ figures, in one file); ``flexspace crystallization design-space ...`` is registe
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .crystallization_design_space import OneLineErrorParser, checked, error_line, register_design_space
@@ -59,7 +60,8 @@ def _run(args) -> int:
     rep = write_report(res)
     for g in rep.gates:
         print(f"{g['verdict']:>12}  {g['gate']}")
-    print(f"report: {rep.path} (engineer's report, one file)\nstep-by-step report: {res.report}")
+    print(f"report: {os.path.abspath(rep.path)} (engineer's report, one file)\n"
+          f"step-by-step report: {os.path.abspath(res.report)}")
     return 0
 
 

@@ -174,7 +174,11 @@ def _check_solver(name) -> None:
     if name.lower() not in solver_names():
         raise ValidationError(f"--solver must be one of {sorted(solver_names())}, got {name!r}")
     if name.lower() not in available_solvers():
-        raise ValidationError(f"--solver {name!r} is not installed here; available: {available_solvers()} "
+        from ..solvers import unavailable_reason
+        from ..solvers.registry import backend_class
+
+        raise ValidationError(f"--solver {name!r} is not available here: "
+                              f"{unavailable_reason(backend_class(name))}; available: {available_solvers()} "
                               "(see `flexspace solvers`)")
 
 
@@ -206,7 +210,9 @@ def _run(args) -> int:
     print(f"limits: {res['limits']}")
     print(f"Algorithm 3: {res['alg3_status']}, delta_p = {res['delta_p']:.4g}"
           + (f"; not converged because {res['alg3_reason']}" if res["alg3_reason"] else ""))
-    print(f"map: {res['csv']}\nfigure: {res['figure']}\nsummary: {Path(args.out) / 'design_space.md'}")
+    out = Path(args.out).resolve()
+    print(f"map: {Path(res['csv']).resolve()}\nfigure: {Path(res['figure']).resolve()}\n"
+          f"summary: {out / 'design_space.md'}")
     return 0 if res["ordering"]["n_failed_alg2"] == 0 else 1
 
 

@@ -7,11 +7,12 @@ import functools
 import importlib
 import inspect
 import json
+import math
 import os
 import sys
 import time
 
-from .common import SET_NAMES, check_out_dir
+from .common import SET_NAMES, check_out_dir, progress_for, stdout_to_stderr
 
 CORE_SOLVERS = ("ipopt", "maingo", "scip", "highs")
 
@@ -76,10 +77,17 @@ def _cmd_solvers(args) -> int:
     print("  ".join("-" * widths[c] for c in cols))
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+    unavailable = [r for r in rows if not r["available"]]
+    if unavailable:
+        print("\nunavailable here, why and how to fix it:")
+        for r in unavailable:  # one line each: its commands copy as they are
+            print(f"  {r['name']}: {r['why'] or r['check']}")
     if args.check:
         missing = [r["name"] for r in rows if r["name"] in CORE_SOLVERS and not r["available"]]
         if missing:
-            print(f"\nmissing or failing core solvers: {missing} (run `make setup`)", file=sys.stderr)
+            print(f"\nmissing or failing core solvers: {missing}; the reasons are above. The solvers' Python "
+                  'packages: pip install "flexspace[solvers]" (from a source checkout: `make setup`)',
+                  file=sys.stderr)
             return 1
     return 0
 
@@ -233,17 +241,21 @@ def _what(spec: str) -> str:
 
 
 def _cmd_index(args) -> int:
+    """The index at one point; with ``--json`` stdout holds the JSON alone (the human summary,
+    warnings and solver output go to stderr)."""
     from ..formulations import flexibility_index
 
-    model = _load_model(args.case, args.formulation)
-    theta_p = args.theta_p if args.theta_p else None
-    r = flexibility_index(model, theta_p, args.uncertainty_set, args.solver, method=args.method,
-                          options={"time_limit": args.time_limit})
-    print(r)
+    with stdout_to_stderr(args.json):
+        model = _load_model(args.case, args.formulation)
+        theta_p = args.theta_p if args.theta_p else None
+        r = flexibility_index(model, theta_p, args.uncertainty_set, args.solver, method=args.method,
+                              options={"time_limit": args.time_limit})
+        print(r)
     if args.json:
         from ..files import jsonable
 
-        print(json.dumps(jsonable(r.to_dict()), indent=2, default=str, allow_nan=False))  # strict JSON: NaN -> null
+        print(json.dumps(jsonable(r.to_dict()), indent=2, default=str, allow_nan=False),  # strict JSON: NaN -> null
+              flush=True)
     return 0 if r.trusted else 1  # exact, a proven bound, or sampled (the status says which)
 
 
@@ -264,7 +276,7 @@ def _cmd_demo(args) -> int:
     from ..designspace import design_space_figure
 
     design_space_figure([mc_map, fi_map], region, confidence).savefig(path, dpi=120, bbox_inches="tight")
-    print(f"figure: {path}")
+    print(f"figure: {os.path.abspath(path)}")
     _demo_idaes_case()
     return 0
 
@@ -316,15 +328,20 @@ def _demo_point(model) -> None:
 
 
 def _demo_maps(model, confidence):
-    from ..designspace import flexibility_index_map, flexibility_test_region, monte_carlo_map
+    from ..designspace import flexibility_index_map, flexibility_test_region, make_grid, monte_carlo_map
     from ..solvers import available_solvers
 
     avail = available_solvers()
-    mc_map = monte_carlo_map(model, n_samples=1000, random_state=0)
+    n = math.prod(len(axis) for axis in make_grid(model))
+    print(f"Algorithm 1: Monte Carlo map, {n} points, 1000 samples ...", flush=True)
+    mc_map = monte_carlo_map(model, n_samples=1000, random_state=0, progress=progress_for("Algorithm 1"))
     fi_solver = "maingo" if "maingo" in avail else ("scip" if "scip" in avail else "ipopt")
-    fi_map = flexibility_index_map(model, uncertainty_set="ellipsoid", solver=fi_solver, workers=2)
+    print(f"Algorithm 2: flexibility index map, {n} points, {fi_solver}, 2 workers ...", flush=True)
+    fi_map = flexibility_index_map(model, uncertainty_set="ellipsoid", solver=fi_solver, workers=2,
+                                   progress=progress_for("Algorithm 2"))
     # Algorithm 3 with SCIP: an extended test takes ~0.25 s with SCIP and 3-10 s with MAiNGO (measured)
     a3_solver = "scip" if "scip" in avail else fi_solver
+    print(f"Algorithm 3: flexibility test rectangle, {a3_solver} ...", flush=True)
     t0 = time.perf_counter()
     region = flexibility_test_region(model, confidence, uncertainty_set="ellipsoid", solver=a3_solver)
     t_a3 = time.perf_counter() - t0
@@ -383,9 +400,10 @@ def _cmd_run(args) -> int:
     summary["time_s"] = time.perf_counter() - t0
     text = json.dumps(_jsonable(summary), indent=2, default=str).encode("utf-8")
     write_atomic([(os.path.join(args.out, "summary.json"), lambda f: f.write(text))])
+    written = ", ".join(["map.csv"] + (["map.png"] if fig is not None else []) + ["summary.json"])
     print(f"{args.method} map of {args.case}: {dmap.status_counts}; {int(dmap.region(args.confidence).sum())} "
-          f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {args.out}/map.csv, "
-          f"map.png, summary.json")
+          f"points with probability >= {args.confidence}; {summary['time_s']:.2f} s -> {written} in "
+          f"{os.path.abspath(args.out)}")
     if len(dmap.table) and (dmap.table["status"] == "failed").all():
         first = dmap.table["message"].iloc[0] if "message" in dmap.table else ""
         print(f"error: every point of the map failed (first message: {first})", file=sys.stderr)
@@ -441,7 +459,7 @@ def _run_method(args, model, axes):
 
         raise ValidationError(f"the checkpoint {ckpt!r} is a directory; remove it, choose another --out, or pass "
                               "--no-checkpoint")
-    progress = False if args.quiet else None
+    progress = progress_for(args.method, args.quiet)
     options = {"time_limit": args.time_limit}
     if args.method == "mc":
         return monte_carlo_map(model, axes, n_samples=args.n_samples, random_state=args.random_state,
@@ -453,20 +471,30 @@ def _run_method(args, model, axes):
                                          options=options, move_nominal=args.move_nominal)
 
 
+SOLVER_HELP = ("solver name (default {default}); `flexspace solvers` lists them with what is installed here "
+               "and how to install the others")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import flexspace  # (`from .. import __version__` would read as a unit of its own to the layer check)
     from ..models.cases import CASES
     from .bench import register as register_bench
     from .crystallization import register as register_crystallization
 
     p = _Parser(prog="flexspace", description="Probabilistic design spaces by flexibility analysis")
+    p.add_argument("--version", action="version", version=f"flexspace {flexspace.__version__}",
+                   help="print the version of flexspace and exit")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
-    s = sub.add_parser("solvers", help="table of solvers: version, availability, global/local, a check solve")
+    s = sub.add_parser("solvers", help="table of solvers: version, availability, global/local, a check solve; "
+                       "for each unavailable solver why and how to install it")
     s.add_argument("--check", action="store_true", help="exit non-zero if ipopt/maingo/scip/highs is missing")
     s.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0,
-                   help="seconds per check solve")
+                   help="seconds per check solve (default 20)")
     s.set_defaults(func=_cmd_solvers)
     d = sub.add_parser("demo", help="case 1: flexibility indices, Monte Carlo, and a design-space figure")
-    d.add_argument("--out", default="demo_out")
+    d.add_argument("--out", default="demo_out", metavar="DIR",
+                   help="output directory of the figure, created if missing (default: demo_out in the current "
+                        "directory); its absolute path is printed")
     d.set_defaults(func=_cmd_demo)
     _add_index(sub, sorted(CASES))
     _add_run(sub, sorted(CASES))
@@ -479,12 +507,19 @@ def _add_index(sub, cases) -> None:
     i = sub.add_parser("index", help="flexibility index of a shipped case or your own model (module:factory) at "
                        "one theta_p")
     i.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
-    i.add_argument("--theta-p", type=float, nargs="+", default=None)
-    i.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES)
-    i.add_argument("--solver", default="maingo")
-    i.add_argument("--method", default="enumeration", choices=["enumeration", "minlp"])
-    i.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=60.0, help="seconds per solve")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--theta-p", type=float, nargs="+", default=None, metavar="X",
+                   help="the process parameters theta_p, one number each (default: the model's nominal theta_p)")
+    i.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES,
+                   help="the uncertainty set of theta_m that is scaled by delta (default ellipsoid)")
+    i.add_argument("--solver", default="maingo", help=SOLVER_HELP.format(default="maingo"))
+    i.add_argument("--method", default="enumeration", choices=["enumeration", "minlp"],
+                   help="enumeration: one NLP per constraint g_k (default); minlp: one MINLP with the big-M "
+                        "active-set selection of the design-space paper's Eq. 3-5 (needs maingo, scip or gurobi)")
+    i.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=60.0,
+                   help="seconds per solve (default 60)")
+    i.add_argument("--json", action="store_true",
+                   help="write the result as JSON to stdout, and nothing else there (the summary, warnings and "
+                        "solver output go to stderr): `flexspace index case1 --json | python -m json.tool`")
     i.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)
     i.set_defaults(func=_cmd_index)
 
@@ -493,22 +528,32 @@ def _add_run(sub, cases) -> None:
     r = sub.add_parser("run", help="design space of a shipped case or your own model (module:factory) by "
                        "Algorithm 1 (mc), 2 (flexindex) or 3 (flextest)")
     r.add_argument("case", metavar="CASE|MODULE:FACTORY", help=MODEL_HELP.format(cases=", ".join(cases)))
-    r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"])
-    r.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES)
-    r.add_argument("--solver", default=None, help="default: maingo (flexindex), scip (flextest)")
+    r.add_argument("--method", default="mc", choices=["mc", "flexindex", "flextest"],
+                   help="mc: Algorithm 1, Monte Carlo probability per grid point (default); flexindex: Algorithm 2, "
+                        "flexibility index per grid point; flextest: Algorithm 3, the rectangle of theta_p proven "
+                        "to reach --confidence")
+    r.add_argument("--uncertainty-set", default="ellipsoid", choices=SET_NAMES,
+                   help="uncertainty set of theta_m for flexindex and flextest (default ellipsoid)")
+    r.add_argument("--solver", default=None, help="solver name (default: maingo for flexindex, scip for flextest); "
+                   "`flexspace solvers` lists them with what is installed here and how to install the others")
     r.add_argument("--n-samples", type=_checked(_count, "--n-samples", int), default=1000,
-                   help="Monte Carlo samples per grid point")
+                   help="Monte Carlo samples per grid point (default 1000)")
     r.add_argument("--confidence", type=_checked(_probability, "--confidence"), default=0.85,
-                   help="p_c, the probability the region must reach, in (0, 1)")
-    r.add_argument("--workers", type=_checked(_count, "--workers", int), default=1, help="worker processes (>= 1)")
-    r.add_argument("--out", default="flexspace_out")
-    r.add_argument("--grid", type=_checked(_count, "--grid", int), nargs="+", default=None,
+                   help="p_c, the probability the region must reach, in (0, 1) (default 0.85)")
+    r.add_argument("--workers", type=_checked(_count, "--workers", int), default=1,
+                   help="worker processes, >= 1 (default 1)")
+    r.add_argument("--out", default="flexspace_out", metavar="DIR",
+                   help="output directory of map.csv, map.png, summary.json and the checkpoint, created if "
+                        "missing (default: flexspace_out in the current directory); its absolute path is printed")
+    r.add_argument("--grid", type=_checked(_count, "--grid", int), nargs="+", default=None, metavar="N",
                    help="points per theta_p axis: one number, or one per theta_p (default: the design-space paper's)")
-    r.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0, help="seconds per solve")
+    r.add_argument("--time-limit", type=_checked(_positive, "--time-limit"), default=20.0,
+                   help="seconds per solve (default 20)")
     r.add_argument("--random-state", type=_checked(_count_or_zero, "--random-state", int), default=0,
-                   help="seed of the Monte Carlo samples (>= 0)")
-    r.add_argument("--theta-p", type=float, nargs="+", default=None, help="Algorithm 3 nominal point")
-    r.add_argument("--move-nominal", action="store_true", help="Algorithm 3: also move the nominal point")
+                   help="seed of the Monte Carlo samples, >= 0 (default 0)")
+    r.add_argument("--theta-p", type=float, nargs="+", default=None, metavar="X",
+                   help="flextest: the nominal point the rectangle grows from (default: the model's nominal theta_p)")
+    r.add_argument("--move-nominal", action="store_true", help="flextest: also move the nominal point")
     r.add_argument("--no-checkpoint", action="store_true", help="do not write/resume DIR/checkpoint_*.jsonl")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.add_argument("--formulation", default="full", choices=["full", "reduced"], help=FORM_HELP)

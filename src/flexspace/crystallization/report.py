@@ -14,7 +14,8 @@ into ``report.html`` (every figure embedded as a base64 PNG, so the one file ope
 5. models, settings and timings.
 
 Every axis has a title and a unit.  Figures are drawn on :class:`matplotlib.figure.Figure`
-(no pyplot, the backend is never switched).
+(no pyplot, the backend is never switched); each is a
+:class:`~flexspace.designspace.figure.DisplayFigure`, shown as PNG in Jupyter.
 
 The report reads the result's fields; those of the closed-loop workflow are
 used when present and shown as "not computed" when absent or empty:
@@ -321,7 +322,7 @@ def gate_verdicts(result, rec: Optional[dict] = None) -> list[dict]:
 
 # ------------------------------------------------------------------------------ figures
 def _profile_figure(rec):
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     fig = Figure(figsize=(7.5, 3.8))
     ax = fig.add_subplot(1, 1, 1)
@@ -363,7 +364,7 @@ def _parity_axes(ax, pipe, doe, cqa, title):
 
 def _augmentation_figure(result):
     """Crystallization paper, Fig. 6: parity of the real-only and the weighted-ERM model of each ERM CQA."""
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     from ..surrogates.selection import refit_like
 
@@ -385,7 +386,7 @@ def _augmentation_figure(result):
 
 def _uq_figure(result):
     """Crystallization paper, Fig. 4: deployed MCCV ensembles, mean ± 2σ vs measured; the validation point starred."""
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     ens = _opt(result, "ensembles") or {}
     cqas = [c for c in CQA_NAMES if c in ens]
@@ -429,7 +430,7 @@ def _lab_points_on(ax, pts, cqa: str) -> None:
 
 def _alpha_figure(result):
     """Crystallization paper, Fig. 5: validation MSE vs α per generator and m; fold spread when the curves carry it."""
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     erm = _opt(result, "erm_results") or {}
     if not erm:
@@ -460,7 +461,7 @@ def _chosen_on(ax, d50, doa):
 
 def _pareto_figure(result, rec):
     """Crystallization paper, Fig. 7: one panel per cycle count; the recommended point circled on its front."""
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     pareto = _opt(result, "pareto") or {}
     if not pareto:
@@ -496,7 +497,7 @@ def _chosen_prediction(result, rec):
 
 def _crystallinity_figure(result, rec):
     """Crystallization paper, Fig. 8: the fronts coloured by predicted crystallinity; the recommended point circled."""
-    from matplotlib.figure import Figure
+    from ..designspace.figure import DisplayFigure as Figure  # shown as PNG in Jupyter, no pyplot
 
     pareto = _opt(result, "pareto") or {}
     if not pareto or not all("crystallinity_pred" in fr for fr in pareto.values()):

@@ -8,9 +8,9 @@
 4. model selection (RF, GBT, SVR, XGB; GridSearchCV K = 3, MSE);
 5. Monte-Carlo cross-validation ensembles → mean ± σ (parity plots with error bars,
    crystallization paper, Figs. 3–4);
-6–7. constrained synthetic data (copula, GAN, VAE) + weighted ERM (Eq. 1): generator, m,
-   α chosen by validation loss on real rows; α-curves (Fig. 5); hold-out MSE/MAE before
-   and after (Fig. 6);
+6. constrained synthetic data (copula, GAN, VAE);
+7. weighted ERM (Eq. 1): generator, m, α chosen by validation loss on real rows; α-curves
+   (Fig. 5); hold-out MSE/MAE before and after (Fig. 6);
 8. re-evaluation on the hold-out set, prediction σ vs measurement σ, and calibrated 95 %
    intervals (conformal on the MCCV out-of-sample residuals of the real rows,
    :mod:`.calibration`) with their hold-out coverage;
@@ -44,7 +44,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestRegressor
 
 from ..errors import ValidationError
 from ..validation import check_number
@@ -53,6 +52,7 @@ from ..surrogates.selection import REDUCED_GRIDS, SEED_GRIDS, refit_like, regres
 from ..surrogates.synthetic import make_generator, torch_available
 from ..surrogates.targets import base_pipeline, inverse
 from ..surrogates.uq import EnsembleRegressor
+from sklearn.ensemble import RandomForestRegressor  # after ..surrogates: its check names the extra
 from .calibration import TARGET_SCALE, fit_interval
 from .doe import generate_doe, load_doe, save_doe, split_xy
 from .lab import InSilicoLab

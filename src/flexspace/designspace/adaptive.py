@@ -49,8 +49,8 @@ import numpy as np
 from ..errors import ValidationError
 from ..options import OptionsLike
 from ..validation import check_number, check_probability
-from .engine import MapJob, McSettings, RunOptions, auto_chunk, grid_points, mc_chunk, model_summary, \
-    resolve_model, run_chunks, worker_pool
+from .engine import MapJob, McSettings, RunOptions, auto_chunk, executor_name, grid_points, mc_chunk, \
+    model_summary, resolve_model, run_chunks, worker_pool
 from .maps import check_mc_config, check_seed, index_map_job, make_grid
 from .results import INFERRED_STATUS, TRUSTED_STATUSES, DesignSpaceMap
 
@@ -204,7 +204,8 @@ def _adaptive(job: MapJob, ref: Refinement) -> DesignSpaceMap:
     info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "solved": len(rows),
             "inferred": n_inf, "inferred_in": int(ins.sum()), "inferred_out": n_inf - int(ins.sum()),
             "undecided_solved": int((state == UNDECIDED).sum()), "rounds": rounds, "workers": n_workers,
-            "executor": "serial" if executor is None else type(executor).__name__}
+            "executor": executor_name(executor),
+            "theta_p_units": list(getattr(job.model, "theta_p_units", [""] * len(axes)))}
     return DesignSpaceMap.from_rows(job.kind, job.model.theta_p_names, axes, table, settings=settings, run_info=info)
 
 

@@ -58,6 +58,12 @@ class MapCentre:
                 "chebyshev_radius": self.chebyshev_radius, "confidence": self.confidence,
                 "n_region_points": self.n_region_points}
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the point and what it was chosen by (escaped HTML)."""
+        from .display import centre_html
+
+        return centre_html(self)
+
 
 def _halfwidths(c, bounds, delta_p_minus, delta_p_plus):
     """Δ⁻, Δ⁺ per candidate row of ``c`` (N, n): given vectors, or the distances to the bounds."""

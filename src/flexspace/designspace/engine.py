@@ -13,9 +13,9 @@ import hashlib
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import pickle
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +27,7 @@ from ..errors import SolveError, ValidationError
 from ..options import SolveOptions
 from ..validation import check_number
 from .checkpoint import Checkpoint, CheckpointFile
+from .progress import PointChannel, PointProgress, set_worker_queue
 from .results import DesignSpaceMap
 
 
@@ -56,7 +57,8 @@ class McSettings:
 @dataclass(frozen=True)
 class RunOptions:
     """How a grid driver runs: ``workers`` (a number of processes or an Executor), ``out`` (a
-    checkpoint path or :class:`~.checkpoint.CheckpointFile`), ``chunk_size``, ``progress``."""
+    checkpoint path or :class:`~.checkpoint.CheckpointFile`), ``chunk_size``, ``progress``
+    (None, True, False, or a callable ``f(done, total)`` called once per finished point)."""
 
     workers: object = None
     out: object = None
@@ -68,8 +70,9 @@ class RunOptions:
         """The options validated before any compute."""
         if chunk_size is not None:
             chunk_size = check_number("chunk_size", chunk_size, integer=True, low=1, hint="grid points per task")
-        if progress is not None and not isinstance(progress, bool):
-            raise ValidationError(f"progress must be True, False or None, got {progress!r}")
+        if progress is not None and not isinstance(progress, bool) and not callable(progress):
+            raise ValidationError(f"progress must be True, False, None or a callable f(done, total) called once per "
+                                  f"finished point, got {progress!r}")
         if workers is not None and not hasattr(workers, "submit"):
             check_number("workers", workers, integer=True, low=1, hint="a number of processes, or an Executor")
         return cls(workers, out, chunk_size, progress)
@@ -239,12 +242,14 @@ def release_after(fn, fixed_args, executor) -> None:
         _release(fixed_args[0])
 
 
-def index_chunk(key: str, ref, s, items) -> List[tuple]:
+def index_chunk(key: str, ref, s, items, report=None) -> List[tuple]:
+    """Flexibility indices of ``items`` ((i, θp) pairs); ``report(i)`` is called as each point
+    finishes (progress per point, before the chunk's rows are returned)."""
     with _SOLVE_LOCK:
-        return _index_points(_analysis(key, ref.get(), s), s, items)
+        return _index_points(_analysis(key, ref.get(), s), s, items, report)
 
 
-def _index_points(fa, s, items) -> List[tuple]:
+def _index_points(fa, s, items, report=None) -> List[tuple]:
     out = []
     for i, tp in items:
         t0 = time.perf_counter()
@@ -266,6 +271,8 @@ def _index_points(fa, s, items) -> List[tuple]:
                    "quality": "failed", "worst_constraint": "", "time": time.perf_counter() - t0,
                    "message": f"{type(exc).__name__}: {exc}"}
         out.append((i, row))
+        if report is not None:
+            report(i)
     return out
 
 
@@ -298,12 +305,13 @@ def _index_message(r) -> str:
     return ""
 
 
-def mc_chunk(ref, samples, s, items) -> List[tuple]:
+def mc_chunk(ref, samples, s, items, report=None) -> List[tuple]:
+    """Monte Carlo probabilities of ``items``; ``report(i)`` as each point finishes."""
     with _SOLVE_LOCK:  # a Pyomo-evaluated model is not thread-safe either
-        return _mc_points(ref, samples, s, items)
+        return _mc_points(ref, samples, s, items, report)
 
 
-def _mc_points(ref, samples, s, items) -> List[tuple]:
+def _mc_points(ref, samples, s, items, report=None) -> List[tuple]:
     from ..montecarlo import monte_carlo_probability
 
     model = ref.get()
@@ -323,6 +331,8 @@ def _mc_points(ref, samples, s, items) -> List[tuple]:
             p = float(np.mean(ok))
             out.append((i, _mc_row(p, float(np.sqrt(max(p * (1 - p), 1.0 / n) / n)), int(failed.sum()),
                                    "vectorised simulator (grid batch)", dt)))
+            if report is not None:  # one vectorised call: its points finish together
+                report(i)
         return out
     for i, tp in items:
         t0 = time.perf_counter()
@@ -334,6 +344,8 @@ def _mc_points(ref, samples, s, items) -> List[tuple]:
             row = _mc_row(float("nan"), float("nan"), s.n_samples, "error", time.perf_counter() - t0)
             row.update(status="failed", message=f"{type(exc).__name__}: {exc}")
             out.append((i, row))
+        if report is not None:
+            report(i)
     return out
 
 
@@ -344,16 +356,28 @@ def _mc_row(p, se, n_failed, how, t):
 
 
 # --------------------------------------------------------------------------- runner
-def _progress(total, initial, desc, progress):
-    if progress is False:
-        return None
-    if progress is None and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, initial=initial, desc=desc, unit="pt", leave=False)
+class _MapPool(cf.ProcessPoolExecutor):
+    """The process pool a map makes for ``workers=K``: its workers die with this process,
+    and report each finished point through ``progress_queue`` (:mod:`.progress`)."""
+
+    def __init__(self, n_workers: int):
+        ctx = multiprocessing.get_context()  # the context ProcessPoolExecutor itself would use
+        self.progress_queue = ctx.SimpleQueue()
+        super().__init__(max_workers=n_workers, mp_context=ctx, initializer=_worker_init,
+                         initargs=(os.getpid(), self.progress_queue))
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        super().shutdown(wait=wait, cancel_futures=cancel_futures)
+        with contextlib.suppress(Exception):
+            self.progress_queue.close()
+
+
+def executor_name(executor) -> str:
+    """What a map's ``run_info["executor"]`` says: "serial", or the Executor's class name (the
+    pool made for ``workers=K`` is a ``ProcessPoolExecutor``)."""
+    if executor is None:
+        return "serial"
+    return "ProcessPoolExecutor" if isinstance(executor, _MapPool) else type(executor).__name__
 
 
 def make_executor(workers):
@@ -365,7 +389,7 @@ def make_executor(workers):
         if n == 1:
             return None, False, 1
         # workers die with this process (no orphans after a SIGKILL; their solver children likewise)
-        return cf.ProcessPoolExecutor(max_workers=n, initializer=_worker_init, initargs=(os.getpid(),)), True, n
+        return _MapPool(n), True, n
     if isinstance(workers, cf.Executor) or hasattr(workers, "submit"):
         return workers, False, getattr(workers, "_max_workers", None)
     raise ValidationError(f"workers must be a number of processes or a concurrent.futures.Executor, got {workers!r}")
@@ -380,8 +404,9 @@ def stop_workers(executor) -> None:
             proc.kill()
 
 
-def _worker_init(parent_pid: int) -> None:
-    """A map worker: dies with the map's process, and runs BLAS single-threaded.  The
+def _worker_init(parent_pid: int, progress_queue=None) -> None:
+    """A map worker: dies with the map's process, reports finished points through
+    ``progress_queue`` (:func:`.progress.set_worker_queue`), and runs BLAS single-threaded.  The
     workers already use every core; OpenBLAS's own threads (2 per worker here, spinning
     after each call of the simulator's linear algebra) competed with the solvers — measured
     on the case 2 MAiNGO map, 2 workers: 13.7 s with them, 11.9 s without."""
@@ -390,44 +415,56 @@ def _worker_init(parent_pid: int) -> None:
     from threadpoolctl import threadpool_limits  # a core dependency (pyproject)
 
     exit_with_parent(parent_pid)
+    set_worker_queue(progress_queue)
     threadpool_limits(1, user_api="blas")
 
 
 def run_chunks(fn, fixed_args, points, todo, chunk_size, executor, ckpt, desc, progress) -> Dict[int, dict]:
-    """Evaluate ``fn(*fixed_args, items)`` over chunks of (i, θp) items; collect rows."""
+    """Evaluate ``fn(*fixed_args, items)`` over chunks of (i, θp) items; collect rows.  The
+    bar (or the ``progress`` callback) advances per finished point, also while a chunk runs
+    (:mod:`.progress`); rows and their order do not depend on it."""
     rows: Dict[int, dict] = {}
     items = [(int(i), [float(x) for x in points[i]]) for i in todo]
     chunks = [items[k:k + chunk_size] for k in range(0, len(items), chunk_size)]
-    bar = _progress(len(points), len(points) - len(todo), desc, progress)
+    tracker = PointProgress(len(points), len(points) - len(todo), desc, progress)
+    channel = PointChannel(executor) if tracker.active and executor is not None else None
+    report = tracker.point if executor is None and tracker.active else getattr(channel, "report", None)
+    extra = {} if report is None else {"report": report}
 
     def finish(result):
         for i, row in result:
             rows[i] = row
             if ckpt is not None:
                 ckpt.add(i, row)
-        if bar is not None:
-            bar.update(len(result))
+        tracker.points(i for i, _ in result)
 
     try:
         if executor is None:
             for ch in chunks:
-                finish(fn(*fixed_args, ch))
+                finish(fn(*fixed_args, ch, **extra))
         else:
-            futs = [executor.submit(fn, *fixed_args, ch) for ch in chunks]
-            try:
-                pending = set(futs)
-                while pending:  # wake twice a second: a Ctrl-C delivered to another thread is seen at once
-                    done, pending = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-                    for f in done:
-                        finish(f.result())
-            except BaseException:
-                for f in futs:
-                    f.cancel()
-                raise
+            futs = [executor.submit(fn, *fixed_args, ch, **extra) for ch in chunks]
+            _run_on(futs, finish, lambda: tracker.points(channel.drain() if channel is not None else ()))
     finally:
-        if bar is not None:
-            bar.close()
+        tracker.close()
     return rows
+
+
+def _run_on(futs, finish, poll) -> None:
+    """Wait for ``futs``, finishing each as it completes and polling the points reported
+    meanwhile; on any exception (Ctrl-C included) the chunks not started are cancelled."""
+    try:
+        pending = set(futs)
+        while pending:  # wake 5 times a second: a Ctrl-C delivered to another thread is seen at once
+            done, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+            poll()
+            for f in done:
+                finish(f.result())
+        poll()
+    except BaseException:
+        for f in futs:
+            f.cancel()
+        raise
 
 
 def auto_chunk(n_todo, executor, n_workers, per_worker=4, cap=64):
@@ -461,7 +498,7 @@ def drive(job: MapJob, run: RunOptions, serial_chunk: int) -> DesignSpaceMap:
     rows.update(done)
     info = {"elapsed_s": time.perf_counter() - t0, "points": len(points), "computed": len(todo),
             "resumed": len(done), "workers": n_workers,
-            "executor": "serial" if executor is None else type(executor).__name__,
+            "executor": executor_name(executor),
             "theta_p_units": list(getattr(model, "theta_p_units", [""] * len(job.axes)))}
     if ckpt is not None:
         info["checkpoint"] = ckpt.summary()

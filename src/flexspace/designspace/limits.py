@@ -114,7 +114,7 @@ def cqa_scales(model, n_samples: int = 1000, random_state=0, theta_p=None) -> Di
     """The scale s_k of each CQA used by :func:`rank_cqas`: the standard deviation of g_k over
     the θm samples at ``theta_p`` (default the model's nominal θp), failed samples left out.
     A CQA that does not vary with θm there (s_k = 0 or no finite sample) gets the scale
-    max(|median g_k|, 1e-12) instead, so that a relative relaxation stays meaningful."""
+    ``max(|median g_k|, 1e-12)`` instead, so that a relative relaxation stays meaningful."""
     tm = _samples(model, n_samples, random_state)
     tp = model.theta_p_nominal if theta_p is None else np.asarray(theta_p, float)
     g = model.simulate(tp, tm)

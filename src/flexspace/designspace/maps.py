@@ -114,7 +114,10 @@ def monte_carlo_map(model, grid=None, n_samples: int = 1000, random_state=0, *, 
     ``out``: checkpoint file, a path or a :class:`~flexspace.designspace.checkpoint.CheckpointFile`
     (``CheckpointFile(path, retry_failed=False)`` keeps failed points on resume; the
     default recomputes them); ``progress``: None = a tqdm bar when stderr is a terminal,
-    True/False to force (module docstring)."""
+    True/False to force, or a callable ``f(done, total)`` called in the calling thread once per
+    finished point (no bar); the bar and the callback advance per point, also inside a chunk
+    (serial, threads, and the pool made for ``workers=K``; an Executor you pass in that runs
+    other processes reports per chunk: :mod:`flexspace.designspace.progress`)."""
     check_choice("batch", batch, ("point", "grid"))
     from ..montecarlo import check_n_samples
 

@@ -1,6 +1,10 @@
 """Figures of design spaces.  Everything draws on a ``matplotlib.figure.Figure`` (or on the
 axes you pass): nothing here imports pyplot or changes the matplotlib backend, so a
 notebook's figures and backend are left alone.  Save with ``fig.savefig(path)``.
+
+A new figure is a :class:`~.figure.DisplayFigure` (Agg canvas) and the axes returned a
+:class:`~.figure.DisplayAxes`: in Jupyter, ``dmap.plot()`` as a cell's last expression is
+shown as ``image/png`` without importing pyplot (and once with ``%matplotlib inline``).
 """
 from __future__ import annotations
 
@@ -29,9 +33,9 @@ def _rect_list(rectangles):
 
 
 def _new_axes(figsize=(6, 4.5)):
-    from matplotlib.figure import Figure
+    from .figure import new_axes
 
-    return Figure(figsize=figsize).add_subplot()
+    return new_axes(figsize)
 
 
 def plot_design_space(dmap: "DesignSpaceMap", ax=None, confidence: Optional[float] = 0.85, rectangles=None,
@@ -118,11 +122,12 @@ def _draw_overlays(ax, overlays, confidence) -> None:
 def design_space_figure(maps: Sequence["DesignSpaceMap"], region=None, confidence: float = 0.85,
                         title: Optional[str] = None):
     """One panel per map, each with the other maps' ``confidence`` contours and the
-    Algorithm 3 ``region`` overlaid; returns the ``matplotlib.figure.Figure``."""
-    from matplotlib.figure import Figure
+    Algorithm 3 ``region`` overlaid; returns the ``matplotlib.figure.Figure`` (a
+    :class:`~.figure.DisplayFigure`: shown as ``image/png`` in Jupyter without pyplot)."""
+    from .figure import DisplayFigure
 
     maps = [m for m in maps if m is not None]
-    fig = Figure(figsize=(5.6 * len(maps), 4.4))
+    fig = DisplayFigure(figsize=(5.6 * len(maps), 4.4))
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     for ax, m in zip(axes, maps):
         plot_design_space(m, ax=ax, confidence=confidence, rectangles=[region] if region is not None else [],

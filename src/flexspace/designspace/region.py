@@ -127,6 +127,8 @@ class FlexTestRegion:
     notes: List[str] = field(default_factory=list)
     #: how the nominal point was chosen (``source``; for a map centre also its grid estimate of δp)
     nominal: dict = field(default_factory=dict)
+    #: θp units by name, as the model states them (``ProcessModel.theta_p_units``; absent: none)
+    units: dict = field(default_factory=dict)
 
     @property
     def certified(self) -> bool:
@@ -161,7 +163,14 @@ class FlexTestRegion:
         return {"theta_p_names": self.theta_p_names, "confidence": self.confidence, "delta_m": self.delta_m,
                 "set": self.set_kind, "solver": self.solver, "global": self.is_global, "certified": self.certified,
                 "eps_tol": self.eps_tol, "time": self.time, "n_solves": self.n_solves, "n_failed": self.n_failed,
-                "notes": self.notes, "nominal": self.nominal, "rectangles": [r.to_dict() for r in self.rectangles]}
+                "notes": self.notes, "nominal": self.nominal, "units": dict(self.units),
+                "rectangles": [r.to_dict() for r in self.rectangles]}
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: solver, certification and one row per rectangle (escaped HTML)."""
+        from .display import region_html
+
+        return region_html(self)
 
     def __str__(self) -> str:
         lines = [f"Algorithm 3 ({self.set_kind}, solver={self.solver}, {'global' if self.is_global else 'local'}), "
@@ -428,7 +437,8 @@ def flexibility_test_region(model, confidence: float = 0.85, theta_p_nominal=Non
     rects, search = algorithm.run(fa, confidence, c0, move_nominal=move_nominal, cover=cover)
     return FlexTestRegion(list(model.theta_p_names), float(confidence), float(fa.uset.delta_for_confidence(confidence)),
                           fa.set_kind, fa.solver.name, bool(fa.solver.is_global), float(algorithm.eps_tol), rects,
-                          time.perf_counter() - t0, search.n_solves, search.n_failed, search.notes, nominal)
+                          time.perf_counter() - t0, search.n_solves, search.n_failed, search.notes, nominal,
+                          {n: u for n, u in zip(model.theta_p_names, getattr(model, "theta_p_units", ())) if u})
 
 
 def _check_region_inputs(model, cover, analysis) -> None:

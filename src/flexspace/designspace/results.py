@@ -280,9 +280,11 @@ class DesignSpaceMap:
                  "message": "inside a proven rectangle" if ins and region.certified else
                  ("inside a rectangle a local solver did not certify" if ins else "not decided by Algorithm 3")}
                 for ins in inside]
+        units = getattr(region, "units", None) or {}
         dm = cls.from_rows("flextest", region.theta_p_names, axes, rows,
                            settings={"algorithm": "flexibility test (Algorithm 3)", "set": region.set_kind,
-                                     "solver": region.solver})
+                                     "solver": region.solver},
+                           run_info={"theta_p_units": [units.get(n, "") for n in region.theta_p_names]})
         dm.rectangles = [(r.lower, r.upper) for r in region.rectangles]
         return dm
 
@@ -342,11 +344,19 @@ class DesignSpaceMap:
         the ``confidence`` contour, failed points as red crosses (never coloured as feasible),
         untrusted points as orange circles, Algorithm 3 rectangles, other maps' contours
         (``overlays``).  Draws on ``ax`` or on a new ``matplotlib.figure.Figure`` (no pyplot,
-        no backend change); returns the axes."""
+        no backend change); returns the axes — new ones show as ``image/png`` in Jupyter
+        without pyplot (:mod:`flexspace.designspace.figure`).  Axis labels carry the θp units
+        (:meth:`axis_label`)."""
         from .plotting import plot_design_space
 
         return plot_design_space(self, ax=ax, confidence=confidence, rectangles=rectangles, overlays=overlays,
                                  title=title, colorbar=colorbar)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: grid, counts per status, region size and the plot (inline PNG)."""
+        from .display import map_html
+
+        return map_html(self)
 
     def __repr__(self) -> str:
         return (f"DesignSpaceMap(kind={self.kind!r}, shape={self.shape}, status={self.status_counts}, "

@@ -26,6 +26,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from ..errors import ValidationError
+from ..models.evaluation import diagnostic_findings
 from ..validation import check_number
 from ..options import OptionsLike, resolve_options
 from ..solvers import SolveResult, SolverStatus, get_solver
@@ -357,13 +358,19 @@ class FlexibilityAnalysis:
         return self.finish(res, t0, theta_p, diagnose=diagnose)
 
     def finish(self, res, t0, theta_p, diagnose: bool = True):
+        """The epilogue of every route.  A failed result gets IDAES's diagnostics of the model
+        only where they can explain the failure: not for a time-out (its one line says it
+        all, ``result.timeout``), and only the reports that found something
+        (:func:`~flexspace.models.evaluation.diagnostic_findings`)."""
         cap_test_value(res, getattr(self.model, "test_cap", None))
-        if res.status == ResultStatus.FAILED and self.diagnose_failures and diagnose:
+        if res.status == ResultStatus.FAILED and self.diagnose_failures and diagnose and not res.timed_out:
             try:
-                res.diagnostics = (res.diagnostics + "\n" if res.diagnostics else "") + self.model.diagnose(
-                    theta_p, self.model.theta_m_nominal, solver=self.square_solver)
+                found = diagnostic_findings(self.model.diagnose(theta_p, self.model.theta_m_nominal,
+                                                                solver=self.square_solver))
             except Exception as exc:  # noqa: BLE001
-                res.diagnostics += f"\n(diagnostics failed: {exc})"
+                found = f"(diagnostics failed: {exc})"
+            if found:
+                res.diagnostics = (res.diagnostics + "\n" if res.diagnostics else "") + found
         if res.status == ResultStatus.FAILED:
             res.certified = False
         res.time = time.perf_counter() - t0

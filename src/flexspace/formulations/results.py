@@ -189,6 +189,28 @@ class _Common:
         return self.status != ResultStatus.FAILED
 
     @property
+    def timed_out(self) -> bool:
+        """Failed because solves ran out of time: every subproblem without an answer hit its
+        time limit (then the result carries no IDAES diagnostics: :attr:`timeout` says it all)."""
+        missing = [s for s in self.subproblems if not (s.status.ok or s.status == SolverStatus.TARGET)]
+        return (self.status == ResultStatus.FAILED and bool(missing)
+                and all(s.status == SolverStatus.TIME_LIMIT for s in missing))
+
+    @property
+    def timeout(self) -> str:
+        """One line on the time-out of a result that :attr:`timed_out` ("" otherwise): the first
+        solve's own line (who stopped when, with what point and bound) and which subproblems."""
+        if not self.timed_out:
+            return ""
+        outs = [s for s in self.subproblems if s.status == SolverStatus.TIME_LIMIT]
+        line = " ".join(outs[0].message.split()) or f"{self.solver} ran out of time"
+        if not line.startswith("time limit"):
+            line = f"time limit: {line}"
+        which = (f"subproblem {outs[0].constraint}" if len(outs) == 1 else
+                 f"subproblems {', '.join(s.constraint for s in outs)} (the first shown)")
+        return f"{line} -- {which}; raise options.time_limit, or see the README's Solvers table"
+
+    @property
     def solve_quality(self) -> str:
         """What the status rests on, in words: 'global', 'global, domain sampled', 'exact
         (convex problem, local solver)', 'proven bound', 'local, sampled: <the scenario
@@ -228,6 +250,13 @@ class _Common:
         """``name=value unit, ...`` (values by θ name)."""
         return ", ".join(f"{k}={v:.6g}" + (f" {self.units[k]}" if self.units.get(k) else "")
                          for k, v in (values or {}).items())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: status, value, probability, solver, certification and one row per
+        subproblem, as an escaped HTML table (:mod:`flexspace.formulations.display`)."""
+        from .display import result_html
+
+        return result_html(self)
 
     def to_dataframe(self):
         """One row per subproblem (per constraint g_k, or one row for the MINLP)."""
@@ -290,6 +319,7 @@ class FlexibilityIndexResult(_Common):
         lines = [
             f"Flexibility index ({self.set_kind}, {self.method}, solver={self.solver}) at {tp}",
             f"  status      : {self.status.value}   [{self.solve_quality}]",
+            *([f"  {self.timeout}"] if self.timed_out else []),
             f"  delta       : {_fmt(self.delta)}{'  (capped at delta_max)' if self.capped else ''}",
             f"  probability : {_fmt(self.probability)}",
         ]
@@ -387,6 +417,7 @@ class FlexibilityTestResult(_Common):
             f"Flexibility test ({self.set_kind}, {self.method}, solver={self.solver}) at {tp}"
             + (f", delta_p={self.delta_p:.6g}" if self.delta_p is not None else ""),
             f"  status   : {self.status.value}   [{self.solve_quality}]",
+            *([f"  {self.timeout}"] if self.timed_out else []),
             f"  chi      : {_fmt(self.chi)}  -> {self._verdict()}",
             f"  delta_m  : {_fmt(self.delta_m)}",
         ]

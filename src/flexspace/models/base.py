@@ -30,7 +30,7 @@ with FBBT over ``h``), :mod:`.evaluation` evaluates g numerically, and
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pyomo.environ as pyo
@@ -41,7 +41,7 @@ from . import bound_cqas, checks, evaluation, fingerprint as _fingerprint
 from .checks import NotSquareError
 from .control_setup import set_controls
 from .inputs import (_add_unique, _check_distinct, _check_owned, _check_theta, _current_values, _expand,
-                     _expand_cqas, _expected, _theta_p_bounds, check_analysis_fields, units_text)
+                     _expand_cqas, _expected, _theta_p_bounds, check_analysis_fields, theta_p_display_units, units_text)
 # re-exported: these lived here before the split, and other modules import them from here
 from .instance import FBBT_FEASIBILITY_TOL, FBBT_PAD, ModelInstance, fbbt_h
 from .rewrite import build_instance
@@ -93,6 +93,12 @@ class ProcessModel:
     controls_linear : optional ``f(theta_p (n_p,), theta_m (N, n_m)) -> (a (N, K), B (N, K, n_z))``
         with ``g = a + B z`` (a model linear in z): Monte Carlo with recourse is then
         vectorised (closed form for one control, one LP per sample otherwise).
+    theta_p_units : keyword only, display units of θp whose Pyomo components state none,
+        ``{name: text}`` (e.g. ``{"tau": "s"}``): axis labels (``"tau [s]"``) and printed
+        results carry them.  Labels only: nothing is converted and the fingerprint ignores
+        them.  Pyomo units (``units=`` on the component) are used wherever stated; an entry
+        that contradicts them is refused.  Read back as ``model.theta_p_units`` (one text per
+        θp, "" for none).
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class ProcessModel:
         factory: Optional[Callable[[], "ProcessModel"]] = None,
         controls=None, controls_linear=None,
         bounds_as_cqas=False, bound_cqa_margin: float = bound_cqas.BOUND_CQA_MARGIN,
+        theta_p_units: Optional[Mapping[str, str]] = None,
     ):
         if not isinstance(model, pyo.Block):
             raise ValidationError(f"model must be a Pyomo ConcreteModel (or Block) of the process, got "
@@ -139,7 +146,7 @@ class ProcessModel:
         self.theta_p_names = list(tp)
         self.theta_m_names = list(tm)
         #: units of each θp / θm as Pyomo states them ("" for none): θ and Σ are in these units
-        self.theta_p_units = [units_text(c) for c in tp.values()]
+        self.theta_p_units = theta_p_display_units(theta_p_units, tp)
         self.theta_m_units = [units_text(c) for c in tm.values()]
         self.bound_cqa_margin = bound_cqas.check_margin(bound_cqa_margin)
         self._bound_cqas = bound_cqas.collect(model, bounds_as_cqas, theta_ids)

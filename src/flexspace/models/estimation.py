@@ -295,7 +295,10 @@ def _ipopt_for_parmest():
         return
     if not SolverFactory("cyipopt").available(exception_flag=False):
         raise SolverUnavailableError("parmest needs Ipopt: neither an ipopt executable nor cyipopt (PyNumero) works "
-                                     "here; run `make setup` (it builds PyNumero's ASL library for cyipopt)")
+                                     'here; install cyipopt with pip install "flexspace[solvers]", and build '
+                                     "PyNumero's ASL library from a source checkout (`make setup`, or `bash "
+                                     "scripts/build_pynumero_asl.sh <python>`); `flexspace solvers` says what is "
+                                     "missing")
     old = SolverFactory._cls.get("ipopt")
     SolverFactory._cls["ipopt"] = _cyipopt_class()
     try:

@@ -4,12 +4,14 @@ of θm, and IDAES diagnostics of the model at one θ.
 * :func:`simulate`: the model's vectorised numpy simulator, shape-checked;
 * :func:`evaluate_pyomo`: square Pyomo solves of ``h = 0`` (the slow path, as the seed's
   Monte Carlo did), batched as block-diagonal NLPs, with a per-sample fallback;
-* :func:`diagnose`: IDAES's DiagnosticsToolbox on the user's own model at (θp, θm).
+* :func:`diagnose`: IDAES's DiagnosticsToolbox on the user's own model at (θp, θm);
+  :func:`diagnostic_findings`: only the parts of its report that found something.
 """
 from __future__ import annotations
 
 import io
 import logging
+import re
 from typing import Optional
 
 import numpy as np
@@ -18,7 +20,7 @@ import pyomo.environ as pyo
 from ..errors import ValidationError
 from .instance import ModelInstance
 
-__all__ = ["simulate", "evaluate_pyomo", "diagnose"]
+__all__ = ["simulate", "evaluate_pyomo", "diagnose", "diagnostic_findings"]
 
 
 def simulate(model, theta_p, theta_m) -> np.ndarray:
@@ -141,3 +143,28 @@ def diagnose(model, theta_p, theta_m, solver="ipopt") -> str:
     finally:
         logger.setLevel(level)
     return buf.getvalue()
+
+
+#: a frame line of IDAES's reports (a row of "=")
+_FRAME = re.compile(r"^={20,}\s*$", re.M)
+#: "3 WARNINGS", "1 Cautions" (IDAES's counts; "0 WARNINGS" / "No warnings found!" is the boilerplate)
+_COUNT = re.compile(r"^\s*(\d+)\s+(WARNINGS?|Cautions?)\b", re.M | re.I)
+
+
+def diagnostic_findings(report: str) -> str:
+    """What of :func:`diagnose`'s ``report`` can explain a failure: each of the toolbox's
+    reports (structural, numerical) that counts at least one warning or caution, and any
+    note of ours outside them (a check that could not run); "" when everything was clean —
+    IDAES's "0 WARNINGS / No warnings found!" frames say nothing about a failed solve."""
+    parts = _FRAME.split(report or "")
+    kept = []
+    for part in parts:
+        text = part.strip("\n")
+        if not text.strip():
+            continue
+        counts = [int(n) for n, _ in _COUNT.findall(text)]
+        if counts and not any(counts):
+            continue  # a clean report: boilerplate
+        bar = "=" * 84
+        kept.append(f"{bar}\n{text}\n{bar}" if counts else text.strip())
+    return "\n".join(kept)

@@ -24,7 +24,7 @@ from ..errors import InputTypeError, ValidationError
 from ..validation import as_array, check_number
 from .rewrite import _Rewriter
 
-__all__ = ["units_text", "check_analysis_fields"]
+__all__ = ["units_text", "theta_p_display_units", "check_analysis_fields"]
 
 
 def _expand(components, what: str, prefix: Optional[str] = None) -> Dict[str, object]:
@@ -111,6 +111,34 @@ def units_text(component) -> str:
         return ""
     text = "" if u is None else str(u)
     return "" if text in ("dimensionless", "None") else text
+
+
+def theta_p_display_units(given, components: Dict[str, object]) -> List[str]:
+    """The units of each θp for labels and printed results: the Pyomo units of its
+    component (:func:`units_text`); for a θp whose component has none, the text ``given``
+    (``ProcessModel(theta_p_units={name: text})``) names.  ``given`` may not contradict
+    Pyomo's units (refused: it is only for parameters Pyomo states no units of)."""
+    names = list(components)
+    pyomo_units = [units_text(c) for c in components.values()]
+    if given is None:
+        return pyomo_units
+    if not isinstance(given, Mapping):
+        raise ValidationError(f"theta_p_units must be a dict {{theta_p name: units text}}, e.g. {{'tau': 's'}}, "
+                              f"got {type(given).__name__}")
+    unknown = [k for k in given if k not in names]
+    if unknown:
+        raise ValidationError(f"theta_p_units names {unknown}, which are not process parameters {names}")
+    out = []
+    for name, stated in zip(names, pyomo_units):
+        text = given.get(name, "")
+        if not isinstance(text, str):
+            raise ValidationError(f"theta_p_units[{name!r}] must be a text such as 's' or 'mol/L', got {text!r}")
+        text = "" if text.strip() in ("dimensionless", "-") else text.strip()
+        if stated and text and text != stated:
+            raise ValidationError(f"theta_p_units[{name!r}] = {text!r}, but the Pyomo model states {stated!r} for it: "
+                                  "theta_p_units is for parameters without Pyomo units; drop the entry")
+        out.append(stated or text)
+    return out
 
 
 def _add_unique(out: Dict[str, object], name: str, c, what: str) -> None:

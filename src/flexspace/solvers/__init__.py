@@ -17,7 +17,8 @@ on Pyomo models; ``guard.py`` the guard's forked children; ``table.py`` ``flexsp
 
 **A backend of one's own** is any object with ``solve(model, request)`` → :class:`SolveResult`
 and ``available()`` → bool (:class:`SolverBackend`; optional attributes ``name``,
-``is_global``, ``supports_integers``, ``guard``, ...: see :mod:`.backends.base`).  Pass it
+``is_global``, ``supports_integers``, ``guard``, ``why_unavailable``, ...: see :mod:`.backends.base`).
+:func:`unavailable_reason` says why a solver cannot be used here and how to fix it.  Pass it
 (or its class) wherever a solver name is taken — ``flexibility_index(model, solver=MyBackend())``
 — or register its class and use its name: ``register_backend(MyBackend)``, then
 ``solver="mine"``.  A backend that does not declare ``is_global = True`` is a local solver:
@@ -27,11 +28,15 @@ Two measured traps (``shared/spec/solvers.md``) shape the built-in backends:
 
 * MAiNGO with its default relative gap can take 100x longer than with
   ``epsilonR = 1e-4``; the gap is therefore always set explicitly.
-* Neither MAiNGO nor SCIP reliably honours its own time limit.  Every solve of a
-  global solver therefore runs under a *hard wall-clock guard*: the solve runs in a
-  forked child process which is killed when the limit is reached, and the result is
-  recorded as :attr:`SolverStatus.TIME_LIMIT`.  The child sends back the values of
-  all variables, which the parent loads into its own model.
+* Time limits (per solve; :class:`~flexspace.options.SolveOptions`): a solve returns
+  within ``time_limit + max(2 s, 5 %)`` wall-clock.  Each solver is handed what is left of
+  the limit when it starts, and (all built-in solvers but HiGHS) runs under a *hard
+  wall-clock guard*: the solve runs in a forked child process which is killed when the
+  limit plus :func:`~.solver.guard_grace` has passed.  Measured overruns it catches: SCIP
+  blocked writing its log into Pyomo's output pipe (now silenced: ``backends/scip.py``),
+  MAiNGO's preprocessing and its CPU-time limit, one long Ipopt iteration.  A time-out is
+  :attr:`SolverStatus.TIME_LIMIT` with a one-line message.  The child sends back the values
+  of all variables, which the parent loads into its own model.
 
 A failed solve is never feasible: every result carries a :class:`SolverStatus`, and
 only ``OPTIMAL`` / ``LOCALLY_OPTIMAL`` have usable solutions (``INFEASIBLE`` is a
@@ -52,7 +57,7 @@ that proves neither is an ``ERROR``).  The wall-clock guard still applies.
 """
 from __future__ import annotations
 
-from .backends.base import _AVAIL_CACHE, Backend, BackendSpec, SolveRequest, SolverBackend
+from .backends.base import _AVAIL_CACHE, Backend, BackendSpec, SolveRequest, SolverBackend, unavailable_reason
 from .backends.base import BackendSpec as _Spec
 from .backends.gurobi import gurobi_unsupported
 from .guard import _PDEATHSIG, exit_with_parent
@@ -90,4 +95,5 @@ __all__ = [
     "SolveRequest",
     "register_backend",
     "unregister_backend",
+    "unavailable_reason",
 ]

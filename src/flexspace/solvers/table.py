@@ -7,6 +7,7 @@ from typing import List
 
 import pyomo.environ as pyo
 
+from .backends.base import unavailable_reason
 from .registry import backend_class, raw_version, solver_names, spec_of
 from .solver import Solver
 
@@ -34,12 +35,13 @@ def _fmt_version(v) -> str:
 
 
 def solver_table(time_limit: float = 20.0) -> List[dict]:
-    """One row per known solver: name, version, available, global/local, a check solve."""
+    """One row per known solver: name, version, available, global/local, a check solve, and for
+    an unavailable solver ``why``: why not and how to fix it (the backend's ``why_unavailable``)."""
     rows = []
     for name in solver_names():
         spec = spec_of(backend_class(name))
         row = {"name": name, "pyomo": spec.pyomo_name, "version": "", "available": False,
-               "type": "global" if spec.is_global else "local", "problem": spec.kind, "check": ""}
+               "type": "global" if spec.is_global else "local", "problem": spec.kind, "check": "", "why": ""}
         try:
             v = raw_version(name)
         except Exception as exc:  # noqa: BLE001
@@ -47,6 +49,7 @@ def solver_table(time_limit: float = 20.0) -> List[dict]:
             row["check"] = f"unavailable: {type(exc).__name__}: {exc}"[:80]
         if v is None:
             row["check"] = row["check"] or "unavailable"
+            row["why"] = unavailable_reason(backend_class(name)) or row["check"]
             rows.append(row)
             continue
         row["version"] = _fmt_version(v)
@@ -59,6 +62,9 @@ def solver_table(time_limit: float = 20.0) -> List[dict]:
                             f"(expected {expected:.6f}), {res.time:.2f} s")
         except Exception as exc:  # noqa: BLE001
             row["check"] = f"FAILED: {type(exc).__name__}: {exc}"[:100]
+        if not row["available"]:
+            row["why"] = ("it is installed, but the check solve of a small problem with a known optimum failed "
+                          f"({row['check']}); the solver or its installation is broken")
         rows.append(row)
     return rows
 

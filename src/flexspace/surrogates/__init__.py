@@ -3,9 +3,17 @@ synthetic data, weighted ERM (Eq. 1) and NSGA-II design; bounded target scales
 (:mod:`.targets`), conformal prediction intervals (:mod:`.conformal`) and the
 applicability domain of a model (:mod:`.domain`).
 
-torch is optional: :mod:`flexspace.surrogates.deep` (GAN/VAE) imports it lazily; everything
-else needs only numpy, scipy, pandas, scikit-learn, xgboost and pymoo.
+Needs the optional ``ml`` extra (scikit-learn, pymoo, OMLT, ONNX, xgboost-cpu:
+``pip install "flexspace[ml]"``); importing this package without it raises
+:class:`~flexspace.errors.MissingExtraError` naming that command.  torch is optional on top:
+:mod:`flexspace.surrogates.deep` (GAN/VAE) imports it lazily (``flexspace[deep]``).
 """
+from ..errors import require_extra
+
+#: import names of the ``ml`` extra (pyproject.toml), checked before anything is imported
+ML_MODULES = ("sklearn", "pymoo", "omlt", "onnx", "skl2onnx", "xgboost")
+require_extra("ml", ML_MODULES, "flexspace.surrogates (and the crystallization workflow)")
+
 from .conformal import ConformalInterval
 from .nsga2 import SurrogateDesignProblem, knee_point, run_nsga2
 from .applicability import ApplicabilityDomain

@@ -29,6 +29,11 @@ cA + cB + cC > 0 at every steady state):
 
 The flexibility index δ depends only on the sign of g, so it is the same as with the
 seed's ratio form; χ values of the flexibility test are scaled differently.
+
+Units: the Pyomo model states none (its rate expressions are written in the seed's numbers,
+mol/L and s, without Pyomo units).  τ's unit is given for display only,
+``ProcessModel(theta_p_units={"tau": "s"})``: axis labels read ``tau [s]``; R_BA is a ratio
+(dimensionless, no label).
 """
 from __future__ import annotations
 
@@ -50,6 +55,8 @@ CA_IN = 0.53
 #: θp ranges and grid sizes, seed §3.1.
 THETA_P_BOUNDS = np.array([[4.0, 6.0], [350.0, 550.0]])
 GRID_SHAPE = (11, 21)
+#: display units of θp (labels only; the Pyomo model states no units, see the module docstring)
+THETA_P_UNITS = {"tau": "s"}
 #: Nominal θp used by Algorithm 3: the "safe" upper-left corner region of the seed's figures
 #: (low R_BA, high τ); an assumed value, chosen inside the seed's Fig. 1 region.
 THETA_P_NOMINAL = np.array([4.6, 500.0])
@@ -164,4 +171,5 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
         sources="seed §3.1; covariance is a reconstruction (11 % CV, diagonal, calibrated)",
         grid_shape=GRID_SHAPE,
         factory=functools.partial(model, covariance=covariance, formulation=formulation),
+        theta_p_units=THETA_P_UNITS,
     )

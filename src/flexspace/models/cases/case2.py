@@ -70,6 +70,8 @@ AH_IN = 0.3955
 C_IN = 0.25
 THETA_P_BOUNDS = np.array([[10.0, 30.0], [400.0, 1400.0]])
 GRID_SHAPE = (21, 11)
+#: display units of θp (labels only: the Pyomo model states no units; R is a ratio)
+THETA_P_UNITS = {"tau": "min"}
 #: Nominal θp for Algorithm 3 (ASSUMED, the seed's value was lost): a point deep inside the
 #: p_c = 0.85 region — an Ipopt LDL-ellipsoid index scan of the seed's 21 x 11 grid gives δ ≥ 6
 #: (capped) there; (20, 1100) is outside the region (δ = 2.67 < 2.90 needed for p_c = 0.85, n = 5).
@@ -305,4 +307,5 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
         delta_max=DELTA_MAX,
         grid_shape=GRID_SHAPE,
         factory=functools.partial(model, covariance=covariance, formulation=formulation),
+        theta_p_units=THETA_P_UNITS,
     )

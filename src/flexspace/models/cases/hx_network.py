@@ -54,6 +54,8 @@ QC_BOUNDS = (0.0, 1000.0)
 #: range (module docstring).
 THETA_P_NOMINAL = np.array([20.0, 200.0])
 THETA_P_BOUNDS = np.array([[0.0, 100.0], [60.0, 240.0]])
+#: display units of θp (labels only: the Pyomo model states no units)
+THETA_P_UNITS = {"Qc_min": "kW", "Qc_max": "kW"}
 
 #: g = CONST + QC * Qc + COEF @ (T1, T3, T5, T8) (+ Qc_min, − Qc_max in the last two rows):
 #: FlexJuMP docs for g1..g5, our operating range for the last two.
@@ -114,4 +116,5 @@ def model(covariance=None, formulation: str = "full") -> ProcessModel:
         sources="FlexJuMP.jl docs/src/examples.md; Grossmann & Floudas, Comput. Chem. Eng. 11 (1987) 675",
         delta_max=6.0, controls={"Qc": m.Qc}, controls_linear=linear_data,
         grid_shape=(11, 19), factory=functools.partial(model, covariance, formulation),
+        theta_p_units=THETA_P_UNITS,
     )

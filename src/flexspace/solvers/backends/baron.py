@@ -27,6 +27,16 @@ class BaronBackend(Backend):
             return None
         return "BARON via GAMS"
 
+    @classmethod
+    def unusable_reason(cls) -> str:
+        from pyomo.common import Executable
+
+        if not Executable("gams").available():
+            return ("BARON runs through GAMS, and Pyomo found no `gams` executable (on PATH); it is not pip-installable: "
+                    "install GAMS (https://www.gams.com) with a licence that includes BARON (the demo licence is "
+                    "size-limited) and put its directory on PATH")
+        return super().unusable_reason()
+
     def solve(self, model, request: SolveRequest) -> SolveResult:
         from pyomo.opt import TerminationCondition as TC
 

@@ -17,6 +17,9 @@ attribute                 meaning                                               
 ``second_opinion_options`` solver options of :meth:`Solver.second_opinion`           None
 ``description``           one line for ``flexspace solvers``                          ""
 ``version()``             a version string, or None when unusable here                "unknown"
+``why_unavailable()``     None when usable here, else why not and how to fix it       generic
+``extra``                 the extra of flexspace that pip-installs it (built-in)      None
+``requires``              its Python modules: import name -> pip distribution         {}
 ========================  ==========================================================  =========
 
 ``solve`` must leave the solution in the model's variables when its status is ``ok`` (or
@@ -25,7 +28,7 @@ is an ``ERROR`` result, and an exception it raises is one too."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Protocol, runtime_checkable
+from typing import Any, Dict, Mapping, Optional, Protocol, runtime_checkable
 
 from ...errors import UnsupportedError
 from ..status import SolveResult, Targets
@@ -34,7 +37,8 @@ from ..status import SolveResult, Targets
 @dataclass(frozen=True)
 class SolveRequest:
     """What one solve asks of a backend: the :class:`~flexspace.solvers.Solver`'s settings
-    (``time_limit`` in seconds, relative ``gap``, absolute ``abs_gap``, ``feas_tol``), its
+    (``time_limit``: the seconds the solver may still use, what is left of the solve's limit
+    when the backend is called; relative ``gap``, absolute ``abs_gap``, ``feas_tol``), its
     ``solver_options`` (passed through to the solver) and, only for a backend that
     ``honours_targets`` and a solve that sets them, the objective ``targets``."""
 
@@ -88,6 +92,31 @@ class Backend:
     honours_targets: bool = False
     second_opinion_options: Optional[Dict[str, Any]] = None
     description: str = ""
+    #: the optional extra of flexspace whose ``pip install`` brings the solver (None: not from pip)
+    extra: Optional[str] = None
+    #: the solver's Python modules: import name -> the pip distribution that provides it
+    requires: Mapping[str, str] = {}
+
+    @classmethod
+    def why_unavailable(cls) -> Optional[str]:
+        """None when the solver can be used here; otherwise why not and how to fix it (shown by
+        ``flexspace solvers`` and in the error for a solver that is asked for but unavailable):
+        a missing Python package names its pip command, anything else :meth:`unusable_reason`."""
+        if cls.available():
+            return None
+        return missing_requirement(cls) or cls.unusable_reason()
+
+    @classmethod
+    def unusable_reason(cls) -> str:
+        """Why the solver cannot be used although its Python packages import; a backend with more
+        to say (a native library, a licence, an executable) overrides it."""
+        try:
+            version = cls.version()
+        except Exception as exc:  # noqa: BLE001 - the probe's failure is the reason
+            return f"probing {cls.name} failed: {type(exc).__name__}: {exc}"
+        if version is None:
+            return f"{cls.name}'s Python interface is installed, but it reports the solver unusable here"
+        return f"{cls.name} was found unusable earlier in this process (availability is probed once per process)"
 
     @classmethod
     def version(cls):
@@ -112,6 +141,57 @@ class Backend:
         return f"{type(self).__name__}()"
 
 
+def pip_command(extra: str) -> str:
+    """The command that installs flexspace's optional ``extra`` (with where a source checkout has it)."""
+    return f'pip install "flexspace[{extra}]" (from a source checkout of flexspace: `make setup`)'
+
+
+def missing_requirement(backend) -> Optional[str]:
+    """Why ``backend`` cannot be used when one of its ``requires`` modules does not import (not
+    installed, or installed but broken), with the pip command that fixes it; None when all import."""
+    extra = getattr(backend, "extra", None)
+    for module, dist in dict(getattr(backend, "requires", None) or {}).items():
+        try:
+            __import__(module)
+        except ImportError as exc:
+            if _not_installed(module, exc):
+                fix = pip_command(extra) if extra else f"pip install {dist}"
+                what = dist if dist == module else f"{dist} (module {module})"
+                return f"the Python package {what} is not installed; install it: {fix}"
+            target = f'"flexspace[{extra}]"' if extra else dist
+            return (f"the Python package {dist} is installed but does not import ({type(exc).__name__}: {exc}); "
+                    f"reinstall it: pip install --force-reinstall {target}")
+    return None
+
+
+def _not_installed(module: str, exc: ImportError) -> bool:
+    """The import of ``module`` failed because it is not there (not because it is broken)."""
+    import importlib.util
+
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or module).split(".")[0] == module:
+        return True
+    try:
+        return importlib.util.find_spec(module) is None
+    except (ImportError, ValueError):
+        return True
+
+
+def unavailable_reason(backend) -> Optional[str]:
+    """None when ``backend`` (an object or class) can be used here; else why not and how to fix
+    it: its ``why_unavailable()`` when it has one, a generic sentence otherwise."""
+    probe = getattr(backend, "why_unavailable", None)
+    if callable(probe):
+        try:
+            return probe()
+        except Exception as exc:  # noqa: BLE001 - a diagnosis must never raise
+            return f"its availability check failed: {type(exc).__name__}: {exc}"
+    try:
+        usable = bool(backend.available())
+    except Exception as exc:  # noqa: BLE001
+        return f"its available() raised {type(exc).__name__}: {exc}"
+    return None if usable else "its available() returned False (the backend gives no reason)"
+
+
 def is_backend(obj) -> bool:
     """``obj`` (an object or a class) has callable ``solve`` and ``available``."""
     return callable(getattr(obj, "solve", None)) and callable(getattr(obj, "available", None))
@@ -130,4 +210,5 @@ def spec_of(backend) -> BackendSpec:
                        guard=bool(getattr(backend, "guard", False)), supports_integers=integers)
 
 
-__all__ = ["SolveRequest", "SolverBackend", "Backend", "BackendSpec", "is_backend", "spec_of"]
+__all__ = ["SolveRequest", "SolverBackend", "Backend", "BackendSpec", "is_backend", "spec_of", "pip_command",
+           "missing_requirement", "unavailable_reason"]

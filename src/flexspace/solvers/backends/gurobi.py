@@ -4,7 +4,7 @@ The pip licence is size-limited, and Gurobi's nonlinear interface knows only som
 functions (:func:`gurobi_unsupported`).  Objective targets: ``BestObjStop`` / ``BestBdStop``."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import pyomo.environ as pyo
 
@@ -28,6 +28,8 @@ class GurobiBackend(Backend):
     is_global = True
     kind = "minlp"
     description = "Gurobi >= 12 (gurobipy, optional extra), global MINLP; pip licence is size-limited"
+    extra = "gurobi"
+    requires = {"gurobipy": "gurobipy"}
     guard = True
     supports_integers = True
     honours_targets = True
@@ -35,6 +37,10 @@ class GurobiBackend(Backend):
     @classmethod
     def version(cls):
         return gurobi_version()
+
+    @classmethod
+    def unusable_reason(cls) -> str:
+        return gurobi_unusable() or super().unusable_reason()
 
     def solve(self, model, request: SolveRequest) -> SolveResult:
         with abs_as_sqrt(model):  # Pyomo's Gurobi writer handles abs() of a variable only
@@ -144,6 +150,33 @@ def gurobi_version():
     finally:
         env.dispose()
     return f"{'.'.join(map(str, ver))} ({lic})"
+
+
+def gurobi_unusable() -> Optional[str]:
+    """Why an importable gurobipy cannot be used (too old, no ``gurobi_direct_minlp`` in this
+    Pyomo, no licence), with the fix; None when none of these applies."""
+    import gurobipy
+
+    ver = tuple(gurobipy.gurobi.version())
+    if ver < (12, 0, 0):
+        return (f"gurobipy {'.'.join(map(str, ver))} is too old: Pyomo's gurobi_direct_minlp needs Gurobi >= 12; "
+                'upgrade it: pip install --upgrade "flexspace[gurobi]"')
+    try:
+        from pyomo.contrib.solver.common.factory import SolverFactory as SF2
+
+        SF2("gurobi_direct_minlp")
+    except Exception as exc:  # noqa: BLE001 - the reason is the message
+        return (f"this Pyomo has no gurobi_direct_minlp interface ({type(exc).__name__}: {exc}); upgrade Pyomo: "
+                "pip install --upgrade pyomo")
+    try:
+        env = gurobipy.Env(empty=True)
+        env.setParam("OutputFlag", 0)
+        env.start()
+    except gurobipy.GurobiError as exc:
+        return (f"Gurobi did not start: {exc} (check the licence file named by GRB_LICENSE_FILE or gurobi.lic; "
+                "pip's gurobipy carries a size-limited licence that needs no file)")
+    env.dispose()
+    return None
 
 
 def gurobi_unsupported(model) -> List[str]:

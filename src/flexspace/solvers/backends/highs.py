@@ -15,6 +15,8 @@ class HighsBackend(Backend):
     is_global = True
     kind = "milp"
     description = "HiGHS (highspy), LP/MILP only"
+    extra = "solvers"
+    requires = {"highspy": "highspy"}
     guard = False
     supports_integers = True
 

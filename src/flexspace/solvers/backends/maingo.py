@@ -1,11 +1,16 @@
 """MAiNGO (deterministic global MINLP) through Pyomo's ``appsi_maingo``.
 
 Measured traps: with its default relative gap MAiNGO can take 100x longer than with
-``epsilonR = 1e-4``, so the gap is always set; it does not reliably honour its own time
-limit, so it runs under the hard wall-clock guard by default.  Objective targets:
-``targetUpperBound`` / ``targetLowerBound``, status ``BOUND_TARGETS``."""
+``epsilonR = 1e-4``, so the gap is always set.  Pyomo passes the time limit as ``maxTime``,
+MAiNGO's limit on *CPU* time (on a loaded machine a solve then overran its wall-clock limit),
+and MAiNGO cuts its limits to whole seconds (a limit of 0.99 s stopped it at once, before
+its first node): it is given ``maxTime`` and ``maxwTime`` (wall clock), both rounded up to
+whole seconds (:func:`whole_seconds`).  It runs under the hard wall-clock guard by default,
+as a backstop.  Objective targets: ``targetUpperBound`` / ``targetLowerBound``, status
+``BOUND_TARGETS``."""
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 from ..status import SolveResult, SolverStatus, Targets, target_result
@@ -23,6 +28,8 @@ class MaingoBackend(Backend):
     is_global = True
     kind = "minlp"
     description = "MAiNGO (maingopy), deterministic global MINLP"
+    extra = "solvers"
+    requires = {"maingopy": "maingopy"}
     guard = True
     supports_integers = True
     honours_targets = True
@@ -37,11 +44,12 @@ class MaingoBackend(Backend):
     def solve(self, model, request: SolveRequest) -> SolveResult:
         opt = _configured(request)
         r = opt.solve(model)
-        tc = r.termination_condition
         if request.targets is not None and _stopped_at_target(opt):
             return target_result(model, request.targets, request.feas_tol, _load_point(opt),
                                  finite(r.best_objective_bound), "MAiNGO BOUND_TARGETS")
         status, msg, unproven = maingo_status(r)
+        if status == SolverStatus.ERROR and _out_of_time(opt, r, request.time_limit):
+            status, msg = SolverStatus.TIME_LIMIT, "MAiNGO reached its time limit without a feasible point"
         has_point = _load_point(opt) if unproven else False
         if status.ok:
             r.solution_loader.load_vars()
@@ -68,12 +76,18 @@ def _configured(request: SolveRequest):
     # (mid-point only) MAiNGO did not close the gap on convex ellipsoid constraints with
     # n >= 4 in 30 s; with this it takes 0.25 s (measured, linear g, n = 5).
     opt.maingo_options["LBP_linPoints"] = 5
+    opt.maingo_options["maxwTime"] = whole_seconds(request.time_limit)  # wall clock (module docstring)
     _set_targets(opt, request.targets)
     for k, v in request.solver_options.items():
         opt.maingo_options[k] = v
-    opt.config.time_limit = request.time_limit
+    opt.config.time_limit = whole_seconds(request.time_limit)  # Pyomo's MAiNGO interface: maxTime (CPU)
     opt.config.load_solution = False
     return opt
+
+
+def whole_seconds(seconds: float) -> int:
+    """A time limit as MAiNGO keeps it: whole seconds, rounded up (at least 1)."""
+    return max(1, math.ceil(float(seconds) - 1e-9))
 
 
 def maingo_status(r) -> tuple:
@@ -105,6 +119,20 @@ def _set_targets(opt, t: Optional[Targets]) -> None:
         opt.maingo_options["targetUpperBound"] = sign * t.point
     if t.bound is not None:
         opt.maingo_options["targetLowerBound"] = sign * t.bound
+
+
+def _out_of_time(opt, r, time_limit: float) -> bool:
+    """MAiNGO's NO_FEASIBLE_POINT_FOUND (which Pyomo reports as ``unknown``) at its time limit:
+    a time-out without a point, not an error."""
+    import maingopy
+
+    try:
+        if opt._mymaingo.get_status() != maingopy.NO_FEASIBLE_POINT_FOUND:
+            return False
+    except Exception:  # noqa: BLE001 - an interface change: keep the ERROR
+        return False
+    spent = max(finite(getattr(r, "wallclock_time", None)) or 0.0, finite(getattr(r, "cpu_time", None)) or 0.0)
+    return spent >= whole_seconds(time_limit) - 0.5
 
 
 def _stopped_at_target(opt) -> bool:

@@ -1,11 +1,30 @@
 """SCIP (global MINLP) through Pyomo's ``scip_direct`` (PySCIPOpt).
 
-SCIP does not reliably honour its own time limit: it runs under the hard wall-clock guard by
-default.  Objective targets: ``limits/primal`` / ``limits/dual`` (SCIP >= 10)."""
+Two measured traps, both avoided here:
+
+* **Its log deadlocked it.**  Pyomo's ``scip_direct`` captures SCIP's output through a pipe
+  read by a Python thread, while PySCIPOpt's ``optimize()`` holds the GIL: once SCIP had
+  written a pipe's worth of log (64 KiB, ~450 lines: 6-7 s of branch and bound on case 1) its
+  ``write`` blocked forever and SCIP never reached its own time limit — only the hard guard's
+  kill ended it ("SCIP does not honour its time limit").  ``display/verblevel = 0`` (:data:`SCIP_SETTINGS`)
+  keeps the log to a few lines; SCIP then stops at ``limits/time`` itself, with its incumbent and bound.
+* **The ellipsoid stalled it.**  PySCIPOpt's expressions are polynomials, so SCIP was handed
+  ``‖C⁻¹(θ − θ̄)‖² ≤ δ²`` expanded (case 1: 857 k1² − 532 k1 + 116364 k2² − 6202 k2 ≤ −161.5),
+  and its dual bound stalled 6.6e-8 short of the optimum (relative 3e-5 > gap 1e-5): the
+  README's flexibility test of case 1 ran into every time limit.  Each square of a sum is now
+  sent as the square of an auxiliary variable (:func:`~flexspace.solvers.util.squares_of_sums_kept`):
+  0.04 s.  (Lowering ``numerics/epsilon`` to 1e-10 also closed it, but then SoPlex printed
+  "Cannot set feasibility tolerance to small value … without GMP" at every LP — the log
+  flood of the first trap.)
+
+It runs under the hard wall-clock guard by default (it also isolates native crashes).
+Objective targets: ``limits/primal`` / ``limits/dual`` (SCIP >= 10)."""
 from __future__ import annotations
 
+import contextlib
+
 from ..status import SolveResult, SolverStatus, target_result
-from ..util import abs_as_sqrt, finite, load_if_any
+from ..util import abs_as_sqrt, finite, load_if_any, squares_of_sums_kept
 from .base import Backend, SolveRequest
 
 #: Settings of :meth:`~flexspace.solvers.Solver.second_opinion` for SCIP.  SCIP 10 (PySCIPOpt
@@ -17,6 +36,13 @@ from .base import Backend, SolveRequest
 #: came out 0, not 0.2).  Measured, not a proof: two settings that agree are more trustworthy
 #: than one, and where they disagree the safer bound is kept.
 SCIP_SECOND_OPINION = {"numerics/feastol": 1e-7, "randomization/randomseedshift": 1}
+#: always set (module docstring): SCIP's log off, so that its output cannot block it
+SCIP_SETTINGS = {"display/verblevel": 0}
+
+
+@contextlib.contextmanager
+def _unchanged(model):
+    yield
 
 
 class ScipBackend(Backend):
@@ -28,6 +54,8 @@ class ScipBackend(Backend):
     is_global = True
     kind = "minlp"
     description = "SCIP (pyscipopt), global MINLP"
+    extra = "solvers"
+    requires = {"pyscipopt": "pyscipopt"}
     guard = True
     supports_integers = True
     honours_targets = True
@@ -45,7 +73,12 @@ class ScipBackend(Backend):
         return f"{pyscipopt.Model().version()} (PySCIPOpt {pyscipopt.__version__})"
 
     def solve(self, model, request: SolveRequest) -> SolveResult:
-        with abs_as_sqrt(model):  # Pyomo's SCIP writer rejects abs() of an expression
+        # Pyomo's SCIP writer rejects abs() of an expression; PySCIPOpt expands squares of sums.
+        # Not with objective targets: there the auxiliaries made SCIP stop at its objective limit
+        # with neither a point nor a usable bound (2 of Algorithm 3's 38 extended tests on case 1
+        # failed; measured), while the expanded form answers them.
+        squares = squares_of_sums_kept if request.targets is None else _unchanged
+        with abs_as_sqrt(model), squares(model):
             return self._solve(model, request)
 
     @staticmethod
@@ -54,7 +87,7 @@ class ScipBackend(Backend):
         from pyomo.contrib.solver.common.results import TerminationCondition as TC
 
         opt = SF2("scip_direct")
-        sopts = {"numerics/feastol": max(request.feas_tol, 1e-9)}
+        sopts = {**SCIP_SETTINGS, "numerics/feastol": max(request.feas_tol, 1e-9)}
         t = request.targets
         if t is not None:  # SCIP >= 10: "at least as good as", in the objective's sense
             sopts.update({k: v for k, v in (("limits/primal", t.point), ("limits/dual", t.bound)) if v is not None})
