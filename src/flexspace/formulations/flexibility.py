@@ -175,7 +175,8 @@ class FlexibilityAnalysis:
         """End the solver guard children this analysis holds (done also when it is garbage-
         collected); the analysis stays usable and starts new ones on its next solve.  Also a
         context manager: ``with FlexibilityAnalysis(...) as fa: ...``."""
-        for solver in {id(s): s for s in (self.solver, self.square_solver)}.values():
+        polisher = getattr(self.indexer, "_polisher", None)  # Ipopt, guarded: a child of its own
+        for solver in {id(s): s for s in (self.solver, self.square_solver, polisher) if s is not None}.values():
             solver.close()
 
     def __enter__(self) -> "FlexibilityAnalysis":
